@@ -1,0 +1,29 @@
+"""Typed exceptions raised by rkm.
+
+Every error the library raises on bad input derives from :class:`RKMError`, and
+also from the built-in class a caller would expect (``ValueError``,
+``FileNotFoundError``...), so both ``except rkm.RKMError`` and the usual
+built-in handlers work. Messages say what was wrong and what to do.
+"""
+
+from __future__ import annotations
+
+
+class RKMError(Exception):
+    """Base class of every error rkm raises on purpose."""
+
+
+class ConfigError(RKMError, ValueError):
+    """A constructor argument, option or configuration key is invalid."""
+
+
+class DataError(RKMError, ValueError):
+    """Input data has the wrong shape, values or type."""
+
+
+class DatasetNotFoundError(RKMError, FileNotFoundError):
+    """A dataset file or directory does not exist."""
+
+
+class CheckpointError(RKMError, ValueError):
+    """A save point is missing, truncated, corrupted or unsafe to load."""
