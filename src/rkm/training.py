@@ -1,0 +1,310 @@
+"""Training: negative-phase chains, one update, energy accounting, the training loop.
+
+One update (``update_step``) runs, with power accounted for every pass:
+
+1. the positive phase: data ``v`` clamped, hidden sample ``h`` (forward pass);
+2. the negative phase of ``train_algo`` (``B = batch_size`` model chains):
+
+   ========  ==============================================  ======================
+   algo      chain                                           model pair
+   ========  ==============================================  ======================
+   CD        k steps v -> h -> v from the data batch         (v_k, h_{k-1})
+   PCD       k steps from the persistent chains (kept)       (v_k, h_{k-1})
+   vRDM      k steps from fresh random binary visibles       (v_k, h_{k-1})
+   RDM       as vRDM, then one more forward pass             (v_k, h_k)
+   hRDM      fresh random hiddens, one backward pass, then   (v_k, h_{k-1});
+             k-1 steps                                       k=1: (v_1, h_1 ~ v_1)
+   ========  ==============================================  ======================
+
+   ``(v_k, h_{k-1})`` is the state of the circuit at the end of the last backward pass,
+   as in the reference. For hRDM with k=1 the reference paired the model visibles with
+   the random starting hiddens; here one forward pass samples hiddens from them.
+3. the contrastive statistics as two matrix products (never a (batch, n_hidden,
+   n_visible) tensor), centering offsets slid towards the batch means, and the
+   optimiser step with regularisation and clipping (``RBM._apply_update``).
+
+Energy accounting follows the reference: ``power_f`` / ``power_b`` are the sum, over the
+update's forward / backward passes, of the batch-mean power of each pass; ``energy``
+accumulates the power of every pass and every sample (in units of power x pass time),
+in float64.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import signal
+import threading
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+from . import physics
+from .errors import ConfigError, DataError
+
+logger = logging.getLogger("rkm.training")
+
+
+class _Accounting:
+    """Per-update power sums and the energy of every pass."""
+
+    def __init__(self, model):
+        self.model = model
+        zero = torch.zeros((), dtype=torch.float64, device=model.device)
+        self.power_f = zero.clone()
+        self.power_b = zero.clone()
+
+    def forward(self, v):
+        _, h, power = self.model._pass(v, True, self.model.model_beta, power=True)
+        self._add(power, forward=True)
+        return h
+
+    def backward(self, h):
+        _, v, power = self.model._pass(h, False, self.model.model_beta, power=True)
+        self._add(power, forward=False)
+        return v
+
+    def _add(self, power: torch.Tensor, forward: bool) -> None:
+        total = power.sum(dtype=torch.float64)
+        if forward:
+            self.power_f += total / power.shape[0]
+        else:
+            self.power_b += total / power.shape[0]
+        self.model.energy += total
+
+    def gibbs(self, v, steps: int):
+        """``steps`` full steps v -> h -> v; returns the last v and the h it came from."""
+        h = None
+        for _ in range(steps):
+            h = self.forward(v)
+            v = self.backward(h)
+        return v, h
+
+
+def negative_phase(model, acc: _Accounting, v_data: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Model samples ``(v_model, h_model)`` of ``model.train_algo``, with accounting."""
+    algo, k, B = model.train_algo, model.k, model.batch_size
+    opts = {"generator": model.generator, "dtype": model.mytype, "device": model.device}
+    if algo == "CD":
+        return acc.gibbs(v_data, k)
+    if algo == "PCD":
+        chains = model.persistent_chains
+        if chains.shape != (B, model.n_visible):
+            raise ConfigError(
+                f"persistent_chains has shape {tuple(chains.shape)} but batch_size is {B}; "
+                "keep batch_size fixed during PCD training."
+            )
+        v, h = acc.gibbs(chains, k)
+        model.persistent_chains = v
+        return v, h
+    if algo in ("vRDM", "RDM"):
+        v, h = acc.gibbs(torch.randint(0, 2, (B, model.n_visible), **opts), k)
+        if algo == "RDM":
+            h = acc.forward(v)
+        return v, h
+    v = acc.backward(torch.randint(0, 2, (B, model.n_hidden), **opts))
+    v, h = acc.gibbs(v, k - 1)
+    if h is None:
+        h = acc.forward(v)
+    return v, h
+
+
+def update_step(model, v_data: torch.Tensor) -> None:
+    """One gradient update on the batch ``v_data`` (already on the model's device and dtype)."""
+    model._physics(check=False)
+    acc = _Accounting(model)
+    h_data = acc.forward(v_data)
+    v_model, h_model = negative_phase(model, acc, v_data)
+
+    if model.centering:
+        model.ov = (1 - model.slv) * model.ov + model.slv * v_data.mean(dim=0)
+        model.oh = (1 - model.slh) * model.oh + model.slh * h_data.mean(dim=0)
+    nd, nm = v_data.shape[0], v_model.shape[0]
+    dW = torch.mm(((h_data - model.oh) / nd).t(), v_data - model.ov)
+    dW.addmm_((h_model - model.oh).t(), v_model - model.ov, alpha=-1.0 / nm)
+    dv = v_data.mean(dim=0) - v_model.mean(dim=0)
+    dh = h_data.mean(dim=0) - h_model.mean(dim=0)
+    model._apply_update(dW, dv, dh)
+
+    model.power_f, model.power_b = acc.power_f, acc.power_b
+    forward, backward = model._physics(check=False)
+    model.relax_t_f, model.relax_t_b = physics.relaxation_times(forward), physics.relaxation_times(backward)
+
+
+# ----------------------------------------------------------------- data
+def pass_seed(seed: int, pass_index: int) -> int:
+    """Seed of the shuffling of pass ``pass_index`` over an array: a pure function, so resumes repeat it."""
+    return (int(seed) * 1_000_003 + int(pass_index) * 7919 + 12345) % (2**63)
+
+
+def _to_batch(model, batch) -> torch.Tensor:
+    if isinstance(batch, (tuple, list)) and len(batch) > 0 and not np.isscalar(batch[0]):
+        batch = batch[0]
+    return model._as_batch(batch, model.n_visible, "a training batch")[0]
+
+
+def batches(model, data) -> Iterator[torch.Tensor]:
+    """Endless mini-batches from ``data``, positioned at update ``model.epoch``.
+
+    Arrays and tensors are shuffled per pass with :func:`pass_seed`; other iterables
+    (a DataLoader, a list of batches) are iterated again and again, the batches already
+    consumed in the current pass skipped on resume when the iterable has a length.
+    """
+    if isinstance(data, (torch.Tensor, np.ndarray)):
+        X = model._as_batch(data, model.n_visible, "train_data")[0]
+        n, B = X.shape[0], model.batch_size
+        per_pass = math.ceil(n / B)
+        pass_index, position = divmod(model.epoch, per_pass)
+        while True:
+            g = torch.Generator().manual_seed(pass_seed(model.seed, pass_index))
+            order = torch.randperm(n, generator=g).to(X.device)
+            for i in range(position, per_pass):
+                yield X[order[i * B : (i + 1) * B]]
+            position, pass_index = 0, pass_index + 1
+    if not hasattr(data, "__iter__"):
+        raise DataError(f"train_data must be a DataLoader, an iterable of batches, a tensor or an array, got {type(data).__name__}.")
+    skip = model.epoch % len(data) if hasattr(data, "__len__") and len(data) > 0 else 0
+    while True:
+        produced = 0
+        for i, batch in enumerate(data):
+            if i < skip:
+                continue
+            produced += 1
+            yield _to_batch(model, batch)
+        if produced == 0:
+            raise DataError("train_data yielded no batches; pass a re-iterable (a DataLoader, a list) or an array.")
+        skip = 0
+
+
+# ------------------------------------------------------------ the loop
+@contextlib.contextmanager
+def _evaluation_rng(model):
+    """Monitoring draws from its own generator, so it never changes the training trajectory."""
+    saved = model.generator
+    model.generator = torch.Generator(device=model.device).manual_seed(pass_seed(model.seed, -1 - model.epoch))
+    try:
+        yield
+    finally:
+        model.generator = saved
+
+
+def reconstruction_error(model, v: torch.Tensor, k: int = 1) -> float:
+    """Mean squared difference between ``v`` and its ``k``-step reconstruction."""
+    with _evaluation_rng(model):
+        return float((model._chain(v, k, model.model_beta) - v).square().mean())
+
+
+class _Interrupt:
+    """First Ctrl-C: finish the running update, save, then raise KeyboardInterrupt."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
+
+
+def _ensure_visible_logging() -> None:
+    """Show progress messages on stderr when the application configured no logging (like the reference's prints)."""
+    base = logging.getLogger("rkm")
+    if not base.hasHandlers():
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        base.addHandler(handler)
+        base.setLevel(logging.INFO)
+
+
+def train(
+    model,
+    train_data,
+    test_data=(),
+    print_error=False,
+    print_test_error=False,
+    model_state_path="model_states/",
+    print_every=100,
+    progress=False,
+    save=True,
+    callback=None,
+) -> None:
+    """Train ``model`` up to ``model.max_epochs`` updates; see :meth:`rkm.RBM.train`."""
+    from .checkpoint import save_model
+
+    model._check_settings()
+    print_every = int(print_every)
+    if print_every < 1:
+        raise ConfigError(f"print_every must be >= 1, got {print_every}.")
+    test = None
+    if print_test_error:
+        if test_data is None or len(test_data) == 0:
+            raise DataError("print_test_error=True needs test_data.")
+        test = model._as_batch(test_data, model.n_visible, "test_data")[0]
+    model._physics()
+    save_points = set(model.t_to_save) if save else set()
+    source = batches(model, train_data)
+    if not progress:
+        _ensure_visible_logging()
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=model.max_epochs, initial=model.epoch, unit="update", dynamic_ncols=True)
+
+    with _Interrupt() as interrupt:
+        while model.epoch < model.max_epochs:
+            v_data = next(source)
+            start = time.perf_counter()
+            update_step(model, v_data)
+            model.epoch += 1
+            if model.epoch in save_points:
+                save_model(model, model_state_path)
+            if callback is not None:
+                callback(model)
+            if model.epoch % print_every == 0:
+                _report(model, v_data, test, print_error, time.perf_counter() - start, bar)
+            if bar is not None:
+                bar.update(1)
+            if interrupt.requested:
+                path = save_model(model, model_state_path)
+                logger.warning("Interrupted at update %d; resumable save point written to %s", model.epoch, path)
+                if bar is not None:
+                    bar.close()
+                raise KeyboardInterrupt
+    if bar is not None:
+        bar.close()
+    logger.info("*** Training finished at update %d", model.epoch)
+
+
+def _report(model, v_data, test, print_error, seconds, bar) -> None:
+    fields = {"update": model.epoch, "time": seconds}
+    if print_error:
+        fields["train-err"] = reconstruction_error(model, v_data)
+    if test is not None:
+        fields["test-err"] = reconstruction_error(model, test)
+    fields["power_f"] = float(model.power_f)
+    fields["power_b"] = float(model.power_b)
+    if bar is not None:
+        bar.set_postfix({k: f"{v:.4g}" for k, v in fields.items() if k not in ("update", "time")}, refresh=False)
+        return
+    parts = [f"Update: {model.epoch}"]
+    if test is not None:
+        parts.append(f"test-err {fields['test-err']:.5g}")
+    if print_error:
+        parts.append(f"train-err {fields['train-err']:.5g}")
+    parts.append(f"time: {seconds:f}")
+    logger.info(" , ".join(parts))
