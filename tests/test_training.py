@@ -7,7 +7,7 @@ import torch
 import rkm
 from rkm.circuit import solve_pass
 from rkm.data import bars_and_stripes
-from rkm.training import reconstruction_error
+from rkm.metrics import reconstruction_error
 
 BAS = torch.tensor(bars_and_stripes(4))
 ALGO_SETTINGS = {"CD": 1, "PCD": 3, "RDM": 3, "vRDM": 3, "hRDM": 1}

@@ -344,8 +344,7 @@ class RBM:
         key = (W, W._version, a, a._version, b, b._version, self.g_v, self.g_h, self.offset)
         cached = self._cache_key
         if cached is None or any(x is not y and (isinstance(x, torch.Tensor) or x != y) for x, y in zip(key, cached)):
-            forward = physics.layer_physics(W, b, self.g_h, self.offset)
-            backward = physics.layer_physics(W.t(), a, self.g_v, self.offset)
+            forward, backward = physics.layer_physics(W, a, b, self.g_v, self.g_h, self.offset)
             if check and not all(
                 bool(torch.isfinite(t).all()) for t in (forward.conductance, backward.conductance, forward.effective_bias, backward.effective_bias)
             ):
@@ -390,7 +389,7 @@ class RBM:
         if self.energy_type == "RKM":
             num = torch.addmm(phys.effective_bias, clamped, weight)
             scale = (self.n_visible if forward else self.n_hidden) if self.layer_scaled else 1
-            x = num * (scale / phys.safe_conductance)
+            x = num * (scale * phys.inverse_conductance)
             return x, num, phys
         bias = self._h_bias if forward else self._v_bias
         x = torch.addmm(bias, clamped, weight)

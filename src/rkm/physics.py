@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["LayerPhysics", "layer_physics", "free_voltages", "pass_power", "relaxation_times"]
+__all__ = ["LayerPhysics", "layer_physics", "pass_power", "relaxation_times"]
 
 
 @dataclass(frozen=True)
@@ -43,69 +43,71 @@ class LayerPhysics:
     ----------
     conductance : Tensor, shape (n_free,)
         Total conductance G on each free node (0 for an isolated node).
-    safe_conductance : Tensor, shape (n_free,)
-        ``conductance`` with zeros replaced by 1, for division.
+    inverse_conductance : Tensor, shape (n_free,)
+        ``1 / G``, with 1 in place of an isolated node's 1/0 (its numerator is 0).
     effective_bias : Tensor, shape (n_free,)
         The constant part of the numerator, b_eff.
-    source_pos : Tensor, shape (n_clamped,)
-        Total positive-weight conductance on each clamped node.
+    source_abs : Tensor, shape (n_clamped,)
+        Total conductance on each clamped node and its inverted copy, Gp + Gm.
     source_neg : Tensor, shape (n_clamped,)
-        Total negative-weight conductance on each clamped node (to its inverted copy).
-    bias_constant : Tensor, shape ()
-        K = sum_j (|b_j|/g) u_j^2.
+        Total negative-weight conductance Gm on each clamped node (to its inverted copy).
+    constant : Tensor, shape ()
+        K + c^2 sum_i Gm_i, with K = sum_j (|b_j|/g) u_j^2 the bias supplies' share.
     offset : float
         The offset voltage c.
     """
 
     conductance: torch.Tensor
-    safe_conductance: torch.Tensor
+    inverse_conductance: torch.Tensor
     effective_bias: torch.Tensor
-    source_pos: torch.Tensor
+    source_abs: torch.Tensor
     source_neg: torch.Tensor
-    bias_constant: torch.Tensor
+    constant: torch.Tensor
     offset: float
 
 
-def layer_physics(W: torch.Tensor, bias: torch.Tensor, g: float, offset: float) -> LayerPhysics:
-    """Constants of a pass whose free layer has bias ``bias`` and supply ``g``.
-
-    Parameters
-    ----------
-    W : Tensor, shape (n_free, n_clamped)
-        Weights oriented from the clamped layer to the free layer: ``model.W`` for the
-        forward pass (hidden nodes free), ``model.W.T`` for the backward pass.
-    bias : Tensor, shape (n_free,)
-        Bias of the free layer.
-    g : float
-        Bias supply voltage of the free layer (g_h forward, g_v backward).
-    offset : float
-        Offset voltage c; inverted sources sit at ``c - x``.
-    """
-    abs_w = W.abs()
-    abs_row = abs_w.sum(dim=1)
-    row = W.sum(dim=1)
-    abs_col = abs_w.sum(dim=0)
-    col = W.sum(dim=0)
+def _layer(abs_row, row, abs_col, col, bias, g: float, offset: float) -> LayerPhysics:
     abs_b = bias.abs()
     conductance = abs_row + abs_b / g
     effective_bias = bias + 0.5 * offset * ((abs_b - bias) / g + (abs_row - row))
     supply = torch.where(bias > 0, torch.full_like(bias, g), torch.full_like(bias, offset - g))
-    bias_constant = (abs_b / g * supply.square()).sum()
     safe = torch.where(conductance > 0, conductance, torch.ones_like(conductance))
+    source_neg = 0.5 * (abs_col - col)
     return LayerPhysics(
         conductance=conductance,
-        safe_conductance=safe,
+        inverse_conductance=1.0 / safe,
         effective_bias=effective_bias,
-        source_pos=0.5 * (abs_col + col),
-        source_neg=0.5 * (abs_col - col),
-        bias_constant=bias_constant,
+        source_abs=abs_col,
+        source_neg=source_neg,
+        constant=(abs_b / g * supply.square()).sum() + offset**2 * source_neg.sum(),
         offset=float(offset),
     )
 
 
-def free_voltages(numerator: torch.Tensor, phys: LayerPhysics) -> torch.Tensor:
-    """Node voltages V = num / G of the free layer, given ``num = x @ W.T + b_eff``."""
-    return numerator / phys.safe_conductance
+def layer_physics(
+    W: torch.Tensor, v_bias: torch.Tensor, h_bias: torch.Tensor, g_v: float, g_h: float, offset: float
+) -> tuple[LayerPhysics, LayerPhysics]:
+    """Constants of the forward pass (hidden nodes free) and the backward pass (visible free).
+
+    Parameters
+    ----------
+    W : Tensor, shape (n_hidden, n_visible)
+    v_bias, h_bias : Tensor
+        Biases of the visible and hidden layer.
+    g_v, g_h : float
+        Bias supply voltages.
+    offset : float
+        Offset voltage c; inverted sources sit at ``c - x``.
+
+    Both directions share one pass over ``|W|``: its row sums are the forward node
+    conductances and the backward source totals, its column sums the reverse.
+    """
+    abs_row = torch.linalg.vector_norm(W, ord=1, dim=1)
+    abs_col = torch.linalg.vector_norm(W, ord=1, dim=0)
+    row, col = W.sum(dim=1), W.sum(dim=0)
+    forward = _layer(abs_row, row, abs_col, col, h_bias, g_h, offset)
+    backward = _layer(abs_col, col, abs_row, row, v_bias, g_v, offset)
+    return forward, backward
 
 
 def pass_power(clamped: torch.Tensor, numerator: torch.Tensor, phys: LayerPhysics) -> torch.Tensor:
@@ -120,11 +122,11 @@ def pass_power(clamped: torch.Tensor, numerator: torch.Tensor, phys: LayerPhysic
     phys : LayerPhysics
         Constants of this pass direction.
     """
-    c = phys.offset
-    sources = clamped.square() @ phys.source_pos + (c - clamped).square() @ phys.source_neg
-    stored = (numerator.square() / phys.safe_conductance).sum(dim=1)
-    power = 0.5 * (sources + phys.bias_constant - stored)
-    return power.clamp_min(0.0)
+    # sum_i x_i^2 Gp_i + (c - x_i)^2 Gm_i = x^2 . (Gp + Gm) - 2c x . Gm + c^2 sum Gm
+    power = clamped.square() @ phys.source_abs - numerator.square() @ phys.inverse_conductance
+    if phys.offset != 0.0:
+        power -= (2.0 * phys.offset) * (clamped @ phys.source_neg)
+    return (0.5 * (power + phys.constant)).clamp_min(0.0)
 
 
 def relaxation_times(phys: LayerPhysics) -> torch.Tensor:

@@ -42,7 +42,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from . import physics
+from . import metrics, physics
 from .errors import ConfigError, DataError
 
 logger = logging.getLogger("rkm.training")
@@ -181,7 +181,7 @@ def batches(model, data) -> Iterator[torch.Tensor]:
 
 # ------------------------------------------------------------ the loop
 @contextlib.contextmanager
-def _evaluation_rng(model):
+def evaluation_rng(model):
     """Monitoring draws from its own generator, so it never changes the training trajectory."""
     saved = model.generator
     model.generator = torch.Generator(device=model.device).manual_seed(pass_seed(model.seed, -1 - model.epoch))
@@ -191,10 +191,11 @@ def _evaluation_rng(model):
         model.generator = saved
 
 
-def reconstruction_error(model, v: torch.Tensor, k: int = 1) -> float:
-    """Mean squared difference between ``v`` and its ``k``-step reconstruction."""
-    with _evaluation_rng(model):
-        return float((model._chain(v, k, model.model_beta) - v).square().mean())
+def monitored_error(model, v: torch.Tensor, k: int = 1) -> float:
+    """Reconstruction error (``rkm.metrics.reconstruction_error``) drawn from a separate
+    generator, so monitoring never changes the training trajectory."""
+    with evaluation_rng(model):
+        return metrics.reconstruction_error(model, v, k)
 
 
 class _Interrupt:
@@ -293,9 +294,9 @@ def train(
 def _report(model, v_data, test, print_error, seconds, bar) -> None:
     fields = {"update": model.epoch, "time": seconds}
     if print_error:
-        fields["train-err"] = reconstruction_error(model, v_data)
+        fields["train-err"] = monitored_error(model, v_data)
     if test is not None:
-        fields["test-err"] = reconstruction_error(model, test)
+        fields["test-err"] = monitored_error(model, test)
     fields["power_f"] = float(model.power_f)
     fields["power_b"] = float(model.power_b)
     if bar is not None:
