@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 # own range (torch>=2.1,<3) is already satisfied and no CUDA wheel is pulled.
 TORCH  ?= torch==2.13.0
 
-.PHONY: setup test demo clean
+.PHONY: setup test demo bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,16 @@ setup: $(BIN)/.installed
 test: setup
 	$(BIN)/python -m pytest -q
 
+# The main job: train an RKM on the 4500 mnist-5k training digits (a fresh run folder each
+# time), then print the headline numbers and where the figures are.
 demo: setup
-	$(BIN)/python -m rkm.demo
+	rm -rf runs/demo
+	$(BIN)/rkm train --preset demo --run-dir runs/demo
+
+# The benchmark against pyrkm 0.1.0, scikit-learn and the GEMM rate (about 20 minutes).
+bench: setup
+	bash benchmarks/setup.sh
+	$(BIN)/python -m benchmarks.train_step --plot
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

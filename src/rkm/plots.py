@@ -89,3 +89,50 @@ def save(fig, path) -> None:
     """Write ``fig`` to ``path`` and release it from pyplot."""
     fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
+
+
+def reconstructions(originals, recon, image_shape=None):
+    """Originals (top row) above their reconstructions (bottom row)."""
+    originals, recon = _numpy(originals), _numpy(recon)
+    n = len(originals)
+    h, w = infer_image_shape(originals.shape[1], image_shape)
+    fig, axes = plt.subplots(2, n, figsize=(max(4, 0.9 * n), 2.2), squeeze=False)
+    for i in range(n):
+        for row, data in enumerate((originals, recon)):
+            axes[row, i].imshow(data[i].reshape(h, w), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            axes[row, i].axis("off")
+    axes[0, 0].set_title("data", loc="left", fontsize=9)
+    axes[1, 0].set_title("reconstruction", loc="left", fontsize=9)
+    return fig
+
+
+def training_curves(rows: list[dict[str, float]]):
+    """Reconstruction errors, power, energy and relaxation times against updates."""
+    updates = [r["update"] for r in rows]
+
+    def series(key):
+        return [r.get(key, np.nan) for r in rows]
+
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7))
+    ax = axes[0, 0]
+    ax.plot(updates, series("train_error"), label="train (k=1)")
+    ax.plot(updates, series("test_error"), label="test (k=1)")
+    ax.set(ylabel="reconstruction error", yscale="log")
+    ax.legend()
+    ax = axes[0, 1]
+    ax.plot(updates, series("power_f"), label="forward")
+    ax.plot(updates, series("power_b"), label="backward")
+    ax.set(ylabel="power per update (sum of batch means)")
+    ax.legend()
+    ax = axes[1, 0]
+    ax.plot(updates, series("energy"))
+    ax.set(ylabel="cumulative energy")
+    ax = axes[1, 1]
+    ax.plot(updates, series("relax_t_f_mean"), label="hidden (forward)")
+    ax.plot(updates, series("relax_t_b_mean"), label="visible (backward)")
+    ax.set(ylabel="mean relaxation time", yscale="log")
+    ax.legend()
+    for ax in axes.flat:
+        ax.set_xlabel("update")
+    fig.tight_layout()
+    return fig

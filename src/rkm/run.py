@@ -1,0 +1,412 @@
+"""Training runs on disk: configuration, run folder, metrics log, figures, summary.
+
+A run folder holds::
+
+    config.toml        the resolved configuration (re-usable with ``rkm train --config``)
+    model_states/      save points (safetensors), the last one written on Ctrl-C too
+    metrics.csv        one row every ``log_every`` updates
+    figures/*.png      reconstructions, samples from noise, weights, biases, curves
+    summary.json       headline numbers at the end of training
+
+The configuration has three tables: ``[model]`` (the 25 constructor arguments of
+:class:`rkm.RKM` except ``model_name``/``n_visible``, plus ``seed``, ``device`` and
+``threshold_sharing``), ``[data]`` and ``[run]``; :data:`DEFAULTS` lists every key.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import metrics, plots
+from .checkpoint import load_model
+from .data import Dataset, load_dataset
+from .errors import ConfigError
+from .machine import RBM, RKM
+from .training import evaluation_rng, monitored_error
+
+logger = logging.getLogger("rkm.run")
+
+DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32, "float64": torch.float64}
+
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "model": {
+        "n_hidden": 500,
+        "k": 1,
+        "lr": 0.001,
+        "max_epochs": 2000,
+        "energy_type": "RKM",
+        "optimizer": "SGD",
+        "regularization": False,
+        "l1_factor": 0.0,
+        "l2_factor": 0.001,
+        "g_v": 0.5,
+        "g_h": 0.5,
+        "batch_size": 64,
+        "train_algo": "PCD",
+        "centering": False,
+        "average_data": False,
+        "model_beta": 1.0,
+        "mytype": "float32",
+        "min_W": -10.0,
+        "max_W": 10.0,
+        "offset": 0.0,
+        "sampling": "bernoulli",
+        "distribution": "gaussian",
+        "layer_scaled": True,
+        "seed": 0,
+        "device": "cpu",
+        "threshold_sharing": "sample",
+    },
+    "data": {"dataset": "mnist-5k", "path": "", "threshold": None, "size": 4, "protocol": "standard"},
+    "run": {
+        "name": "rkm",
+        "log_every": 250,
+        "save": True,
+        "n_generate": 100,
+        "generate_k": 1000,
+        "n_eval": 500,
+        "progress": True,
+        "lr_final": None,
+        "anneal_start": 0.7,
+    },
+}
+"""Every configuration key and its default. ``model.average_data`` is a switch: True
+initialises the visible bias to the training-data mean (the seed's ``average_data``);
+``model.centering = true`` implies it. ``data.threshold`` unset means 0.5 for the
+built-in image datasets and "the values must already be 0/1" for array files.
+``run.lr_final`` set anneals the learning rate geometrically from ``model.lr`` to it over
+the updates after the fraction ``run.anneal_start`` of ``max_epochs``
+(:func:`learning_rate`)."""
+
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "demo": {
+        "model": {"n_hidden": 1000, "k": 1, "lr": 0.01, "max_epochs": 20000, "batch_size": 64, "train_algo": "PCD",
+                  "model_beta": 0.2, "optimizer": "SGD", "seed": 0},
+        "data": {"dataset": "mnist-5k"},
+        "run": {"name": "demo", "log_every": 500, "generate_k": 1000, "lr_final": 0.001, "anneal_start": 0.7},
+    },
+    "bars": {
+        "model": {"n_hidden": 32, "k": 3, "lr": 0.05, "max_epochs": 1500, "batch_size": 16, "train_algo": "PCD", "seed": 0},
+        "data": {"dataset": "bars-and-stripes", "size": 4},
+        "run": {"name": "bars", "log_every": 100, "generate_k": 100, "n_generate": 30, "n_eval": 30},
+    },
+}
+"""Ready-made configurations: ``demo`` (the ``make demo`` job) and ``bars`` (seconds)."""
+
+METRIC_COLUMNS = (
+    "update", "elapsed_s", "updates_per_s", "train_error", "test_error", "power_f", "power_b", "energy",
+    "relax_t_f_mean", "relax_t_b_mean",
+)
+
+
+# ------------------------------------------------------------------ config
+def _coerce(section: str, key: str, value: Any) -> Any:
+    default = DEFAULTS[section][key]
+    if default is None:  # optional numbers: data.threshold, run.lr_final
+        default = 0.0
+    if key == "regularization":
+        if isinstance(value, str) and value.lower() in ("false", "none", ""):
+            return False
+        if isinstance(value, str) and value.lower() == "true":
+            return True
+        return value
+    if isinstance(default, bool):
+        if isinstance(value, str):
+            if value.lower() in ("true", "1", "yes", "on"):
+                return True
+            if value.lower() in ("false", "0", "no", "off"):
+                return False
+            raise ConfigError(f"{section}.{key} must be true or false, got {value!r}.")
+        return bool(value)
+    try:
+        if isinstance(default, int):
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{section}.{key} must be a {type(default).__name__}, got {value!r}.") from None
+    return str(value)
+
+
+def merge(config: dict, updates: dict, where: str) -> dict:
+    """Return ``config`` with the tables of ``updates`` merged in; unknown keys are errors."""
+    merged = copy.deepcopy(config)
+    for section, values in updates.items():
+        if section not in DEFAULTS:
+            raise ConfigError(f"unknown config table [{section}] in {where}; use [model], [data] or [run].")
+        if not isinstance(values, dict):
+            raise ConfigError(f"[{section}] in {where} must be a table of key = value lines.")
+        for key, value in values.items():
+            if key not in DEFAULTS[section]:
+                known = ", ".join(sorted(DEFAULTS[section]))
+                raise ConfigError(f"unknown config key {section}.{key} in {where}; known keys: {known}.")
+            merged[section][key] = _coerce(section, key, value)
+    return merged
+
+
+def read_config_file(path) -> dict:
+    """Parse a TOML configuration file into nested tables."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist.")
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"config file {path} is not valid TOML: {err}.") from None
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return json.dumps(str(value))
+
+
+def write_config(config: dict, path: Path) -> None:
+    """Write ``config`` as TOML (flat tables of scalars)."""
+    lines = []
+    for section, values in config.items():
+        lines.append(f"[{section}]")
+        lines += [f"{key} = {_toml_value(value)}" for key, value in values.items() if value is not None]
+        lines.append("")
+    path.write_text("\n".join(lines))
+
+
+def resolve_config(preset: str | None = None, config_file=None, overrides: dict | None = None) -> dict:
+    """Defaults, then a preset, then a TOML file, then command-line overrides."""
+    config = copy.deepcopy(DEFAULTS)
+    if preset is not None:
+        if preset not in PRESETS:
+            raise ConfigError(f"unknown preset {preset!r}; available: {', '.join(PRESETS)}.")
+        config = merge(config, PRESETS[preset], f"preset {preset!r}")
+    if config_file is not None:
+        config = merge(config, read_config_file(config_file), str(config_file))
+    if overrides:
+        config = merge(config, overrides, "the command line")
+    return config
+
+
+def load_data(config: dict) -> Dataset:
+    """The dataset a configuration names."""
+    d = config["data"]
+    return load_dataset(
+        d["dataset"], threshold=d["threshold"], path=d["path"] or None, size=d["size"], protocol=d["protocol"]
+    )
+
+
+def build_model(config: dict, dataset: Dataset) -> RBM:
+    """A new model from the ``[model]`` table, sized to ``dataset``."""
+    m = dict(config["model"])
+    if m["mytype"] not in DTYPES:
+        raise ConfigError(f"model.mytype must be one of {', '.join(DTYPES)}, got {m['mytype']!r}.")
+    m["mytype"] = DTYPES[m["mytype"]]
+    use_mean = m.pop("average_data") or m["centering"]
+    m["average_data"] = torch.tensor(dataset.train.mean(axis=0)) if use_mean else None
+    cls = RBM if m["energy_type"] == "hopfield" else RKM
+    return cls(config["run"]["name"], dataset.n_visible, **m)
+
+
+def learning_rate(config: dict, update: int) -> float:
+    """Learning rate of the update after ``update``: ``model.lr``, annealed if ``run.lr_final`` is set.
+
+    Persistent chains trail a model that moves fast; lowering the rate at the end lets
+    them equilibrate, so the model stops favouring states the chains no longer visit
+    (samples from noise then look like the data, not like blobs).
+    """
+    lr, final = config["model"]["lr"], config["run"]["lr_final"]
+    total = config["model"]["max_epochs"]
+    start = int(config["run"]["anneal_start"] * total)
+    if final is None or update <= start:
+        return lr
+    return lr * (final / lr) ** min(1.0, (update - start) / max(1, total - start))
+
+
+# ------------------------------------------------------------------- logging
+@dataclass
+class MetricsLog:
+    """The ``train`` callback of a run: the learning-rate schedule, the progress bar, and a
+    row of ``metrics.csv`` every ``every`` updates."""
+
+    path: Path
+    every: int
+    train_probe: torch.Tensor
+    test: torch.Tensor | None
+    started: float
+    last_update: int
+    last_time: float
+    bar: Any = None
+
+    def __post_init__(self):
+        if not self.path.exists():
+            with open(self.path, "w", newline="") as fh:
+                csv.writer(fh).writerow(METRIC_COLUMNS)
+
+    config: dict | None = None
+
+    def __call__(self, model) -> None:
+        if self.config is not None:
+            model.lr = learning_rate(self.config, model.epoch)
+        if self.bar is not None:
+            self.bar.update(1)
+        if model.epoch % self.every and model.epoch != model.max_epochs:
+            return
+        now = time.perf_counter()
+        rate = (model.epoch - self.last_update) / max(now - self.last_time, 1e-9)
+        row = {
+            "update": model.epoch,
+            "elapsed_s": round(now - self.started, 3),
+            "updates_per_s": round(rate, 2),
+            "train_error": monitored_error(model, self.train_probe),
+            "test_error": monitored_error(model, self.test) if self.test is not None else "",
+            "power_f": float(model.power_f),
+            "power_b": float(model.power_b),
+            "energy": float(model.energy),
+            "relax_t_f_mean": float(model.relax_t_f.mean()),
+            "relax_t_b_mean": float(model.relax_t_b.mean()),
+        }
+        with open(self.path, "a", newline="") as fh:
+            csv.writer(fh).writerow([row[c] for c in METRIC_COLUMNS])
+        self.last_update, self.last_time = model.epoch, time.perf_counter()
+        if self.bar is not None:
+            self.bar.set_postfix(
+                {"test err": f"{row['test_error']:.4f}", "P_f": f"{row['power_f']:.4g}", "P_b": f"{row['power_b']:.4g}"},
+                refresh=False,
+            )
+
+
+def read_metrics(path) -> list[dict[str, float]]:
+    """Rows of a ``metrics.csv`` as dicts of floats (empty cells dropped)."""
+    with open(path, newline="") as fh:
+        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(fh)]
+
+
+# ------------------------------------------------------------------ the run
+def _tensor(model, array: np.ndarray) -> torch.Tensor:
+    return torch.as_tensor(array, dtype=model.mytype, device=model.device)
+
+
+def train_run(config: dict, run_dir, *, resume: bool = False) -> dict:
+    """Train (or continue) the run in ``run_dir``; returns the summary.
+
+    On KeyboardInterrupt a resumable save point is written and the exception re-raised.
+    """
+    run_dir = Path(run_dir)
+    states = run_dir / "model_states"
+    dataset = load_data(config)
+    if resume:
+        found, model = load_model(config["run"]["name"], model_state_path=states, device=config["model"]["device"])
+        if not found:
+            raise ConfigError(f"{run_dir} has no save point to resume from; start it again without --resume.")
+        model.max_epochs = config["model"]["max_epochs"]
+        if model.epoch >= model.max_epochs:
+            logger.info("Run already at update %d of %d; raise --max-epochs to train on.", model.epoch, model.max_epochs)
+    else:
+        if (run_dir / "metrics.csv").exists():
+            raise ConfigError(f"{run_dir} already holds a run; use --resume {run_dir} or another --run-dir.")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        model = build_model(config, dataset)
+    write_config(config, run_dir / "config.toml")
+
+    r = config["run"]
+    n_eval = min(r["n_eval"], len(dataset.test))
+    test = _tensor(model, dataset.test[:n_eval])
+    probe = _tensor(model, dataset.train[:n_eval])
+    bar = None
+    if r["progress"]:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=model.max_epochs, initial=model.epoch, unit="update", dynamic_ncols=True)
+    now = time.perf_counter()
+    log = MetricsLog(run_dir / "metrics.csv", r["log_every"], probe, test, now, model.epoch, now, bar, config)
+    model.lr = learning_rate(config, model.epoch)
+    train_data = _tensor(model, dataset.train)
+    start = time.perf_counter()
+    try:
+        model.train(train_data, model_state_path=str(states), print_every=10**12, save=r["save"], callback=log)
+    finally:
+        if bar is not None:
+            bar.close()
+    seconds = time.perf_counter() - start
+    if r["save"]:
+        from .checkpoint import save_model
+
+        save_model(model, states)
+    return finish(model, dataset, run_dir, config, train_seconds=seconds)
+
+
+def finish(model, dataset: Dataset, run_dir: Path, config: dict, train_seconds: float | None = None) -> dict:
+    """Figures and summary of a trained model."""
+    r = config["run"]
+    figures = run_dir / "figures"
+    figures.mkdir(exist_ok=True)
+    n_eval = min(r["n_eval"], len(dataset.test))
+    test = _tensor(model, dataset.test[:n_eval])
+    with evaluation_rng(model):
+        samples = model.generate(max(r["n_generate"], n_eval), r["generate_k"])
+        recon = model.forward(test[:16], 1).cpu().numpy()
+    shape = dataset.image_shape
+    write_figures(model, figures, test[:16].cpu().numpy(), recon, samples[: r["n_generate"]], shape,
+                  run_dir / "metrics.csv")
+    real = dataset.test[:n_eval]
+    quality = metrics.evaluate_samples(real, samples[:n_eval], shape, include_fid=shape == (28, 28))
+    summary = {
+        "run_dir": str(run_dir),
+        "dataset": dataset.name,
+        "updates": model.epoch,
+        "train_seconds": None if train_seconds is None else round(train_seconds, 2),
+        "test_reconstruction_error_k1": monitored_error(model, test),
+        "test_samples": n_eval,
+        "generated_samples": len(samples),
+        "generate_k": r["generate_k"],
+        "energy": float(model.energy),
+        "power_f": float(model.power_f),
+        "power_b": float(model.power_b),
+        "relax_t_f_mean": float(model.relax_t_f.mean()),
+        "relax_t_b_mean": float(model.relax_t_b.mean()),
+        "sample_quality_vs_test": quality,
+        "figures": sorted(str(p) for p in figures.glob("*.png")),
+    }
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def write_figures(model, folder: Path, originals, recon, samples, shape, metrics_csv: Path) -> None:
+    """Every PNG of a run folder."""
+    plots.save(plots.reconstructions(originals, recon, shape), folder / "reconstructions.png")
+    plots.save(plots.image_grid(samples, shape, title=f"Samples from noise (update {model.epoch})"), folder / "samples.png")
+    plots.save(model.plot_weights(model.epoch, image_shape=shape), folder / "weights.png")
+    plots.save(model.plot_bias(model.epoch), folder / "biases.png")
+    if metrics_csv.exists():
+        rows = read_metrics(metrics_csv)
+        if rows:
+            plots.save(plots.training_curves(rows), folder / "training_curves.png")
+
+
+def load_run(run_dir) -> tuple[dict, Dataset, RBM]:
+    """Configuration, dataset and latest model of an existing run folder."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.toml").is_file():
+        raise ConfigError(f"{run_dir} is not a run folder (no config.toml); pass the folder `rkm train` created.")
+    config = resolve_config(config_file=run_dir / "config.toml")
+    found, model = load_model(config["run"]["name"], model_state_path=run_dir / "model_states", device=config["model"]["device"])
+    if not found:
+        raise ConfigError(f"{run_dir} has no save point yet.")
+    return config, load_data(config), model
+
