@@ -1,0 +1,1 @@
+"""Performance benchmarks of rkm (see benchmarks/README.md)."""

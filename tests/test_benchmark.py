@@ -1,0 +1,157 @@
+"""The training-step benchmark runs and writes parseable results (so it cannot rot).
+
+Runs ``benchmarks.train_step`` in ``--quick`` mode (one tiny rkm configuration, a few
+updates, one thread) into a temporary folder. pyrkm is optional: the test that needs it
+is skipped when it is not installed (``bash benchmarks/setup.sh`` installs it).
+"""
+
+import csv
+import importlib.util
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # `benchmarks` is a folder of the repository, not an installed package
+    sys.path.insert(0, str(REPO))
+
+from benchmarks import train_step  # noqa: E402
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def markdown_table(path: Path, first_header: str = "n_hidden") -> list[dict]:
+    """The per-update table of the Markdown report as a list of {header: cell}."""
+    lines = path.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"| {first_header} |"))
+    header = [c.strip() for c in lines[start].strip("|").split("|")]
+    assert set(lines[start + 1].replace("|", "").replace("-", "").replace(":", "")) <= {""}, lines[start + 1]
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        assert len(cells) == len(header), line
+        rows.append(dict(zip(header, cells)))
+    return rows
+
+
+def run_quick(tmp_path, *extra):
+    code = train_step.main(["--quick", "--threads", "1", "--out", str(tmp_path), *extra])
+    assert code == 0
+    return read_csv(tmp_path / "train_step.csv"), tmp_path / "train_step.md"
+
+
+def test_quick_run_writes_csv_and_markdown(tmp_path):
+    rows, md = run_quick(tmp_path)
+    assert {r["lib"] for r in rows} == {"rkm", "rkm-noacct"}
+    for r in rows:
+        assert r["status"] == "ok", r
+        assert (int(r["n_hidden"]), int(r["batch"]), r["algo"], int(r["k"])) == (50, 64, "PCD", 1)
+        for field in ("ms_median", "ms_min", "ms_max", "ms_q1", "ms_q3", "updates_per_s", "samples_per_s", "gflops",
+                      "gemm_gflops", "gemm_fraction"):
+            value = float(r[field])
+            assert math.isfinite(value) and value > 0, (field, r[field])
+        assert float(r["ms_min"]) <= float(r["ms_median"]) <= float(r["ms_max"])
+        assert int(r["repeats"]) == 2 and int(r["updates_per_repeat"]) >= 1
+        assert r["dtype"] == "float32"
+    rkm_row = next(r for r in rows if r["lib"] == "rkm")
+    assert float(rkm_row["peak_rss_mib"]) >= 0
+    assert -1 < float(rkm_row["accounting_share"]) < 1
+    assert float(rkm_row["samples_per_s"]) == pytest.approx(64 * float(rkm_row["updates_per_s"]), rel=1e-4)
+
+    table = markdown_table(md)
+    assert [t["library"] for t in table] == ["rkm", "rkm-noacct"]
+    assert all(float(t["ms/update"]) > 0 for t in table)
+    text = md.read_text()
+    assert "## Summary" in text and "Energy accounting share" in text
+    raw = json.loads((tmp_path / "raw.json").read_text())
+    (worker,) = raw["workers"]  # quick: one rkm worker, which also timed the same-shape GEMM
+    assert worker["ok"] and worker["spec"]["gemm"] and worker["gemm"]["gflops"] > 0
+    assert float(rkm_row["gemm_gflops"]) == pytest.approx(worker["gemm"]["gflops"], rel=1e-4)
+    assert "| 64x784x50 | 1 |" in text
+
+    from benchmarks.plot import plot
+
+    png = plot(tmp_path / "train_step.csv", tmp_path / "train_step.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_library_that_is_not_importable_is_skipped_with_a_note(tmp_path, monkeypatch):
+    real = train_step.library_available
+    monkeypatch.setattr(
+        train_step, "library_available",
+        lambda lib: (False, "pyrkm is not importable here: skipped") if lib == "pyrkm" else real(lib),
+    )
+    rows, md = run_quick(tmp_path, "--libs", "pyrkm")  # nothing left to time
+    assert rows == []
+    text = md.read_text()
+    assert "pyrkm is not importable here: skipped" in text
+    assert "n/a (pyrkm not measured)" in text
+
+
+@pytest.mark.skipif(importlib.util.find_spec("pyrkm") is None, reason="pyrkm not installed (bash benchmarks/setup.sh)")
+def test_every_library_side_by_side(tmp_path):
+    rows, md = run_quick(tmp_path, "--libs", "rkm", "pyrkm", "sklearn")
+    libs = {r["lib"]: r for r in rows}
+    assert set(libs) == {"rkm", "rkm-noacct", "pyrkm", "sklearn", "sklearn-fit32"}
+    assert all(r["status"] == "ok" and float(r["ms_median"]) > 0 for r in rows), rows
+    rkm_row = libs["rkm"]
+    for field in ("speedup_vs_pyrkm", "speedup_vs_sklearn", "speedup_vs_sklearn_fit32"):
+        assert float(rkm_row[field]) > 0
+    assert float(rkm_row["speedup_vs_pyrkm"]) == pytest.approx(
+        float(libs["pyrkm"]["ms_median"]) / float(rkm_row["ms_median"]), rel=1e-3)
+    assert libs["sklearn"]["dtype"] == "float64" and libs["sklearn-fit32"]["dtype"] == "float32"
+    assert "Speedup of rkm over pyrkm" in md.read_text()
+
+
+def test_the_torchvision_stub_imports_and_refuses_to_run():
+    """In a fresh interpreter: torchvision.* imports as a stub whose functions raise."""
+    code = (
+        "from benchmarks.pyrkm_compat import install_torchvision_stub, TorchvisionStubError\n"
+        "assert install_torchvision_stub()\n"
+        "from torchvision.models import inception_v3\n"
+        "import torchvision.transforms as T\n"
+        "try:\n"
+        "    inception_v3(pretrained=True)\n"
+        "except TorchvisionStubError as e:\n"
+        "    assert 'stub' in str(e)\n"
+        "else:\n"
+        "    raise SystemExit('the stub did not raise')\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=60)
+
+
+def test_helpers():
+    assert train_step.flops_per_update(256, 500, 1) == 2 * 3 * 256 * 784 * 500
+    assert train_step.flops_per_update_all(256, 500, 10) == 2 * 23 * 256 * 784 * 500
+    q = train_step.quantiles([4.0, 1.0, 3.0, 2.0, 5.0])
+    assert (q["min"], q["q1"], q["median"], q["q3"], q["max"]) == (1.0, 2.0, 3.0, 4.0, 5.0)
+
+    window = train_step._Window(["a", "b", "c"])
+    assert list(window.take(2)) == ["a", "b"] and len(window) == 2
+    assert list(window.take(4)) == ["c", "a", "b", "c"]
+
+    cfg = dict(n_hidden=500, batch=256, algo="PCD", k=1)
+    rows = [
+        train_step.make_row("rkm", cfg, 1, [10.0, 11.0, 9.0], [5, 5, 5], 2**20, gemm_gflops=100.0),
+        train_step.make_row("rkm-noacct", cfg, 1, [9.0, 9.0, 9.0], [5, 5, 5], 2**20),
+        train_step.make_row("pyrkm", cfg, 1, [500.0], [1], 2**30),
+        train_step.make_row("sklearn", cfg, 1, [20.0], [1], 0),
+    ]
+    train_step.add_comparisons(rows)
+    rkm_row = rows[0]
+    assert rkm_row["speedup_vs_pyrkm"] == pytest.approx(50.0)
+    assert rkm_row["speedup_vs_sklearn"] == pytest.approx(2.0)
+    assert rkm_row["accounting_share"] == pytest.approx(0.1)
+    assert rkm_row["gemm_fraction"] == pytest.approx(rkm_row["gflops"] / 100.0)
+    assert rkm_row["peak_rss_mib"] == pytest.approx(1.0) and rows[1]["peak_rss_mib"] == ""
+    summary = "\n".join(train_step.summarize(rows, {}, []))
+    assert "median **50.0x**" in summary and "2.00x" in summary
