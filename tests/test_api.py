@@ -187,3 +187,14 @@ def test_non_square_visible_layer_without_shape_is_a_clear_error():
     model = rkm.RKM("m", 12, 3, seed=0, device="cpu")
     with pytest.raises(DataError, match="image_shape"):
         model.plot_weights(0)
+
+
+def test_to_changes_dtype_of_every_tensor():
+    model = rkm.RKM("m", 6, 4, seed=0, train_algo="PCD", optimizer="Adam", device="cpu")
+    model.to(dtype=torch.float64)
+    assert model.W.dtype == model.persistent_chains.dtype == model.m_dW.dtype == torch.float64
+    p, h = model.v_to_h(np.ones((2, 6)))
+    assert p.dtype == torch.float64
+    assert model.energy.dtype == torch.float64
+    with pytest.raises(ConfigError):
+        model.to(dtype=torch.int64)

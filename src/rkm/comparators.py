@@ -111,18 +111,17 @@ def sample(
     s : Tensor
         Binary sample, same dtype as ``x``.
     """
+    check_choice("sampling", sampling, SAMPLINGS)
+    check_choice("distribution", distribution, DISTRIBUTIONS)
     if is_deterministic(beta):
         s = (x > 0).to(x.dtype)
         return s, s
     p = probability(x, beta, sampling, distribution)
     if sampling == "bernoulli":
-        u = torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device)
-        return p, (u < p).to(x.dtype)
+        # in place: the uniform draws become the 0/1 sample, with no temporary
+        return p, torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device).lt_(p)
+    z = beta * x
     if sampling == "multi-threshold":
-        shape = x.shape
-    elif sharing == "sample":
-        shape = torch.Size((x.shape[0], 1))
-    else:
-        shape = torch.Size((1, 1))
-    t = _thresholds(shape, x, distribution, generator)
-    return p, (beta * x > t).to(x.dtype)
+        return p, _thresholds(x.shape, x, distribution, generator).lt_(z)
+    shape = (x.shape[0], 1) if sharing == "sample" else (1, 1)
+    return p, (z > _thresholds(torch.Size(shape), x, distribution, generator)).to(x.dtype)

@@ -123,10 +123,11 @@ def pass_power(clamped: torch.Tensor, numerator: torch.Tensor, phys: LayerPhysic
         Constants of this pass direction.
     """
     # sum_i x_i^2 Gp_i + (c - x_i)^2 Gm_i = x^2 . (Gp + Gm) - 2c x . Gm + c^2 sum Gm
-    power = clamped.square() @ phys.source_abs - numerator.square() @ phys.inverse_conductance
+    twice = torch.addmv(phys.constant, clamped.square(), phys.source_abs)
+    twice.addmv_(numerator.square(), phys.inverse_conductance, alpha=-1.0)
     if phys.offset != 0.0:
-        power -= (2.0 * phys.offset) * (clamped @ phys.source_neg)
-    return (0.5 * (power + phys.constant)).clamp_min(0.0)
+        twice.addmv_(clamped, phys.source_neg, alpha=-2.0 * phys.offset)
+    return twice.mul_(0.5).clamp_min_(0.0)
 
 
 def relaxation_times(phys: LayerPhysics) -> torch.Tensor:

@@ -49,31 +49,28 @@ logger = logging.getLogger("rkm.training")
 
 
 class _Accounting:
-    """Per-update power sums and the energy of every pass."""
+    """The passes of one update, with the power of each pass kept for one reduction at the end."""
 
     def __init__(self, model):
         self.model = model
-        zero = torch.zeros((), dtype=torch.float64, device=model.device)
-        self.power_f = zero.clone()
-        self.power_b = zero.clone()
+        self.powers: tuple[list, list] = ([], [])
 
     def forward(self, v):
         _, h, power = self.model._pass(v, True, self.model.model_beta, power=True)
-        self._add(power, forward=True)
+        self.powers[0].append(power)
         return h
 
     def backward(self, h):
         _, v, power = self.model._pass(h, False, self.model.model_beta, power=True)
-        self._add(power, forward=False)
+        self.powers[1].append(power)
         return v
 
-    def _add(self, power: torch.Tensor, forward: bool) -> None:
-        total = power.sum(dtype=torch.float64)
-        if forward:
-            self.power_f += total / power.shape[0]
-        else:
-            self.power_b += total / power.shape[0]
-        self.model.energy += total
+    def close(self) -> None:
+        """Store the update's ``power_f``, ``power_b`` and add every pass to ``energy``."""
+        model = self.model
+        for name, powers in zip(("power_f", "power_b"), self.powers):
+            setattr(model, name, torch.stack([p.mean(dtype=torch.float64) for p in powers]).sum())
+            model.energy += torch.cat(powers).sum(dtype=torch.float64)
 
     def gibbs(self, v, steps: int):
         """``steps`` full steps v -> h -> v; returns the last v and the h it came from."""
@@ -129,7 +126,7 @@ def update_step(model, v_data: torch.Tensor) -> None:
     dh = h_data.mean(dim=0) - h_model.mean(dim=0)
     model._apply_update(dW, dv, dh)
 
-    model.power_f, model.power_b = acc.power_f, acc.power_b
+    acc.close()
     forward, backward = model._physics(check=False)
     model.relax_t_f, model.relax_t_b = physics.relaxation_times(forward), physics.relaxation_times(backward)
 
