@@ -174,10 +174,9 @@ def cmd_train(args) -> int:
     if args.resume is not None:
         if args.preset or args.config:
             raise ConfigError("--resume takes its settings from RUN_DIR/config.toml; drop --preset/--config.")
-        config = resolve_config(config_file=args.resume / "config.toml", overrides=overrides) if (
-            args.resume / "config.toml").is_file() else None
-        if config is None:
+        if not (args.resume / "config.toml").is_file():
             raise ConfigError(f"{args.resume} is not a run folder (no config.toml).")
+        config = resolve_config(config_file=args.resume / "config.toml", overrides=overrides)
         run_dir = args.resume
     else:
         config = resolve_config(args.preset, args.config, overrides)
