@@ -664,29 +664,28 @@ def mnist5k_labels() -> tuple[np.ndarray, np.ndarray]:
     return y[idx[:4500]].astype(np.int64), y[idx[4500:]].astype(np.int64)
 
 
+def _split_images(name: str, X: np.ndarray, idx: np.ndarray, n_train: int, threshold: float,
+                  scale: float, side: int) -> Dataset:
+    """A built-in image set: rows ``idx[:n_train]`` train, the rest test, ``x/scale > threshold``."""
+    return Dataset(
+        name=name,
+        train=binarize(X[idx[:n_train]], threshold, scale=scale),
+        test=binarize(X[idx[n_train:]], threshold, scale=scale),
+        image_shape=(side, side),
+        description=_BUILTIN[name]["description"] + f", x/{scale:g} > {threshold}",
+    )
+
+
 def _load_mnist5k(threshold: float) -> Dataset:
     X, _, idx = _mnist5k_raw()
-    return Dataset(
-        name="mnist-5k",
-        train=binarize(X[idx[:4500]], threshold, scale=255.0),
-        test=binarize(X[idx[4500:]], threshold, scale=255.0),
-        image_shape=(28, 28),
-        description=_BUILTIN["mnist-5k"]["description"] + f", x/255 > {threshold}",
-    )
+    return _split_images("mnist-5k", X, idx, 4500, threshold, 255.0, 28)
 
 
 def _load_digits(threshold: float) -> Dataset:
     from sklearn.datasets import load_digits
 
     X = load_digits().data
-    idx = np.random.default_rng(0).permutation(len(X))
-    return Dataset(
-        name="digits",
-        train=binarize(X[idx[:1500]], threshold, scale=16.0),
-        test=binarize(X[idx[1500:]], threshold, scale=16.0),
-        image_shape=(8, 8),
-        description=_BUILTIN["digits"]["description"] + f", x/16 > {threshold}",
-    )
+    return _split_images("digits", X, np.random.default_rng(0).permutation(len(X)), 1500, threshold, 16.0, 8)
 
 
 def _load_file(path: pathlib.Path, threshold: float | None) -> Dataset:

@@ -378,21 +378,24 @@ class RBM:
         return self.model_beta if beta is None else comparators.check_beta(beta)
 
     # ------------------------------------------------------------ the passes
+    def _numerator(self, clamped: torch.Tensor, forward: bool):
+        """Kirchhoff numerator ``clamped @ W.T + b_eff`` of the free layer, and the pass constants."""
+        phys = self._physics(check=False)[0 if forward else 1]
+        return torch.addmm(phys.effective_bias, clamped, self._W.t() if forward else self._W), phys
+
     def _drive(self, clamped: torch.Tensor, forward: bool, numerator: bool = False):
         """Comparator input of the free layer, and the Kirchhoff numerator if asked.
 
         Returns ``(x, num, phys)``; ``num`` is None unless ``numerator`` or the energy is RKM.
         """
-        phys_f, phys_b = self._physics(check=False)
-        phys = phys_f if forward else phys_b
-        weight = self._W.t() if forward else self._W
         if self.energy_type == "RKM":
-            num = torch.addmm(phys.effective_bias, clamped, weight)
+            num, phys = self._numerator(clamped, forward)
             scale = (self.n_visible if forward else self.n_hidden) if self.layer_scaled else 1
             x = num * (scale * phys.inverse_conductance)
             return x, num, phys
+        phys = self._physics(check=False)[0 if forward else 1]
         bias = self._h_bias if forward else self._v_bias
-        x = torch.addmm(bias, clamped, weight)
+        x = torch.addmm(bias, clamped, self._W.t() if forward else self._W)
         num = x + (phys.effective_bias - bias) if numerator else None
         return x, num, phys
 
@@ -555,16 +558,14 @@ class RBM:
         voltages; always >= 0, for every offset.
         """
         v, _ = self._as_batch(v, self.n_visible, "v")
-        phys = self._physics()[0]
-        num = torch.addmm(phys.effective_bias, v, self._W.t())
-        return physics.pass_power(v, num, phys)
+        self._physics()
+        return physics.pass_power(v, *self._numerator(v, True))
 
     def power_backward(self, h):
         """Power dissipated by the backward pass (hidden clamped), shape (N,)."""
         h, _ = self._as_batch(h, self.n_hidden, "h")
-        phys = self._physics()[1]
-        num = torch.addmm(phys.effective_bias, h, self._W)
-        return physics.pass_power(h, num, phys)
+        self._physics()
+        return physics.pass_power(h, *self._numerator(h, False))
 
     def av_power_forward(self, v):
         """Mean of :meth:`power_forward` over the batch."""

@@ -344,10 +344,6 @@ def train_run(config: dict, run_dir, *, resume: bool = False) -> dict:
         if bar is not None:
             bar.close()
     seconds = time.perf_counter() - start
-    if r["save"]:
-        from .checkpoint import save_model
-
-        save_model(model, states)
     return finish(model, dataset, run_dir, config, train_seconds=seconds)
 
 
