@@ -259,7 +259,7 @@ def _worker_rkm(spec):
     )
     real_power = physics.pass_power
 
-    def zero_power(clamped, numerator, phys):
+    def zero_power(clamped, numerator, phys, binary=False):
         return torch.zeros(clamped.shape[0], dtype=clamped.dtype, device=clamped.device)
 
     checks = {}

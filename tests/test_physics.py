@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import rkm
+from rkm import physics
 from rkm.circuit import build_netlist, edge_power, node_conductance, power_gradient, solve_pass
 
 OFFSETS = [0.0, 0.5, 1.0]
@@ -66,6 +67,17 @@ def test_power_equals_the_sum_over_the_networks_edges(offset, energy_type):
     np.testing.assert_allclose(model.power_backward(h).numpy(), bwd.power, rtol=0, atol=1e-10)
     assert float(model.av_power_forward(v)) == pytest.approx(fwd.power.mean(), abs=1e-10)
     assert float(model.av_power_backward(h)) == pytest.approx(bwd.power.mean(), abs=1e-10)
+
+
+@pytest.mark.parametrize("offset", OFFSETS)
+def test_power_of_a_binary_clamped_layer_matches_the_circuit(offset):
+    """Training passes tell pass_power their sources are 0/1 (x^2 = x); that shortcut is checked here."""
+    model = random_machine(offset)
+    v, h = binary(8, model.n_visible), binary(8, model.n_hidden, seed=2)
+    for clamped, forward, direction in ((v, True, "forward"), (h, False, "backward")):
+        numerator, phys = model._numerator(clamped, forward)
+        got = physics.pass_power(clamped, numerator, phys, binary=True)
+        np.testing.assert_allclose(got.numpy(), circuit(model, clamped, direction).power, rtol=0, atol=1e-10)
 
 
 @pytest.mark.parametrize("offset", OFFSETS)

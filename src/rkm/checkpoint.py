@@ -24,7 +24,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from .errors import CheckpointError, DataError
+from .errors import CheckpointError, ConfigError, DataError
 
 logger = logging.getLogger("rkm.checkpoint")
 
@@ -123,6 +123,7 @@ def save_model(model, model_state_path="model_states/") -> Path:
                 "epoch": int(model.epoch),
                 "seed": model.seed,
                 "threshold_sharing": model.threshold_sharing,
+                "fast_matmul": model.fast_matmul,
                 "rng_device": model.generator.device.type,
             }
         ),
@@ -190,6 +191,10 @@ def restore(tensors: dict[str, torch.Tensor], metadata: dict[str, str], device=N
         config["average_data"] = tensors["average_data"]
     cls = {"RKM": RKM, "RBM": RBM}.get(metadata.get("class"), RKM)
     model = cls(**config, seed=state["seed"], device=device, threshold_sharing=state["threshold_sharing"])
+    try:
+        model.fast_matmul = state.get("fast_matmul")
+    except ConfigError as err:
+        logger.warning("save point asked for fast_matmul=True, unavailable here (%s); using the automatic setting.", err)
     model.W, model.v_bias, model.h_bias = tensors["W"], tensors["v_bias"], tensors["h_bias"]
     for name in _OPTIONAL:
         if name in tensors:

@@ -45,6 +45,7 @@ MODEL_FLAGS = {
     "seed": ("seed", int, "random seed"),
     "device": ("device", str, "cpu or cuda"),
     "threshold-sharing": ("threshold_sharing", str, "single-threshold sharing: sample or batch"),
+    "fast-matmul": ("fast_matmul", str, "auto, true or false: bfloat16-based float32 products (rkm.matmul)"),
 }
 DATA_FLAGS = {
     "dataset": ("dataset", str, "mnist-5k (default), digits, bars-and-stripes, mnist, or a .npy/.npz/.csv path"),

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import comparators, physics, plots
+from . import comparators, matmul, physics, plots
 from .errors import ConfigError, DataError
 
 ENERGY_TYPES = ("RKM", "hopfield")
@@ -118,6 +118,11 @@ class RBM:
     threshold_sharing : {'sample', 'batch'}
         ``single-threshold`` shares one threshold per sample (default) or per batch
         (the reference).
+    fast_matmul : bool, optional
+        Large float32 products on the CPU through oneDNN's bfloat16-based float32 mode,
+        about twice as fast, where a probe finds it as accurate as IEEE float32
+        (``None``, the default); ``True`` requires it, ``False`` never uses it. See
+        ``rkm.matmul``.
     """
 
     _default_energy = "hopfield"
@@ -154,6 +159,7 @@ class RBM:
         generator: torch.Generator | None = None,
         device: str | torch.device | None = None,
         threshold_sharing: str = "sample",
+        fast_matmul: bool | None = None,
     ):
         if not isinstance(model_name, str) or not model_name or "/" in model_name:
             raise ConfigError(f"model_name must be a non-empty string without '/', got {model_name!r}.")
@@ -191,6 +197,7 @@ class RBM:
         )
 
         self.device = self._resolve_device(device, generator)
+        self.fast_matmul = fast_matmul
         if generator is not None:
             self.generator = generator
             self.seed = generator.initial_seed()
@@ -328,6 +335,16 @@ class RBM:
         self._h_bias = self._as_parameter(value, (self.n_hidden,), "h_bias")
 
     @property
+    def fast_matmul(self) -> bool | None:
+        """The ``fast_matmul`` setting; ``uses_fast_matmul`` says whether it is in effect."""
+        return self._fast_matmul
+
+    @fast_matmul.setter
+    def fast_matmul(self, value) -> None:
+        self.uses_fast_matmul = matmul.resolve(value, self.device, self.mytype)
+        self._fast_matmul = value
+
+    @property
     def W_t(self) -> torch.Tensor:
         """``W.T``, always current (the reference kept a stale copy)."""
         return self._W.t()
@@ -381,7 +398,8 @@ class RBM:
     def _numerator(self, clamped: torch.Tensor, forward: bool):
         """Kirchhoff numerator ``clamped @ W.T + b_eff`` of the free layer, and the pass constants."""
         phys = self._physics(check=False)[0 if forward else 1]
-        return torch.addmm(phys.effective_bias, clamped, self._W.t() if forward else self._W), phys
+        product = matmul.addmm(phys.effective_bias, clamped, self._W.t() if forward else self._W, self.uses_fast_matmul)
+        return product, phys
 
     def _drive(self, clamped: torch.Tensor, forward: bool, numerator: bool = False):
         """Comparator input of the free layer, and the Kirchhoff numerator if asked.
@@ -395,15 +413,15 @@ class RBM:
             return x, num, phys
         phys = self._physics(check=False)[0 if forward else 1]
         bias = self._h_bias if forward else self._v_bias
-        x = torch.addmm(bias, clamped, self._W.t() if forward else self._W)
+        x = matmul.addmm(bias, clamped, self._W.t() if forward else self._W, self.uses_fast_matmul)
         num = x + (phys.effective_bias - bias) if numerator else None
         return x, num, phys
 
-    def _pass(self, clamped: torch.Tensor, forward: bool, beta: float, power: bool = False):
-        """One clamped pass: ``(p, sample, power per sample or None)``."""
+    def _pass(self, clamped: torch.Tensor, forward: bool, beta: float, power: bool = False, binary: bool = False):
+        """One clamped pass: ``(p, sample, power per sample or None)``; ``binary``: ``clamped`` is 0/1."""
         x, num, phys = self._drive(clamped, forward, numerator=power)
         p, s = comparators.sample(x, beta, self.sampling, self.distribution, self.generator, self.threshold_sharing)
-        return p, s, (physics.pass_power(clamped, num, phys) if power else None)
+        return p, s, (physics.pass_power(clamped, num, phys, binary) if power else None)
 
     def v_to_h(self, v, beta=None):
         """Sample the hidden layer given the visible layer.
@@ -614,7 +632,7 @@ class RBM:
     def derivatives_hopfield(self, v, h):
         """Derivatives of the bilinear energy; see :meth:`derivatives`."""
         n = v.shape[0]
-        dEdW = -((h - self.oh).t() @ (v - self.ov)) / n
+        dEdW = matmul.mm((h - self.oh).t(), v - self.ov, self.uses_fast_matmul).div_(-n)
         return dEdW, -v.mean(dim=0), -h.mean(dim=0)
 
     def clip_weights(self):
@@ -631,12 +649,17 @@ class RBM:
         self.clip_weights()
         self.clip_bias()
 
+    def _plain_sgd(self) -> bool:
+        """SGD without centering or regularisation: the weight step is ``lr`` times the statistics."""
+        return self.optimizer == "SGD" and not self.centering and _regularization(self.regularization) is None
+
     def _apply_update(self, dW, dv, dh, optimizer: str | None = None, t: int | None = None) -> None:
         """Apply one ascent step from the contrastive statistics ``<.>_data - <.>_model``.
 
         Centering corrections, L1/L2 shrinkage (towards zero in both optimisers) and the
         optimiser step are applied here, then parameters are clipped. The gradient
-        tensors are fresh and are consumed (modified in place).
+        tensors are fresh and are consumed (modified in place). ``dW=None`` (plain SGD
+        only, see :meth:`_plain_sgd`) means ``W`` has already been stepped.
         """
         if self.centering:
             dv = dv - self.oh @ dW
@@ -649,7 +672,8 @@ class RBM:
                 if "l1" in reg:
                     d.sub_(torch.sign(p), alpha=self.l1_factor)
         if (optimizer or self.optimizer) == "SGD":
-            self._W.add_(dW, alpha=self.lr)
+            if dW is not None:
+                self._W.add_(dW, alpha=self.lr)
             self._v_bias.add_(dv, alpha=self.lr)
             self._h_bias.add_(dh, alpha=self.lr)
         else:
@@ -767,6 +791,7 @@ class RBM:
         for name in ("energy", "power_f", "power_b"):
             setattr(self, name, getattr(self, name).to(new_device))
         self._cache_key = None
+        self.fast_matmul = self._fast_matmul
         return self
 
     # -------------------------------------------------------------- plotting
@@ -829,6 +854,7 @@ class RKM(RBM):
         generator: torch.Generator | None = None,
         device: str | torch.device | None = None,
         threshold_sharing: str = "sample",
+        fast_matmul: bool | None = None,
     ):
         args = dict(locals())
         del args["self"], args["__class__"]

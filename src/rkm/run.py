@@ -9,8 +9,8 @@ A run folder holds::
     summary.json       headline numbers at the end of training
 
 The configuration has three tables: ``[model]`` (the 25 constructor arguments of
-:class:`rkm.RKM` except ``model_name``/``n_visible``, plus ``seed``, ``device`` and
-``threshold_sharing``), ``[data]`` and ``[run]``; :data:`DEFAULTS` lists every key.
+:class:`rkm.RKM` except ``model_name``/``n_visible``, plus ``seed``, ``device``,
+``threshold_sharing`` and ``fast_matmul``), ``[data]`` and ``[run]``; :data:`DEFAULTS` lists every key.
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "seed": 0,
         "device": "cpu",
         "threshold_sharing": "sample",
+        "fast_matmul": "auto",
     },
     "data": {"dataset": "mnist-5k", "path": "", "threshold": None, "size": 4, "protocol": "standard"},
     "run": {
@@ -219,8 +220,17 @@ def build_model(config: dict, dataset: Dataset) -> RBM:
     m["mytype"] = DTYPES[m["mytype"]]
     use_mean = m.pop("average_data") or m["centering"]
     m["average_data"] = torch.tensor(dataset.train.mean(axis=0)) if use_mean else None
+    m["fast_matmul"] = fast_matmul_setting(m["fast_matmul"])
     cls = RBM if m["energy_type"] == "hopfield" else RKM
     return cls(config["run"]["name"], dataset.n_visible, **m)
+
+
+def fast_matmul_setting(value: str) -> bool | None:
+    """``model.fast_matmul`` of a config file ('auto', 'true' or 'false') as the model's setting."""
+    choices = {"auto": None, "true": True, "on": True, "false": False, "off": False}
+    if str(value).lower() not in choices:
+        raise ConfigError(f"model.fast_matmul must be auto, true or false, got {value!r}.")
+    return choices[str(value).lower()]
 
 
 def learning_rate(config: dict, update: int) -> float:
@@ -315,6 +325,7 @@ def train_run(config: dict, run_dir, *, resume: bool = False) -> dict:
         if not found:
             raise ConfigError(f"{run_dir} has no save point to resume from; start it again without --resume.")
         model.max_epochs = config["model"]["max_epochs"]
+        model.fast_matmul = fast_matmul_setting(config["model"]["fast_matmul"])
         if model.epoch >= model.max_epochs:
             logger.info("Run already at update %d of %d; raise --max-epochs to train on.", model.epoch, model.max_epochs)
     else:

@@ -21,7 +21,8 @@ One update (``update_step``) runs, with power accounted for every pass:
    the random starting hiddens; here one forward pass samples hiddens from them.
 3. the contrastive statistics as two matrix products (never a (batch, n_hidden,
    n_visible) tensor), centering offsets slid towards the batch means, and the
-   optimiser step with regularisation and clipping (``RBM._apply_update``).
+   optimiser step with regularisation and clipping (``RBM._apply_update``). Plain SGD
+   (no centering, no regularisation) adds the two products straight into ``W``.
 
 Energy accounting follows the reference: ``power_f`` / ``power_b`` are the sum, over the
 update's forward / backward passes, of the batch-mean power of each pass; ``energy``
@@ -42,7 +43,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from . import metrics, physics
+from . import matmul, metrics, physics
 from .errors import ConfigError, DataError
 
 logger = logging.getLogger("rkm.training")
@@ -55,13 +56,14 @@ class _Accounting:
         self.model = model
         self.powers: tuple[list, list] = ([], [])
 
-    def forward(self, v):
-        _, h, power = self.model._pass(v, True, self.model.model_beta, power=True)
+    def forward(self, v, binary: bool = True):
+        """Hidden sample from ``v``; ``binary=False`` when ``v`` may not be 0/1 (data, user-set chains)."""
+        _, h, power = self.model._pass(v, True, self.model.model_beta, power=True, binary=binary)
         self.powers[0].append(power)
         return h
 
     def backward(self, h):
-        _, v, power = self.model._pass(h, False, self.model.model_beta, power=True)
+        _, v, power = self.model._pass(h, False, self.model.model_beta, power=True, binary=True)
         self.powers[1].append(power)
         return v
 
@@ -72,12 +74,15 @@ class _Accounting:
             setattr(model, name, torch.stack([p.mean(dtype=torch.float64) for p in powers]).sum())
             model.energy += torch.cat(powers).sum(dtype=torch.float64)
 
-    def gibbs(self, v, steps: int):
-        """``steps`` full steps v -> h -> v; returns the last v and the h it came from."""
+    def gibbs(self, v, steps: int, binary: bool = True):
+        """``steps`` full steps v -> h -> v; returns the last v and the h it came from.
+
+        ``binary`` says whether the starting ``v`` is known to be 0/1; every later state is.
+        """
         h = None
         for _ in range(steps):
-            h = self.forward(v)
-            v = self.backward(h)
+            h = self.forward(v, binary)
+            v, binary = self.backward(h), True
         return v, h
 
 
@@ -86,7 +91,7 @@ def negative_phase(model, acc: _Accounting, v_data: torch.Tensor) -> tuple[torch
     algo, k, B = model.train_algo, model.k, model.batch_size
     opts = {"generator": model.generator, "dtype": model.mytype, "device": model.device}
     if algo == "CD":
-        return acc.gibbs(v_data, k)
+        return acc.gibbs(v_data, k, binary=False)
     if algo == "PCD":
         chains = model.persistent_chains
         if chains.shape != (B, model.n_visible):
@@ -94,7 +99,7 @@ def negative_phase(model, acc: _Accounting, v_data: torch.Tensor) -> tuple[torch
                 f"persistent_chains has shape {tuple(chains.shape)} but batch_size is {B}; "
                 "keep batch_size fixed during PCD training."
             )
-        v, h = acc.gibbs(chains, k)
+        v, h = acc.gibbs(chains, k, binary=False)
         model.persistent_chains = v
         return v, h
     if algo in ("vRDM", "RDM"):
@@ -113,18 +118,25 @@ def update_step(model, v_data: torch.Tensor) -> None:
     """One gradient update on the batch ``v_data`` (already on the model's device and dtype)."""
     model._physics(check=False)
     acc = _Accounting(model)
-    h_data = acc.forward(v_data)
+    h_data = acc.forward(v_data, binary=False)
     v_model, h_model = negative_phase(model, acc, v_data)
 
     if model.centering:
         model.ov = (1 - model.slv) * model.ov + model.slv * v_data.mean(dim=0)
         model.oh = (1 - model.slh) * model.oh + model.slh * h_data.mean(dim=0)
     nd, nm = v_data.shape[0], v_model.shape[0]
-    dW = torch.mm(((h_data - model.oh) / nd).t(), v_data - model.ov)
-    dW.addmm_((h_model - model.oh).t(), v_model - model.ov, alpha=-1.0 / nm)
+    fast = model.uses_fast_matmul
     dv = v_data.mean(dim=0) - v_model.mean(dim=0)
     dh = h_data.mean(dim=0) - h_model.mean(dim=0)
-    model._apply_update(dW, dv, dh)
+    if model._plain_sgd():
+        # the two products accumulate straight into W: no W-sized gradient is formed
+        matmul.addmm_(model._W, h_data.t(), v_data, model.lr / nd, fast)
+        matmul.addmm_(model._W, h_model.t(), v_model, -model.lr / nm, fast)
+        model._apply_update(None, dv, dh)
+    else:
+        dW = matmul.mm(((h_data - model.oh) / nd).t(), v_data - model.ov, fast)
+        matmul.addmm_(dW, (h_model - model.oh).t(), v_model - model.ov, -1.0 / nm, fast)
+        model._apply_update(dW, dv, dh)
 
     acc.close()
     forward, backward = model._physics(check=False)

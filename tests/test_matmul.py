@@ -1,0 +1,111 @@
+"""The fast float32 product path (``rkm.matmul``): accuracy, its switch, and its settings."""
+
+import contextlib
+
+import pytest
+import torch
+
+import rkm
+from rkm import matmul
+from rkm.checkpoint import load_model, save_model
+from rkm.errors import ConfigError
+
+FAST = matmul.probe()["available"]
+needs_fast = pytest.mark.skipif(not FAST, reason="the fast float32 product is not as accurate as IEEE on this machine")
+needs_switch = pytest.mark.skipif(matmul._mkldnn_matmul() is None, reason="this torch has no oneDNN precision setting")
+
+
+def test_the_acceptance_rule_separates_three_bfloat16_pieces_from_fewer():
+    # measured here: IEEE 1.1e-8, oneDNN's mode 1.5e-8, two pieces 2.0e-7, plain bfloat16 1.1e-4
+    assert matmul.accurate(1.1e-8, 1.5e-8)
+    assert not matmul.accurate(1.1e-8, 2.0e-7)
+    assert not matmul.accurate(1.1e-8, 1.1e-4)
+
+
+def test_the_probe_measures_both_products():
+    result = matmul.probe()
+    assert set(result) == {"available", "ieee_error", "fast_error", "reason"}
+    if matmul._mkldnn_matmul() is not None:
+        assert 0 < result["ieee_error"] < 1e-7
+        assert result["available"] == matmul.accurate(result["ieee_error"], result["fast_error"])
+
+
+@needs_fast
+def test_a_fast_pass_is_as_accurate_as_an_ieee_pass():
+    g = torch.Generator().manual_seed(0)
+    v = torch.randint(0, 2, (128, 784), generator=g).float()
+    errors = {}
+    for setting in (True, False):
+        model = rkm.RKM("m", 784, 512, seed=1, device="cpu", fast_matmul=setting)
+        model.W = torch.randn(512, 784, generator=torch.Generator().manual_seed(2)) * 0.05
+        numerator, phys = model._numerator(v, True)
+        W, b = model.W.double(), phys.effective_bias.double()
+        exact = v.double() @ W.T + b
+        scale = v.double() @ W.abs().T + b.abs()
+        errors[setting] = ((numerator.double() - exact).abs() / scale).mean().item()
+        assert model.uses_fast_matmul is setting
+    assert errors[True] <= matmul.ACCURACY_FACTOR * errors[False]
+    assert errors[True] < 1e-7
+
+
+@needs_switch
+def test_products_restore_the_global_precision_setting_even_on_error():
+    setting = torch.backends.mkldnn.matmul
+    before = setting.fp32_precision
+    a, b = torch.ones(256, 256), torch.ones(256, 256)
+    matmul.mm(a, b, True)
+    assert setting.fp32_precision == before
+    with pytest.raises(RuntimeError):
+        matmul.addmm(torch.zeros(3), a, torch.ones(255, 3), True)
+    assert setting.fp32_precision == before
+
+
+def test_small_products_and_unasked_products_stay_on_the_ieee_path(monkeypatch):
+    entered = []
+    monkeypatch.setattr(matmul, "_precision", lambda value: entered.append(value) or contextlib.nullcontext())
+    a = torch.ones(8, 8)
+    matmul.mm(a, a, True)
+    big = torch.ones(256, 256)
+    matmul.mm(big, big, False)
+    assert entered == []
+    matmul.mm(big, big, True)
+    assert entered == ["bf16"]
+
+
+def test_the_setting_is_checked_and_follows_dtype_and_device(monkeypatch):
+    with pytest.raises(ConfigError, match="fast_matmul"):
+        rkm.RKM("m", 4, 3, device="cpu", fast_matmul="yes")
+    with pytest.raises(ConfigError, match="float32 on the CPU only"):
+        rkm.RKM("m", 4, 3, device="cpu", mytype=torch.float64, fast_matmul=True)
+    model = rkm.RKM("m", 4, 3, device="cpu")
+    assert model.fast_matmul is None and model.uses_fast_matmul is FAST
+    model.to(dtype=torch.float64)
+    assert model.uses_fast_matmul is False
+    unavailable = {"available": False, "ieee_error": 1e-8, "fast_error": 1e-4, "reason": "not here"}
+    monkeypatch.setattr(matmul, "probe", lambda: unavailable)
+    assert rkm.RKM("m", 4, 3, device="cpu").uses_fast_matmul is False
+    with pytest.raises(ConfigError, match="not here"):
+        rkm.RKM("m", 4, 3, device="cpu", fast_matmul=True)
+
+
+def test_a_save_point_keeps_the_setting(tmp_path):
+    model = rkm.RKM("m", 6, 4, device="cpu", seed=0, fast_matmul=False)
+    save_model(model, tmp_path)
+    found, loaded = load_model("m", model_state_path=tmp_path)
+    assert found and loaded.fast_matmul is False and loaded.uses_fast_matmul is False
+
+
+def test_plain_sgd_steps_w_in_place_exactly_as_the_gradient_path():
+    """Plain SGD adds the two products straight into W; with a zero L2 term the same update
+    goes through the explicit gradient. Both must give the same parameters."""
+    data = torch.randint(0, 2, (64, 30), generator=torch.Generator().manual_seed(0)).double()
+    models = [
+        rkm.RKM("m", 30, 20, k=2, lr=0.05, batch_size=16, train_algo="PCD", seed=4, max_epochs=8,
+                mytype=torch.float64, device="cpu", regularization=reg, l2_factor=0.0)
+        for reg in (False, "l2")
+    ]
+    assert models[0]._plain_sgd() and not models[1]._plain_sgd()
+    for model in models:
+        model.train(data, save=False)
+    for name in ("W", "v_bias", "h_bias"):
+        torch.testing.assert_close(getattr(models[0], name), getattr(models[1], name), rtol=0, atol=1e-12)
