@@ -153,3 +153,37 @@ def test_library_never_touches_global_rng_or_default_dtype():
     model.generate(3, 2)
     assert torch.get_default_dtype() == dtype
     torch.testing.assert_close(torch.rand(3), expected)
+
+
+def test_random_binary_units_are_fair_independent_and_seeded():
+    from rkm.comparators import random_binary
+
+    def draw(seed, shape=(1000, 781)):
+        return random_binary(shape, torch.Generator().manual_seed(seed), torch.float64, "cpu")
+
+    x = draw(0)
+    assert x.shape == (1000, 781) and x.dtype == torch.float64
+    assert set(torch.unique(x).tolist()) == {0.0, 1.0}
+    n = x.numel()
+    assert abs(float(x.mean()) - 0.5) < 5 * 0.5 / math.sqrt(n)
+    # every bit position of the packed bytes (a stuck sign bit would show here), and every column
+    columns = x.mean(dim=0)
+    for position in range(8):
+        share = float(columns[position::8].mean())
+        assert abs(share - 0.5) < 5 * 0.5 / math.sqrt(n / 8)
+    assert float((columns - 0.5).abs().max()) < 5 * 0.5 / math.sqrt(1000) + 0.02
+    # neighbours within a row and within a byte are uncorrelated
+    centred = x - 0.5
+    assert abs(float((centred[:, 1:] * centred[:, :-1]).mean())) < 5 * 0.25 / math.sqrt(n)
+    torch.testing.assert_close(draw(0), x)
+    assert not torch.equal(draw(1), x)
+
+
+@pytest.mark.parametrize("energy_type", ["RKM", "hopfield"])
+def test_zero_and_finite_temperatures_in_a_pass(energy_type):
+    model = rkm.RKM("m", 6, 4, seed=0, device="cpu", mytype=torch.float64, energy_type=energy_type)
+    v = torch.randint(0, 2, (5, 6), generator=torch.Generator().manual_seed(0)).double()
+    p, _ = model.v_to_h(v, beta=0)
+    torch.testing.assert_close(p, torch.full_like(p, 0.5))
+    p, _ = model.v_to_h(v, beta=2.5)
+    torch.testing.assert_close(p, torch.sigmoid(2.5 * model.delta_eh(v)))

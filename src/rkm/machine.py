@@ -401,26 +401,31 @@ class RBM:
         product = matmul.addmm(phys.effective_bias, clamped, self._W.t() if forward else self._W, self.uses_fast_matmul)
         return product, phys
 
-    def _drive(self, clamped: torch.Tensor, forward: bool, numerator: bool = False):
-        """Comparator input of the free layer, and the Kirchhoff numerator if asked.
+    def _drive(self, clamped: torch.Tensor, forward: bool, numerator: bool = False, gain: float = 1.0):
+        """Comparator input of the free layer times ``gain``, and the Kirchhoff numerator if asked.
 
-        Returns ``(x, num, phys)``; ``num`` is None unless ``numerator`` or the energy is RKM.
+        Returns ``(gain * x, num, phys)``; ``num`` is None unless ``numerator`` or the energy is RKM.
         """
         if self.energy_type == "RKM":
             num, phys = self._numerator(clamped, forward)
             scale = (self.n_visible if forward else self.n_hidden) if self.layer_scaled else 1
-            x = num * (scale * phys.inverse_conductance)
+            x = num * ((gain * scale) * phys.inverse_conductance)
             return x, num, phys
         phys = self._physics(check=False)[0 if forward else 1]
         bias = self._h_bias if forward else self._v_bias
         x = matmul.addmm(bias, clamped, self._W.t() if forward else self._W, self.uses_fast_matmul)
         num = x + (phys.effective_bias - bias) if numerator else None
-        return x, num, phys
+        return (x if gain == 1.0 else x.mul_(gain)), num, phys
 
     def _pass(self, clamped: torch.Tensor, forward: bool, beta: float, power: bool = False, binary: bool = False):
-        """One clamped pass: ``(p, sample, power per sample or None)``; ``binary``: ``clamped`` is 0/1."""
-        x, num, phys = self._drive(clamped, forward, numerator=power)
-        p, s = comparators.sample(x, beta, self.sampling, self.distribution, self.generator, self.threshold_sharing)
+        """One clamped pass: ``(p, sample, power per sample or None)``; ``binary``: ``clamped`` is 0/1.
+
+        A finite ``beta`` is folded into the comparator input's per-node factor, saving
+        the comparator a full-size multiplication.
+        """
+        gain = beta if 0.0 < beta and not comparators.is_deterministic(beta) else 1.0
+        z, num, phys = self._drive(clamped, forward, numerator=power, gain=gain)
+        p, s = comparators.sample(z, beta / gain, self.sampling, self.distribution, self.generator, self.threshold_sharing)
         return p, s, (physics.pass_power(clamped, num, phys, binary) if power else None)
 
     def v_to_h(self, v, beta=None):
@@ -548,10 +553,10 @@ class RBM:
         self._physics()
         g, opts = self.generator, {"dtype": self.mytype, "device": self.device}
         if from_visible:
-            v = torch.randint(0, 2, (n_samples, self.n_visible), generator=g, **opts)
+            v = comparators.random_binary((n_samples, self.n_visible), g, **opts)
         else:
             if h_binarized:
-                h = torch.randint(0, 2, (n_samples, self.n_hidden), generator=g, **opts)
+                h = comparators.random_binary((n_samples, self.n_hidden), g, **opts)
             else:
                 h = torch.rand((n_samples, self.n_hidden), generator=g, **opts)
             v = self._pass(h, False, beta)[1]

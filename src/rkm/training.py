@@ -43,7 +43,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from . import matmul, metrics, physics
+from . import comparators, matmul, metrics, physics
 from .errors import ConfigError, DataError
 
 logger = logging.getLogger("rkm.training")
@@ -103,11 +103,11 @@ def negative_phase(model, acc: _Accounting, v_data: torch.Tensor) -> tuple[torch
         model.persistent_chains = v
         return v, h
     if algo in ("vRDM", "RDM"):
-        v, h = acc.gibbs(torch.randint(0, 2, (B, model.n_visible), **opts), k)
+        v, h = acc.gibbs(comparators.random_binary((B, model.n_visible), **opts), k)
         if algo == "RDM":
             h = acc.forward(v)
         return v, h
-    v = acc.backward(torch.randint(0, 2, (B, model.n_hidden), **opts))
+    v = acc.backward(comparators.random_binary((B, model.n_hidden), **opts))
     v, h = acc.gibbs(v, k - 1)
     if h is None:
         h = acc.forward(v)
