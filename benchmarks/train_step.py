@@ -48,7 +48,7 @@ GEMM_BIG = 2048
 ROW_LIBS = ("rkm", "rkm-noacct", "pyrkm", "sklearn", "sklearn-fit32")
 ROW_DESCRIPTIONS = {
     "rkm": "rkm RKM.train (energy accounting on, as always in rkm)",
-    "rkm-noacct": "rkm RKM.train with rkm.physics.pass_power replaced by zeros (no power computation)",
+    "rkm-noacct": "rkm RKM.train with rkm.physics.twice_pass_power replaced by zeros (no power computation)",
     "pyrkm": "pyrkm 0.1.0 RKM.train (with its own energy accounting)",
     "sklearn": "sklearn BernoulliRBM.partial_fit per batch (PCD-1; partial_fit converts input to float64)",
     "sklearn-fit32": "sklearn BernoulliRBM.fit on the float32 rows, per mini-batch (PCD-1, float32 throughout)",
@@ -58,6 +58,7 @@ CSV_FIELDS = [
     "lib", "n_visible", "n_hidden", "batch", "algo", "k", "threads", "status",
     "ms_median", "ms_min", "ms_max", "ms_q1", "ms_q3", "repeats", "updates_per_repeat",
     "updates_per_s", "samples_per_s", "gflops", "gflops_all", "gemm_gflops", "gemm_fraction", "gemm_fraction_all",
+    "gemm_fast_gflops", "gemm_fraction_fast",
     "speedup_vs_pyrkm", "speedup_vs_sklearn", "speedup_vs_sklearn_fit32", "accounting_share",
     "peak_rss_mib", "dtype", "note",
 ]
@@ -195,36 +196,56 @@ def _measure(blocks, repeats, min_time, warmup_time):
     return times, updates
 
 
-def _gemm_block(m: int, kdim: int, n: int, threads: int):
-    """A block timing ``torch.mm(a, b, out=c)``, a (m x kdim) and b (kdim x n) float32."""
+def _gemm_block(m: int, kdim: int, n: int, threads: int, fast: bool = False):
+    """A block timing ``torch.mm(a, b, out=c)``, a (m x kdim) and b (kdim x n) float32.
+
+    ``fast``: under ``torch.backends.mkldnn.matmul.fp32_precision = "bf16"``, the mode of
+    rkm's fast products (``rkm.matmul``), restored after each block.
+    """
     import torch
 
     _set_threads(threads)
     g = torch.Generator().manual_seed(0)
     a, b, c = torch.rand(m, kdim, generator=g), torch.rand(kdim, n, generator=g), torch.empty(m, n)
+    setting = torch.backends.mkldnn.matmul if fast else None
 
     def block(reps):
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            torch.mm(a, b, out=c)
-        return time.perf_counter() - t0, reps
+        previous = setting.fp32_precision if setting else None
+        if setting:
+            setting.fp32_precision = "bf16"
+        try:
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                torch.mm(a, b, out=c)
+            return time.perf_counter() - t0, reps
+        finally:
+            if setting:
+                setting.fp32_precision = previous
 
     return block
+
+
+GEMM_VARIANTS = {"mm": "gemm", "mm-fast": "gemm_fast"}
+"""Timed-block names of the same-shape GEMM (IEEE float32, and the fast mode) and their result keys."""
 
 
 def _with_gemm(spec, blocks):
     """Add the same-shape GEMM to the interleaved variants when the parent asks this worker for it."""
     if spec.get("gemm"):
         blocks["mm"] = _gemm_block(spec["batch"], N_VISIBLE, spec["n_hidden"], spec["threads"])
+        if spec.get("gemm_fast"):
+            blocks["mm-fast"] = _gemm_block(spec["batch"], N_VISIBLE, spec["n_hidden"], spec["threads"], fast=True)
     return blocks
 
 
 def _result(spec, times, updates, **extra):
-    out = {"rows": {v: {"times_ms": times[v], "updates": updates[v]} for v in times if v != "mm"}, **extra}
-    if "mm" in times:
-        ms = quantiles(times["mm"])["median"]
-        out["gemm"] = {"times_ms": times["mm"], "ms_median": ms,
-                       "gflops": 2.0 * spec["batch"] * N_VISIBLE * spec["n_hidden"] / (ms * 1e-3) / 1e9}
+    out = {"rows": {v: {"times_ms": times[v], "updates": updates[v]} for v in times if v not in GEMM_VARIANTS},
+           **extra}
+    for block, key in GEMM_VARIANTS.items():
+        if block in times:
+            ms = quantiles(times[block])["median"]
+            out[key] = {"times_ms": times[block], "ms_median": ms,
+                        "gflops": 2.0 * spec["batch"] * N_VISIBLE * spec["n_hidden"] / (ms * 1e-3) / 1e9}
     return out
 
 
@@ -257,7 +278,7 @@ def _worker_rkm(spec):
         "bench", N_VISIBLE, spec["n_hidden"], k=spec["k"], lr=spec["lr"], max_epochs=1,
         batch_size=spec["batch"], train_algo=spec["algo"], seed=spec["seed"], device="cpu",
     )
-    real_power = physics.pass_power
+    real_power = physics.twice_pass_power
 
     def zero_power(clamped, numerator, phys, binary=False):
         return torch.zeros(clamped.shape[0], dtype=clamped.dtype, device=clamped.device)
@@ -266,7 +287,7 @@ def _worker_rkm(spec):
 
     def train_block(variant):
         def block(n):
-            physics.pass_power = zero_power if variant == "rkm-noacct" else real_power
+            physics.twice_pass_power = zero_power if variant == "rkm-noacct" else real_power
             try:
                 model.max_epochs = model.epoch + n
                 start_epoch = model.epoch
@@ -274,7 +295,7 @@ def _worker_rkm(spec):
                 model.train(data, save=False, print_every=10**9)
                 dt = time.perf_counter() - t0
             finally:
-                physics.pass_power = real_power
+                physics.twice_pass_power = real_power
             checks[variant] = float(model.power_f)
             return dt, model.epoch - start_epoch
 
@@ -283,7 +304,7 @@ def _worker_rkm(spec):
     blocks.update({v: train_block(v) for v in spec["variants"]})
     times, updates = _measure(blocks, spec["repeats"], spec["min_time"], spec["warmup_time"])
     if "rkm-noacct" in checks and checks["rkm-noacct"] != 0.0:
-        raise RuntimeError("the no-accounting variant still computed power: the pass_power patch did not apply")
+        raise RuntimeError("the no-accounting variant still computed power: the twice_pass_power patch did not apply")
     if "rkm" in checks and not checks["rkm"] > 0.0:
         raise RuntimeError(f"rkm accounted no power (power_f = {checks['rkm']})")
     rss, note = mem.increase()
@@ -468,7 +489,7 @@ def _config_key(row) -> tuple:
 
 
 def make_row(lib: str, cfg: dict, threads: int, times_ms=None, updates=None, peak_rss=None,
-             dtype="", note="", gemm_gflops=None, status=None) -> dict:
+             dtype="", note="", gemm_gflops=None, status=None, gemm_fast_gflops=None) -> dict:
     row = {f: "" for f in CSV_FIELDS}
     row.update(lib=lib, n_visible=N_VISIBLE, n_hidden=cfg["n_hidden"], batch=cfg["batch"], algo=cfg["algo"],
                k=cfg["k"], threads=threads, dtype=dtype, note=note, status=status or ("ok" if times_ms else "skipped"))
@@ -485,6 +506,8 @@ def make_row(lib: str, cfg: dict, threads: int, times_ms=None, updates=None, pea
         if gemm_gflops:
             row.update(gemm_gflops=gemm_gflops, gemm_fraction=row["gflops"] / gemm_gflops,
                        gemm_fraction_all=row["gflops_all"] / gemm_gflops)
+        if gemm_fast_gflops:
+            row.update(gemm_fast_gflops=gemm_fast_gflops, gemm_fraction_fast=row["gflops"] / gemm_fast_gflops)
     if peak_rss is not None and lib != "rkm-noacct":
         row["peak_rss_mib"] = peak_rss / 2**20
     return row
@@ -546,10 +569,14 @@ def summarize(rows: list[dict], gemm: dict, notes: list[str]) -> list[str]:
     if big:
         f1 = [r["gemm_fraction"] for r in big]
         f2 = [r["gemm_fraction_all"] for r in big]
-        lines.append(f"- **Fraction of the same-shape GEMM rate**, rkm, n_hidden >= 500, batch 256, k=1 "
-                     f"({len(big)} rows): passes only (2(2k+1)BNvNh) median **{_median(f1):.0%}** "
+        lines.append(f"- **Fraction of the same-shape float32 GEMM rate (IEEE torch.mm)**, rkm, n_hidden >= 500, "
+                     f"batch 256, k=1 ({len(big)} rows): passes only (2(2k+1)BNvNh) median **{_median(f1):.0%}** "
                      f"(range {min(f1):.0%} to {max(f1):.0%}); all products (2(2k+3)BNvNh) median "
                      f"**{_median(f2):.0%}** (range {min(f2):.0%} to {max(f2):.0%}).")
+        f3 = [r["gemm_fraction_fast"] for r in big if r["gemm_fraction_fast"] != ""]
+        if f3:
+            lines.append(f"- Same rows against the same-shape GEMM in the fast float32 mode rkm uses "
+                         f"(rkm.matmul): passes only median **{_median(f3):.0%}** (range {min(f3):.0%} to {max(f3):.0%}).")
     else:
         lines.append("- Fraction of GEMM rate at n_hidden >= 500, batch 256, k=1: n/a (not in this grid).")
     acc = [(r["accounting_share"], r) for r in rkm_rows if r["accounting_share"] != ""]
@@ -580,22 +607,24 @@ def _fmt(value, spec: str, empty: str = "") -> str:
     return format(value, spec)
 
 
-def write_markdown(path: Path, rows, gemm, notes, meta) -> None:
+def write_markdown(path: Path, rows, gemm, notes, meta, gemm_fast=None) -> None:
     out = ["# rkm training-step benchmark", ""]
     out.append(f"`{meta['command']}`  ")
     out.append(f"{meta['date']} | {meta['cpu']} | {meta['cores']} cores, {meta['threads']} threads | "
                f"python {meta['python']} | torch {meta['torch']} | " +
-               " | ".join(f"{k} {v}" for k, v in meta["versions"].items()))
+               " | ".join(f"{k} {v}" for k, v in meta["versions"].items()) + "  ")
+    out.append(f"rkm fast float32 products: {meta['fast_matmul']}")
     out += ["", "## Summary", ""]
     out += summarize(rows, gemm, notes)
     out += ["", "## Per update", "",
             "ms: median over repetitions of (block time / updates in the block); spread: min to max, IQR: "
             "25th to 75th percentile. GFLOP/s: 2(2k+1)·B·Nv·Nh / time (the passes); % GEMM: that rate over "
-            "torch.mm of (B x 784) @ (784 x n_hidden); speedups are other ms / rkm ms (> 1: rkm faster); "
+            "torch.mm of (B x 784) @ (784 x n_hidden) in IEEE float32; % fast GEMM: over the same product in the "
+            "fast float32 mode rkm uses; speedups are other ms / rkm ms (> 1: rkm faster); "
             "accounting: share of rkm's time spent computing power; peak RSS: increase over the worker's "
             "post-import baseline.", ""]
     head = ["n_hidden", "batch", "algo", "k", "library", "ms/update", "min to max", "IQR", "updates/s", "samples/s",
-            "GFLOP/s", "% GEMM", "vs pyrkm", "vs sklearn", "vs sklearn-fit32", "accounting", "peak RSS MiB", "note"]
+            "GFLOP/s", "% GEMM", "% fast GEMM", "vs pyrkm", "vs sklearn", "vs sklearn-fit32", "accounting", "peak RSS MiB", "note"]
     out.append("| " + " | ".join(head) + " |")
     out.append("|" + "|".join("---:" if h not in ("algo", "library", "note") else "---" for h in head) + "|")
     for r in rows:
@@ -605,19 +634,21 @@ def write_markdown(path: Path, rows, gemm, notes, meta) -> None:
             "" if r["ms_min"] == "" else f"{r['ms_min']:.3f} to {r['ms_max']:.3f}",
             "" if r["ms_q1"] == "" else f"{r['ms_q1']:.3f} to {r['ms_q3']:.3f}",
             _fmt(r["updates_per_s"], ".1f"), _fmt(r["samples_per_s"], ".0f"), _fmt(r["gflops"], ".1f"),
-            _fmt(r["gemm_fraction"], ".0%"), _fmt(r["speedup_vs_pyrkm"], ".1f"), _fmt(r["speedup_vs_sklearn"], ".2f"),
+            _fmt(r["gemm_fraction"], ".0%"), _fmt(r["gemm_fraction_fast"], ".0%"), _fmt(r["speedup_vs_pyrkm"], ".1f"), _fmt(r["speedup_vs_sklearn"], ".2f"),
             _fmt(r["speedup_vs_sklearn_fit32"], ".2f"), _fmt(r["accounting_share"], ".1%"),
             _fmt(r["peak_rss_mib"], ".1f"), str(r["note"]).replace("|", "/"),
         ]) + " |")
     out += ["", "## float32 GEMM (torch.mm, same thread count)", "",
             "(B x 784) @ (784 x n_hidden) is timed inside the first worker of each configuration, interleaved with "
             "its repetitions; a row's % GEMM uses its own configuration's measurement. Here: the median over the "
-            "configurations of a shape and the range."
+            "configurations of a shape and the range. Rows marked fast mode time the same product with "
+            "torch.backends.mkldnn.matmul.fp32_precision = 'bf16', the mode of rkm's fast products."
             + (f" {GEMM_BIG}^3 is timed once, in its own worker." if f"{GEMM_BIG}x{GEMM_BIG}x{GEMM_BIG}" in gemm else ""), "",
             "| shape (m x k x n) | measurements | ms (median) | GFLOP/s (median) | GFLOP/s range |", "|---|---:|---:|---:|---:|"]
-    for shape, g in gemm.items():
-        out.append(f"| {shape} | {g['n']} | {g['ms_median']:.4f} | {g['gflops']:.1f} | "
-                   f"{g['gflops_min']:.1f} to {g['gflops_max']:.1f} |")
+    for label, table in (("", gemm), (" fast mode", gemm_fast or {})):
+        for shape, g in table.items():
+            out.append(f"| {shape}{label} | {g['n']} | {g['ms_median']:.4f} | {g['gflops']:.1f} | "
+                       f"{g['gflops_min']:.1f} to {g['gflops_max']:.1f} |")
     out += ["", "## Libraries", ""]
     for lib in ROW_LIBS:
         out.append(f"- `{lib}`: {ROW_DESCRIPTIONS[lib]}")
@@ -662,6 +693,13 @@ def gemm_summary(samples: dict[str, list[float]]) -> dict[str, dict]:
         out[shape] = {"ms_median": med, "gflops": flops / (med * 1e-3) / 1e9, "gflops_min": min(rates),
                       "gflops_max": max(rates), "n": len(ms)}
     return dict(sorted(out.items(), key=lambda t: tuple(int(x) for x in t[0].split("x"))))
+
+
+def rkm_matmul_probe() -> dict:
+    """rkm's measurement of its fast float32 products on this machine (``rkm.matmul.probe``)."""
+    from rkm import matmul
+
+    return matmul.probe()
 
 
 def _versions(libs) -> dict[str, str]:
@@ -750,12 +788,16 @@ def main(argv=None) -> int:
     X = load_data()
     common = dict(threads=a.threads, repeats=a.repeats, min_time=a.min_time, warmup_time=a.warmup_time,
                   seed=a.seed, lr=a.lr)
+    fast = rkm_matmul_probe()
     meta = dict(command=command.strip(), date=time.strftime("%Y-%m-%d %H:%M"), cpu=_cpu_name(),
                 cores=default_threads(), threads=a.threads, python=platform.python_version(),
-                torch=_dist_version("torch"), versions=_versions(libs))
+                torch=_dist_version("torch"), versions=_versions(libs),
+                fast_matmul=(f"{'in use' if fast['available'] else 'not used'} ({fast['reason']}; mean relative error "
+                             f"{fast['fast_error']:.2g} vs IEEE {fast['ieee_error']:.2g})"))
     rows: list[dict] = []
     raw: dict = {"meta": meta, "workers": []}
     gemm_samples: dict[str, list[float]] = {}
+    gemm_fast_samples: dict[str, list[float]] = {}
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="rkm-bench-") as tmp:
         workdir = Path(tmp)
@@ -780,13 +822,14 @@ def main(argv=None) -> int:
             if "sklearn" in libs and cfg["algo"] == "PCD" and cfg["k"] == 1:
                 plan += [("sklearn", ["sklearn"]), ("sklearn-fit32", ["sklearn-fit32"])]
             shape = f"{cfg['batch']}x{N_VISIBLE}x{cfg['n_hidden']}"
-            gemm_rate = None
+            gemm_rate = gemm_fast_rate = None
             said = []
             for kind, variants in plan:
                 # The first worker of the configuration also times the same-shape GEMM,
                 # interleaved with its own repetitions (same process, threads, moment).
                 spec = dict(kind="sklearn" if kind.startswith("sklearn") else kind, variants=variants,
-                            data=str(data_path), rkm_input=a.rkm_input, gemm=gemm_rate is None, **cfg, **common)
+                            data=str(data_path), rkm_input=a.rkm_input, gemm=gemm_rate is None,
+                            gemm_fast=fast["available"], **cfg, **common)
                 res = run_worker(spec, workdir, a.timeout, a.verbose)
                 raw["workers"].append({"spec": {k: v for k, v in spec.items() if k != "data"}, **res})
                 if not res.get("ok"):
@@ -798,10 +841,15 @@ def main(argv=None) -> int:
                     gemm_rate = res["gemm"]["gflops"]
                     gemm_samples.setdefault(shape, []).append(res["gemm"]["ms_median"])
                     said.append(f"mm {gemm_rate:.1f} GFLOP/s")
+                if "gemm_fast" in res:
+                    gemm_fast_rate = res["gemm_fast"]["gflops"]
+                    gemm_fast_samples.setdefault(shape, []).append(res["gemm_fast"]["ms_median"])
+                    said.append(f"mm fast mode {gemm_fast_rate:.1f} GFLOP/s")
                 for v in variants:
                     r = res["rows"][v]
                     rows.append(make_row(v, cfg, a.threads, r["times_ms"], r["updates"], res["peak_rss"],
-                                         res.get("dtype", ""), res.get("rss_note", ""), gemm_rate))
+                                         res.get("dtype", ""), res.get("rss_note", ""), gemm_rate,
+                                         gemm_fast_gflops=gemm_fast_rate))
                     said.append(f"{v} {rows[-1]['ms_median']:.3f} ms")
             add_comparisons(rows)
             elapsed = time.perf_counter() - started
@@ -809,12 +857,12 @@ def main(argv=None) -> int:
                   f"{cfg['algo']} k={cfg['k']}: " + ", ".join(said), flush=True)
             gemm = gemm_summary(gemm_samples)
             write_csv(a.out / "train_step.csv", rows)  # after every configuration: partial results survive
-            write_markdown(a.out / "train_step.md", rows, gemm, notes, meta)
+            write_markdown(a.out / "train_step.md", rows, gemm, notes, meta, gemm_summary(gemm_fast_samples))
     gemm = gemm_summary(gemm_samples)
     raw["rows"] = rows
     (a.out / "raw.json").write_text(json.dumps(raw, indent=1, default=str))
     write_csv(a.out / "train_step.csv", rows)
-    write_markdown(a.out / "train_step.md", rows, gemm, notes, meta)
+    write_markdown(a.out / "train_step.md", rows, gemm, notes, meta, gemm_summary(gemm_fast_samples))
     print("\n".join(["", *summarize(rows, gemm, notes)]))
     print(f"\nwrote {a.out / 'train_step.md'} and {a.out / 'train_step.csv'} in {time.perf_counter() - started:.0f} s")
     if a.plot:

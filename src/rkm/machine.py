@@ -418,7 +418,9 @@ class RBM:
         return (x if gain == 1.0 else x.mul_(gain)), num, phys
 
     def _pass(self, clamped: torch.Tensor, forward: bool, beta: float, power: bool = False, binary: bool = False):
-        """One clamped pass: ``(p, sample, power per sample or None)``; ``binary``: ``clamped`` is 0/1.
+        """One clamped pass: ``(p, sample, twice the power per sample, unclipped, or None)``.
+
+        ``binary``: ``clamped`` is 0/1 (see :func:`rkm.physics.twice_pass_power`).
 
         A finite ``beta`` is folded into the comparator input's per-node factor, saving
         the comparator a full-size multiplication.
@@ -426,7 +428,7 @@ class RBM:
         gain = beta if 0.0 < beta and not comparators.is_deterministic(beta) else 1.0
         z, num, phys = self._drive(clamped, forward, numerator=power, gain=gain)
         p, s = comparators.sample(z, beta / gain, self.sampling, self.distribution, self.generator, self.threshold_sharing)
-        return p, s, (physics.pass_power(clamped, num, phys, binary) if power else None)
+        return p, s, (physics.twice_pass_power(clamped, num, phys, binary) if power else None)
 
     def v_to_h(self, v, beta=None):
         """Sample the hidden layer given the visible layer.

@@ -11,9 +11,15 @@ the IEEE product, both against float64), and only for products of at least
 ``FAST_MIN_MACS`` multiply-adds (smaller ones run faster without it). Products in
 float64, and on CUDA, are never touched.
 
+The contrastive statistics of a training update, ``h_data^T v_data - h_model^T v_model``,
+multiply 0/1 samples: :func:`binary_counts` counts them exactly in int32 with one int8
+product (about three times faster than float32 here), on the CPU, whenever the data
+batch is 0/1 too.
+
 The setting of a model is ``fast_matmul``: ``None`` (use the fast path where the probe
-passed), ``True`` (require it; a ConfigError where it is unavailable) or ``False``
-(torch's current float32 setting, IEEE by default). It is a per-call switch of
+passed, and the exact int8 counts), ``True`` (require the fast path; a ConfigError where
+it is unavailable) or ``False`` (neither: torch's current float32 setting, IEEE by
+default). The fast path is a per-call switch of
 ``torch.backends.mkldnn.matmul.fp32_precision``, restored after each product.
 """
 
@@ -123,3 +129,36 @@ def addmm_(out: torch.Tensor, a: torch.Tensor, b: torch.Tensor, alpha: float, fa
     """``out += alpha * a @ b`` in place, on the fast path if ``fast`` and the product is large enough."""
     with _context(fast, a, b):
         return out.addmm_(a, b, alpha=alpha)
+
+
+@functools.lru_cache(maxsize=1)
+def _int8_products() -> bool:
+    """Whether this torch multiplies int8 matrices into exact int32 on the CPU."""
+    if not hasattr(torch, "_int_mm"):
+        return False
+    a = torch.tensor([[1, 0, 1], [1, 1, 1]], dtype=torch.int8)
+    b = torch.tensor([[1, -1], [1, 0], [1, 1]], dtype=torch.int8)
+    try:
+        return bool(torch.equal(torch._int_mm(a, b), a.int() @ b.int()))
+    except RuntimeError:
+        return False
+
+
+def binary_counts(h_pos: torch.Tensor, v_pos: torch.Tensor, h_neg: torch.Tensor, v_neg: torch.Tensor):
+    """``h_pos^T v_pos - h_neg^T v_neg`` as exact int32 counts from one int8 product, or None.
+
+    ``h_pos``, ``h_neg`` and ``v_neg`` must be 0/1 samples (the caller's guarantee);
+    ``v_pos``, the data, is checked here. None when it is not 0/1, when the two batches
+    differ in size, off the CPU, below ``FAST_MIN_MACS`` or where int8 products are
+    unavailable: the caller then uses float products.
+    """
+    n = h_pos.shape[0]
+    if (h_pos.device.type != "cpu" or h_neg.shape[0] != n or not _int8_products()
+            or 2 * n * h_pos.shape[1] * v_pos.shape[1] < FAST_MIN_MACS):
+        return None
+    if bool(torch.count_nonzero(v_pos * (v_pos - 1))):
+        return None
+    h = torch.cat([h_pos, h_neg]).to(torch.int8)
+    v = torch.cat([v_pos, v_neg]).to(torch.int8)
+    v[n:].neg_()
+    return torch._int_mm(h.t(), v)

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["LayerPhysics", "layer_physics", "pass_power", "relaxation_times"]
+__all__ = ["LayerPhysics", "layer_physics", "pass_power", "relaxation_times", "twice_pass_power"]
 
 
 @dataclass(frozen=True)
@@ -118,6 +118,15 @@ def layer_physics(
 def pass_power(clamped: torch.Tensor, numerator: torch.Tensor, phys: LayerPhysics, binary: bool = False) -> torch.Tensor:
     """Power dissipated by each sample's pass at its equilibrium, shape (batch,).
 
+    Same parameters as :func:`twice_pass_power`; rounding can leave a tiny negative
+    value where the power is 0, which is clipped.
+    """
+    return twice_pass_power(clamped, numerator, phys, binary).mul_(0.5).clamp_min_(0.0)
+
+
+def twice_pass_power(clamped: torch.Tensor, numerator: torch.Tensor, phys: LayerPhysics, binary: bool = False) -> torch.Tensor:
+    """Twice the power of each sample's pass, unclipped (training halves and clips all passes at once).
+
     Parameters
     ----------
     clamped : Tensor, shape (batch, n_clamped)
@@ -137,8 +146,7 @@ def pass_power(clamped: torch.Tensor, numerator: torch.Tensor, phys: LayerPhysic
         twice = torch.addmv(phys.constant, clamped.square(), phys.source_abs)
         if phys.offset != 0.0:
             twice.addmv_(clamped, phys.source_neg, alpha=-2.0 * phys.offset)
-    twice.addmv_(numerator.square(), phys.inverse_conductance, alpha=-1.0)
-    return twice.mul_(0.5).clamp_min_(0.0)
+    return twice.addmv_(numerator.square(), phys.inverse_conductance, alpha=-1.0)
 
 
 def relaxation_times(phys: LayerPhysics) -> torch.Tensor:

@@ -68,11 +68,21 @@ class _Accounting:
         return v
 
     def close(self) -> None:
-        """Store the update's ``power_f``, ``power_b`` and add every pass to ``energy``."""
+        """Store the update's ``power_f``, ``power_b`` and add every pass to ``energy``.
+
+        The passes hold twice their power, unclipped; all of a direction's passes are
+        halved and clipped in one operation.
+        """
         model = self.model
         for name, powers in zip(("power_f", "power_b"), self.powers):
-            setattr(model, name, torch.stack([p.mean(dtype=torch.float64) for p in powers]).sum())
-            model.energy += torch.cat(powers).sum(dtype=torch.float64)
+            power = torch.cat(powers).clamp_min_(0.0).mul_(0.5)
+            sizes = [p.shape[0] for p in powers]
+            if len(set(sizes)) == 1:
+                means = power.view(len(sizes), -1).mean(dim=1, dtype=torch.float64)
+            else:  # a short last data batch beside full-size chains
+                means = torch.stack([part.mean(dtype=torch.float64) for part in power.split(sizes)])
+            setattr(model, name, means.sum())
+            model.energy += power.sum(dtype=torch.float64)
 
     def gibbs(self, v, steps: int, binary: bool = True):
         """``steps`` full steps v -> h -> v; returns the last v and the h it came from.
@@ -128,14 +138,23 @@ def update_step(model, v_data: torch.Tensor) -> None:
     fast = model.uses_fast_matmul
     dv = v_data.mean(dim=0) - v_model.mean(dim=0)
     dh = h_data.mean(dim=0) - h_model.mean(dim=0)
+    counts = None
+    if not model.centering and model.fast_matmul is not False:
+        counts = matmul.binary_counts(h_data, v_data, h_model, v_model)  # exact; nd == nm if not None
     if model._plain_sgd():
-        # the two products accumulate straight into W: no W-sized gradient is formed
-        matmul.addmm_(model._W, h_data.t(), v_data, model.lr / nd, fast)
-        matmul.addmm_(model._W, h_model.t(), v_model, -model.lr / nm, fast)
+        # the statistics accumulate straight into W: no float W-sized gradient is formed
+        if counts is not None:
+            model._W.add_(counts, alpha=model.lr / nd)
+        else:
+            matmul.addmm_(model._W, h_data.t(), v_data, model.lr / nd, fast)
+            matmul.addmm_(model._W, h_model.t(), v_model, -model.lr / nm, fast)
         model._apply_update(None, dv, dh)
     else:
-        dW = matmul.mm(((h_data - model.oh) / nd).t(), v_data - model.ov, fast)
-        matmul.addmm_(dW, (h_model - model.oh).t(), v_model - model.ov, -1.0 / nm, fast)
+        if counts is not None:
+            dW = counts.to(model.mytype).div_(nd)
+        else:
+            dW = matmul.mm(((h_data - model.oh) / nd).t(), v_data - model.ov, fast)
+            matmul.addmm_(dW, (h_model - model.oh).t(), v_model - model.ov, -1.0 / nm, fast)
         model._apply_update(dW, dv, dh)
 
     acc.close()
