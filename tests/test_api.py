@@ -140,6 +140,10 @@ def test_bad_inputs_raise_data_errors_that_say_what_to_do():
         model.v_to_h(torch.ones(2, 7))
     with pytest.raises(DataError, match="NaN"):
         model.v_to_h(torch.tensor([[0, 1, float("nan"), 0, 1, 0]]))
+    with pytest.raises(DataError, match="NaN or inf"):
+        model.v_to_h(torch.tensor([[0, 1, float("-inf"), 0, 1, 0]]))
+    huge = torch.tensor([[3e38, 3e38, 0, 0, 1, 0]])  # finite, but its sum overflows
+    assert model.v_to_h(huge)[0].shape == (1, 4)
     with pytest.raises(DataError, match=r"\(batch, 4\)"):
         model.h_to_v(np.ones((2, 6)))
     with pytest.raises(DataError, match="shape"):

@@ -56,6 +56,11 @@ def _finite(name: str, value: Any, *, positive: bool = False, nonnegative: bool 
     return number
 
 
+def _all_finite(tensor: torch.Tensor) -> bool:
+    """No NaN or inf in ``tensor``: one sum decides unless it overflows, then an exact check."""
+    return bool(torch.isfinite(tensor.sum())) or bool(torch.isfinite(tensor).all())
+
+
 def _regularization(value: Any) -> str | None:
     """Normalise ``regularization``: False/None -> None, True -> 'l1+l2' (the documented intent)."""
     if value is None or value is False or value == "none":
@@ -387,7 +392,7 @@ class RBM:
                 f"{name} must have shape (batch, {n}) for this model, got {tuple(tensor.shape)}; "
                 "flatten images to rows first."
             )
-        if not bool(torch.isfinite(tensor).all()):
+        if not _all_finite(tensor):
             raise DataError(f"{name} contains NaN or inf; clean the data first.")
         return tensor, single
 

@@ -71,19 +71,27 @@ class LayerPhysics:
 
 def _layer(abs_row, row, abs_col, col, bias, g: float, offset: float) -> LayerPhysics:
     abs_b = bias.abs()
-    conductance = abs_row + abs_b / g
-    effective_bias = bias + 0.5 * offset * ((abs_b - bias) / g + (abs_row - row))
-    supply = torch.where(bias > 0, torch.full_like(bias, g), torch.full_like(bias, offset - g))
-    safe = torch.where(conductance > 0, conductance, torch.ones_like(conductance))
-    source_neg = 0.5 * (abs_col - col)
+    conductance = torch.add(abs_row, abs_b, alpha=1.0 / g)
+    source_neg = torch.sub(abs_col, col).mul_(0.5)
+    # bias supplies: |b|/g to g where b > 0, to c - g where b < 0; with A = sum |b|, S = sum b,
+    # K = (g^2 (A + S) + (c - g)^2 (A - S)) / (2 g)
+    up, down = g * g, (offset - g) ** 2
+    constant = torch.add(abs_b.sum() * ((up + down) / (2 * g)), bias.sum(), alpha=(up - down) / (2 * g))
+    if offset == 0.0:
+        effective_bias, source_binary = bias.clone(), abs_col
+    else:
+        effective_bias = torch.add(bias, torch.sub(abs_row, row), alpha=0.5 * offset)
+        effective_bias.add_(torch.sub(abs_b, bias), alpha=0.5 * offset / g)
+        source_binary = torch.add(abs_col, source_neg, alpha=-2.0 * offset)
+        constant.add_(source_neg.sum(), alpha=offset**2)
     return LayerPhysics(
         conductance=conductance,
-        inverse_conductance=1.0 / safe,
+        inverse_conductance=torch.where(conductance > 0, conductance, 1.0).reciprocal_(),
         effective_bias=effective_bias,
         source_abs=abs_col,
         source_neg=source_neg,
-        source_binary=abs_col - (2.0 * offset) * source_neg,
-        constant=(abs_b / g * supply.square()).sum() + offset**2 * source_neg.sum(),
+        source_binary=source_binary,
+        constant=constant,
         offset=float(offset),
     )
 
