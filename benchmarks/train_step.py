@@ -722,6 +722,8 @@ def parse_args(argv=None):
     p.add_argument("--k", type=int, nargs="+", help=f"default {GRID['k']}")
     p.add_argument("--libs", nargs="+", choices=LIBS, help=f"default {list(LIBS)}")
     p.add_argument("--repeats", type=int, help="timed repetitions per measurement (default 5; quick: 2)")
+    p.add_argument("--rounds", type=int, help="rounds of workers per configuration, libraries in alternating "
+                                               "order, repetitions pooled (default 2; quick: 1)")
     p.add_argument("--min-time", type=float, help="seconds per repetition, at least (default 0.3; quick: 0.02)")
     p.add_argument("--warmup-time", type=float, help="seconds of the last warm-up block (default 0.2; quick: 0.01)")
     p.add_argument("--threads", type=int, default=default_threads(), help="torch / BLAS threads (default: the cores this process may use)")
@@ -744,13 +746,14 @@ def parse_args(argv=None):
     if a.libs is None:
         a.libs = list(QUICK["libs"] if a.quick else LIBS)
     a.repeats = a.repeats or (2 if a.quick else 5)
+    a.rounds = a.rounds or (1 if a.quick else 2)
     a.min_time = a.min_time if a.min_time is not None else (0.02 if a.quick else 0.3)
     a.warmup_time = a.warmup_time if a.warmup_time is not None else (0.01 if a.quick else 0.2)
     for name in ("n_hidden", "batch", "k"):
         if min(getattr(a, name)) < 1:
             p.error(f"--{name.replace('_', '-')} values must be >= 1")
-    if a.threads < 1 or a.repeats < 1:
-        p.error("--threads and --repeats must be >= 1")
+    if a.threads < 1 or a.repeats < 1 or a.rounds < 1:
+        p.error("--threads, --repeats and --rounds must be >= 1")
     return a
 
 
@@ -822,34 +825,56 @@ def main(argv=None) -> int:
             if "sklearn" in libs and cfg["algo"] == "PCD" and cfg["k"] == 1:
                 plan += [("sklearn", ["sklearn"]), ("sklearn-fit32", ["sklearn-fit32"])]
             shape = f"{cfg['batch']}x{N_VISIBLE}x{cfg['n_hidden']}"
-            gemm_rate = gemm_fast_rate = None
+            pooled: dict[str, dict] = {}
+            failed: dict[str, str] = {}
+            gemm_times: dict[str, list[float]] = {"gemm": [], "gemm_fast": []}
             said = []
-            for kind, variants in plan:
-                # The first worker of the configuration also times the same-shape GEMM,
-                # interleaved with its own repetitions (same process, threads, moment).
-                spec = dict(kind="sklearn" if kind.startswith("sklearn") else kind, variants=variants,
-                            data=str(data_path), rkm_input=a.rkm_input, gemm=gemm_rate is None,
-                            gemm_fast=fast["available"], **cfg, **common)
-                res = run_worker(spec, workdir, a.timeout, a.verbose)
-                raw["workers"].append({"spec": {k: v for k, v in spec.items() if k != "data"}, **res})
-                if not res.get("ok"):
+            for round_index in range(a.rounds):
+                # Alternate the order of the libraries between rounds, so that a slow spell of the
+                # machine does not fall on one library only; repetitions are pooled over rounds.
+                for j, (kind, variants) in enumerate(plan if round_index % 2 == 0 else plan[::-1]):
+                    if kind in failed:
+                        continue
+                    # The first worker of each round also times the same-shape GEMM,
+                    # interleaved with its own repetitions (same process, threads, moment).
+                    spec = dict(kind="sklearn" if kind.startswith("sklearn") else kind, variants=variants,
+                                data=str(data_path), rkm_input=a.rkm_input, gemm=j == 0,
+                                gemm_fast=j == 0 and fast["available"], **cfg, **common)
+                    res = run_worker(spec, workdir, a.timeout, a.verbose)
+                    raw["workers"].append({"spec": {k: v for k, v in spec.items() if k != "data"}, **res})
+                    if not res.get("ok"):
+                        failed[kind] = str(res.get("error"))
+                        said.append(f"{kind} FAILED ({res.get('error')})")
+                        continue
+                    for key, samples in (("gemm", gemm_samples), ("gemm_fast", gemm_fast_samples)):
+                        if key in res:
+                            gemm_times[key] += res[key]["times_ms"]
+                            samples.setdefault(shape, []).append(res[key]["ms_median"])
                     for v in variants:
-                        rows.append(make_row(v, cfg, a.threads, note=f"failed: {res.get('error')}", status="failed"))
-                    said.append(f"{kind} FAILED ({res.get('error')})")
-                    continue
-                if "gemm" in res:
-                    gemm_rate = res["gemm"]["gflops"]
-                    gemm_samples.setdefault(shape, []).append(res["gemm"]["ms_median"])
-                    said.append(f"mm {gemm_rate:.1f} GFLOP/s")
-                if "gemm_fast" in res:
-                    gemm_fast_rate = res["gemm_fast"]["gflops"]
-                    gemm_fast_samples.setdefault(shape, []).append(res["gemm_fast"]["ms_median"])
-                    said.append(f"mm fast mode {gemm_fast_rate:.1f} GFLOP/s")
+                        r, into = res["rows"][v], pooled.setdefault(v, {"times": [], "updates": [], "rss": []})
+                        into["times"] += r["times_ms"]
+                        into["updates"] += r["updates"]
+                        if res.get("peak_rss") is not None:
+                            into["rss"].append(res["peak_rss"])
+                        into["dtype"], into["note"] = res.get("dtype", ""), res.get("rss_note", "")
+            flops = 2.0 * cfg["batch"] * N_VISIBLE * cfg["n_hidden"]
+            gemm_rate, gemm_fast_rate = (
+                flops / (quantiles(t)["median"] * 1e-3) / 1e9 if t else None
+                for t in (gemm_times["gemm"], gemm_times["gemm_fast"])
+            )
+            if gemm_rate:
+                said.append(f"mm {gemm_rate:.1f} GFLOP/s")
+            if gemm_fast_rate:
+                said.append(f"mm fast mode {gemm_fast_rate:.1f} GFLOP/s")
+            for kind, variants in plan:
                 for v in variants:
-                    r = res["rows"][v]
-                    rows.append(make_row(v, cfg, a.threads, r["times_ms"], r["updates"], res["peak_rss"],
-                                         res.get("dtype", ""), res.get("rss_note", ""), gemm_rate,
-                                         gemm_fast_gflops=gemm_fast_rate))
+                    if kind in failed:
+                        rows.append(make_row(v, cfg, a.threads, note=f"failed: {failed[kind]}", status="failed"))
+                        continue
+                    got = pooled[v]
+                    rows.append(make_row(v, cfg, a.threads, got["times"], got["updates"],
+                                         max(got["rss"]) if got["rss"] else None, got["dtype"], got["note"],
+                                         gemm_rate, gemm_fast_gflops=gemm_fast_rate))
                     said.append(f"{v} {rows[-1]['ms_median']:.3f} ms")
             add_comparisons(rows)
             elapsed = time.perf_counter() - started
