@@ -280,7 +280,7 @@ def _worker_rkm(spec):
     )
     real_power = physics.twice_pass_power
 
-    def zero_power(clamped, numerator, phys, binary=False):
+    def zero_power(clamped, numerator, phys, binary=False, drive=None):
         return torch.zeros(clamped.shape[0], dtype=clamped.dtype, device=clamped.device)
 
     checks = {}

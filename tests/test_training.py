@@ -164,8 +164,9 @@ def test_one_training_update_with_centering_is_the_rule_on_deterministic_samples
 # ------------------------------------------------------------ energy accounting
 @pytest.mark.parametrize("algo", list(ALGO_SETTINGS))
 def test_energy_is_the_sum_of_the_circuit_power_of_every_pass(monkeypatch, algo):
+    # model_beta != 1: the power reuses the comparator input, which carries beta and the layer scale
     model = rkm.RKM("m", 9, 6, k=2, lr=0.05, batch_size=4, train_algo=algo, offset=0.4, max_epochs=6, seed=3,
-                    mytype=torch.float64, device="cpu")
+                    mytype=torch.float64, device="cpu", model_beta=0.3)
     passes = []
     original = model._pass
 

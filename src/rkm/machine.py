@@ -413,14 +413,17 @@ class RBM:
         """
         if self.energy_type == "RKM":
             num, phys = self._numerator(clamped, forward)
-            scale = (self.n_visible if forward else self.n_hidden) if self.layer_scaled else 1
-            x = num * ((gain * scale) * phys.inverse_conductance)
+            x = num * ((gain * self._scale(forward)) * phys.inverse_conductance)
             return x, num, phys
         phys = self._physics(check=False)[0 if forward else 1]
         bias = self._h_bias if forward else self._v_bias
         x = matmul.addmm(bias, clamped, self._W.t() if forward else self._W, self.uses_fast_matmul)
         num = x + (phys.effective_bias - bias) if numerator else None
         return (x if gain == 1.0 else x.mul_(gain)), num, phys
+
+    def _scale(self, forward: bool) -> int:
+        """Layer scaling of the comparator input: the size of the clamped layer, or 1."""
+        return (self.n_visible if forward else self.n_hidden) if self.layer_scaled else 1
 
     def _pass(self, clamped: torch.Tensor, forward: bool, beta: float, power: bool = False, binary: bool = False):
         """One clamped pass: ``(p, sample, twice the power per sample, unclipped, or None)``.
@@ -433,7 +436,10 @@ class RBM:
         gain = beta if 0.0 < beta and not comparators.is_deterministic(beta) else 1.0
         z, num, phys = self._drive(clamped, forward, numerator=power, gain=gain)
         p, s = comparators.sample(z, beta / gain, self.sampling, self.distribution, self.generator, self.threshold_sharing)
-        return p, s, (physics.twice_pass_power(clamped, num, phys, binary) if power else None)
+        if not power:
+            return p, s, None
+        drive = (z, 1.0 / (gain * self._scale(forward))) if self.energy_type == "RKM" else None
+        return p, s, physics.twice_pass_power(clamped, num, phys, binary, drive)
 
     def v_to_h(self, v, beta=None):
         """Sample the hidden layer given the visible layer.

@@ -132,7 +132,9 @@ def pass_power(clamped: torch.Tensor, numerator: torch.Tensor, phys: LayerPhysic
     return twice_pass_power(clamped, numerator, phys, binary).mul_(0.5).clamp_min_(0.0)
 
 
-def twice_pass_power(clamped: torch.Tensor, numerator: torch.Tensor, phys: LayerPhysics, binary: bool = False) -> torch.Tensor:
+def twice_pass_power(
+    clamped: torch.Tensor, numerator: torch.Tensor, phys: LayerPhysics, binary: bool = False, drive=None
+) -> torch.Tensor:
     """Twice the power of each sample's pass, unclipped (training halves and clips all passes at once).
 
     Parameters
@@ -146,6 +148,9 @@ def twice_pass_power(clamped: torch.Tensor, numerator: torch.Tensor, phys: Layer
     binary : bool
         The caller guarantees ``clamped`` is 0/1 (a comparator sample), so x^2 = x and
         the source terms take one product instead of two or three.
+    drive : (Tensor, float), optional
+        ``(z, f)`` with ``z = numerator / (f G)`` per node, the comparator input the pass
+        already formed; then sum_j num_j^2 / G_j = f sum_j num_j z_j, one row-wise dot.
     """
     # sum_i x_i^2 Gp_i + (c - x_i)^2 Gm_i = x^2 . (Gp + Gm) - 2c x . Gm + c^2 sum Gm
     if binary:
@@ -154,7 +159,10 @@ def twice_pass_power(clamped: torch.Tensor, numerator: torch.Tensor, phys: Layer
         twice = torch.addmv(phys.constant, clamped.square(), phys.source_abs)
         if phys.offset != 0.0:
             twice.addmv_(clamped, phys.source_neg, alpha=-2.0 * phys.offset)
-    return twice.addmv_(numerator.square(), phys.inverse_conductance, alpha=-1.0)
+    if drive is None:
+        return twice.addmv_(numerator.square(), phys.inverse_conductance, alpha=-1.0)
+    z, factor = drive
+    return twice.sub_(torch.linalg.vecdot(numerator, z), alpha=factor)
 
 
 def relaxation_times(phys: LayerPhysics) -> torch.Tensor:
