@@ -81,6 +81,11 @@ def test_the_setting_is_checked_and_follows_dtype_and_device(monkeypatch):
     assert model.fast_matmul is None and model.uses_fast_matmul is FAST
     model.to(dtype=torch.float64)
     assert model.uses_fast_matmul is False
+    required = rkm.RKM("m", 4, 3, device="cpu", fast_matmul=True) if FAST else None
+    if required is not None:
+        with pytest.raises(ConfigError, match="float32 on the CPU only"):
+            required.to(dtype=torch.float64)
+        assert required.mytype == torch.float32 and required.W.dtype == torch.float32
     unavailable = {"available": False, "ieee_error": 1e-8, "fast_error": 1e-4, "reason": "not here"}
     monkeypatch.setattr(matmul, "probe", lambda: unavailable)
     assert rkm.RKM("m", 4, 3, device="cpu").uses_fast_matmul is False

@@ -799,6 +799,7 @@ class RBM:
         if dtype not in FLOAT_TYPES:
             raise ConfigError(f"dtype must be a floating torch dtype, got {dtype!r}.")
         new_device = self.device if device is None else self._resolve_device(device, None)
+        matmul.resolve(self._fast_matmul, new_device, dtype)  # an impossible fast_matmul=True fails before anything moves
         if new_device != self.device:
             seed = int(torch.randint(0, 2**62, (1,), generator=self.generator, device=self.device).item())
             self.generator = torch.Generator(device=new_device).manual_seed(seed)
