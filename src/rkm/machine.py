@@ -799,7 +799,7 @@ class RBM:
         if dtype not in FLOAT_TYPES:
             raise ConfigError(f"dtype must be a floating torch dtype, got {dtype!r}.")
         new_device = self.device if device is None else self._resolve_device(device, None)
-        matmul.resolve(self._fast_matmul, new_device, dtype)  # an impossible fast_matmul=True fails before anything moves
+        uses_fast = matmul.resolve(self._fast_matmul, new_device, dtype)  # fails before anything moves
         if new_device != self.device:
             seed = int(torch.randint(0, 2**62, (1,), generator=self.generator, device=self.device).item())
             self.generator = torch.Generator(device=new_device).manual_seed(seed)
@@ -810,7 +810,7 @@ class RBM:
         for name in ("energy", "power_f", "power_b"):
             setattr(self, name, getattr(self, name).to(new_device))
         self._cache_key = None
-        self.fast_matmul = self._fast_matmul
+        self.uses_fast_matmul = uses_fast
         return self
 
     # -------------------------------------------------------------- plotting
