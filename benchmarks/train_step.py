@@ -280,7 +280,9 @@ def _worker_rkm(spec):
     )
     real_power = physics.twice_pass_power
 
-    def zero_power(clamped, numerator, phys, binary=False, drive=None):
+    def zero_power(clamped, numerator, phys, binary=False, drive=None, constant=True):
+        if not constant:  # training adds the constant once per update: leave it nothing to add to
+            return (-phys.constant).expand(clamped.shape[0])
         return torch.zeros(clamped.shape[0], dtype=clamped.dtype, device=clamped.device)
 
     checks = {}

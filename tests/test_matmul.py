@@ -120,6 +120,15 @@ def _binary(shape, seed):
     return torch.randint(0, 2, shape, generator=torch.Generator().manual_seed(seed)).float()
 
 
+def test_is_binary():
+    assert matmul.is_binary(_binary((8, 30), 0))
+    assert matmul.is_binary(torch.zeros(2, 3, dtype=torch.float64))
+    for value in (0.5, -1.0, 2.0, 1e-7):
+        x = _binary((8, 30), 0)
+        x[2, 7] = value
+        assert not matmul.is_binary(x)
+
+
 @pytest.mark.skipif(not matmul._int8_products(), reason="no int8 products in this torch")
 def test_binary_counts_are_the_exact_contrastive_statistics():
     h_pos, v_pos, h_neg, v_neg = _binary((64, 200), 0), _binary((64, 784), 1), _binary((64, 200), 2), _binary((64, 784), 3)
@@ -127,18 +136,19 @@ def test_binary_counts_are_the_exact_contrastive_statistics():
     assert counts.dtype == torch.int32
     exact = h_pos.double().T @ v_pos.double() - h_neg.double().T @ v_neg.double()
     assert torch.equal(counts.double(), exact)
-    grey = v_pos.clone()
-    grey[3, 5] = 0.5
-    assert matmul.binary_counts(h_pos, grey, h_neg, v_neg) is None
     assert matmul.binary_counts(h_pos[:32], v_pos[:32], h_neg, v_neg) is None
     assert matmul.binary_counts(h_pos[:, :4], v_pos[:, :4], h_neg[:, :4], v_neg[:, :4]) is None
 
 
+@pytest.mark.parametrize("grey", [False, True], ids=["binary-data", "grey-data"])
 @pytest.mark.parametrize("settings", [{}, {"regularization": "l2", "optimizer": "Adam"}])
-def test_training_with_int8_counts_matches_float_products(monkeypatch, settings):
+def test_training_with_int8_counts_matches_float_products(monkeypatch, settings, grey):
     """64 x 64 x 512 is above the size threshold: the default counts the statistics in int8,
-    fast_matmul=False uses float products. In float64 both give the same parameters."""
+    fast_matmul=False uses float products. In float64 both give the same parameters. Data
+    that is not 0/1 never reaches the int8 counts."""
     data = _binary((256, 512), 5).double()
+    if grey:
+        data[:, 7] = 0.5
     models = [
         rkm.RKM("m", 512, 64, k=1, lr=0.05, batch_size=64, train_algo="PCD", seed=4, max_epochs=3,
                 mytype=torch.float64, device="cpu", fast_matmul=fast, **settings)
@@ -149,7 +159,10 @@ def test_training_with_int8_counts_matches_float_products(monkeypatch, settings)
     monkeypatch.setattr(matmul, "binary_counts", lambda *a: used.append(original(*a)) or used[-1])
     for model in models:
         model.train(data, save=False)
-    assert len(used) == 3 and all(c is not None for c in used) == matmul._int8_products()
+    if grey:
+        assert used == []
+    else:
+        assert len(used) == 3 and all(c is not None for c in used) == matmul._int8_products()
     for name in ("W", "v_bias", "h_bias"):
         torch.testing.assert_close(getattr(models[0], name), getattr(models[1], name), rtol=0, atol=1e-12)
 

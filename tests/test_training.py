@@ -162,8 +162,9 @@ def test_one_training_update_with_centering_is_the_rule_on_deterministic_samples
 
 
 # ------------------------------------------------------------ energy accounting
+@pytest.mark.parametrize("grey", [False, True], ids=["binary-data", "grey-data"])
 @pytest.mark.parametrize("algo", list(ALGO_SETTINGS))
-def test_energy_is_the_sum_of_the_circuit_power_of_every_pass(monkeypatch, algo):
+def test_energy_is_the_sum_of_the_circuit_power_of_every_pass(monkeypatch, algo, grey):
     # model_beta != 1: the power reuses the comparator input, which carries beta and the layer scale
     model = rkm.RKM("m", 9, 6, k=2, lr=0.05, batch_size=4, train_algo=algo, offset=0.4, max_epochs=6, seed=3,
                     mytype=torch.float64, device="cpu", model_beta=0.3)
@@ -178,6 +179,8 @@ def test_energy_is_the_sum_of_the_circuit_power_of_every_pass(monkeypatch, algo)
 
     monkeypatch.setattr(model, "_pass", recording)
     data = torch.tensor(bars_and_stripes(3)).double()
+    if grey:  # sources between the rails: the data passes take the general x^2 terms
+        data = 0.1 + 0.8 * data
     per_update = {}
     model.train(data, save=False, callback=lambda m: per_update.setdefault(m.epoch, (float(m.power_f), float(m.power_b))))
     energy, last_f, last_b = 0.0, 0.0, 0.0

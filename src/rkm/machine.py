@@ -426,9 +426,11 @@ class RBM:
         return (self.n_visible if forward else self.n_hidden) if self.layer_scaled else 1
 
     def _pass(self, clamped: torch.Tensor, forward: bool, beta: float, power: bool = False, binary: bool = False):
-        """One clamped pass: ``(p, sample, twice the power per sample, unclipped, or None)``.
+        """One clamped pass: ``(p, sample, twice the power per sample, or None)``.
 
-        ``binary``: ``clamped`` is 0/1 (see :func:`rkm.physics.twice_pass_power`).
+        The power is unclipped and leaves out the direction's ``constant``, which training
+        adds once to all of an update's passes (see :func:`rkm.physics.twice_pass_power`;
+        ``binary``: ``clamped`` is 0/1).
 
         A finite ``beta`` is folded into the comparator input's per-node factor, saving
         the comparator a full-size multiplication.
@@ -439,7 +441,7 @@ class RBM:
         if not power:
             return p, s, None
         drive = (z, 1.0 / (gain * self._scale(forward))) if self.energy_type == "RKM" else None
-        return p, s, physics.twice_pass_power(clamped, num, phys, binary, drive)
+        return p, s, physics.twice_pass_power(clamped, num, phys, binary, drive, constant=False)
 
     def v_to_h(self, v, beta=None):
         """Sample the hidden layer given the visible layer.

@@ -144,19 +144,21 @@ def _int8_products() -> bool:
         return False
 
 
+def is_binary(x: torch.Tensor) -> bool:
+    """Whether every entry of ``x`` is 0 or 1."""
+    return not bool(torch.count_nonzero(x * (x - 1)))
+
+
 def binary_counts(h_pos: torch.Tensor, v_pos: torch.Tensor, h_neg: torch.Tensor, v_neg: torch.Tensor):
     """``h_pos^T v_pos - h_neg^T v_neg`` as exact int32 counts from one int8 product, or None.
 
-    ``h_pos``, ``h_neg`` and ``v_neg`` must be 0/1 samples (the caller's guarantee);
-    ``v_pos``, the data, is checked here. None when it is not 0/1, when the two batches
-    differ in size, off the CPU, below ``FAST_MIN_MACS`` or where int8 products are
-    unavailable: the caller then uses float products.
+    All four must be 0/1 (the caller's guarantee; :func:`is_binary` checks data). None
+    when the two batches differ in size, off the CPU, below ``FAST_MIN_MACS`` or where
+    int8 products are unavailable: the caller then uses float products.
     """
     n = h_pos.shape[0]
     if (h_pos.device.type != "cpu" or h_neg.shape[0] != n or not _int8_products()
             or 2 * n * h_pos.shape[1] * v_pos.shape[1] < FAST_MIN_MACS):
-        return None
-    if bool(torch.count_nonzero(v_pos * (v_pos - 1))):
         return None
     h = torch.cat([h_pos, h_neg]).to(torch.int8)
     v = torch.cat([v_pos, v_neg]).to(torch.int8)

@@ -133,7 +133,12 @@ def pass_power(clamped: torch.Tensor, numerator: torch.Tensor, phys: LayerPhysic
 
 
 def twice_pass_power(
-    clamped: torch.Tensor, numerator: torch.Tensor, phys: LayerPhysics, binary: bool = False, drive=None
+    clamped: torch.Tensor,
+    numerator: torch.Tensor,
+    phys: LayerPhysics,
+    binary: bool = False,
+    drive=None,
+    constant: bool = True,
 ) -> torch.Tensor:
     """Twice the power of each sample's pass, unclipped (training halves and clips all passes at once).
 
@@ -151,18 +156,23 @@ def twice_pass_power(
     drive : (Tensor, float), optional
         ``(z, f)`` with ``z = numerator / (f G)`` per node, the comparator input the pass
         already formed; then sum_j num_j^2 / G_j = f sum_j num_j z_j, one row-wise dot.
+    constant : bool
+        False leaves out ``phys.constant``, the same for every sample, for the caller to
+        add once to many passes.
     """
+    if drive is None:
+        node, factor = torch.mv(numerator.square(), phys.inverse_conductance), 1.0
+    else:
+        z, factor = drive
+        node = torch.linalg.vecdot(numerator, z)
     # sum_i x_i^2 Gp_i + (c - x_i)^2 Gm_i = x^2 . (Gp + Gm) - 2c x . Gm + c^2 sum Gm
     if binary:
-        twice = torch.addmv(phys.constant, clamped, phys.source_binary)
+        twice = torch.addmv(node, clamped, phys.source_binary, beta=-factor)
     else:
-        twice = torch.addmv(phys.constant, clamped.square(), phys.source_abs)
+        twice = torch.addmv(node, clamped.square(), phys.source_abs, beta=-factor)
         if phys.offset != 0.0:
             twice.addmv_(clamped, phys.source_neg, alpha=-2.0 * phys.offset)
-    if drive is None:
-        return twice.addmv_(numerator.square(), phys.inverse_conductance, alpha=-1.0)
-    z, factor = drive
-    return twice.sub_(torch.linalg.vecdot(numerator, z), alpha=factor)
+    return twice.add_(phys.constant) if constant else twice
 
 
 def relaxation_times(phys: LayerPhysics) -> torch.Tensor:

@@ -55,6 +55,8 @@ class _Accounting:
     def __init__(self, model):
         self.model = model
         self.powers: tuple[list, list] = ([], [])
+        # the passes leave out each direction's constant power; taken before the update changes it
+        self.constants = tuple(phys.constant for phys in model._physics(check=False))
 
     def forward(self, v, binary: bool = True):
         """Hidden sample from ``v``; ``binary=False`` when ``v`` may not be 0/1 (data, user-set chains)."""
@@ -70,12 +72,12 @@ class _Accounting:
     def close(self) -> None:
         """Store the update's ``power_f``, ``power_b`` and add every pass to ``energy``.
 
-        The passes hold twice their power, unclipped; all of a direction's passes are
-        halved and clipped in one operation.
+        The passes hold twice their power less the direction's constant, unclipped; all
+        of a direction's passes get the constant, are halved and clipped in one go.
         """
         model = self.model
-        for name, powers in zip(("power_f", "power_b"), self.powers):
-            power = torch.cat(powers).clamp_min_(0.0).mul_(0.5)
+        for name, powers, constant in zip(("power_f", "power_b"), self.powers, self.constants):
+            power = torch.cat(powers).add_(constant).clamp_min_(0.0).mul_(0.5)
             sizes = [p.shape[0] for p in powers]
             if len(set(sizes)) == 1:
                 means = power.view(len(sizes), -1).mean(dim=1, dtype=torch.float64)
@@ -96,12 +98,17 @@ class _Accounting:
         return v, h
 
 
-def negative_phase(model, acc: _Accounting, v_data: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Model samples ``(v_model, h_model)`` of ``model.train_algo``, with accounting."""
+def negative_phase(
+    model, acc: _Accounting, v_data: torch.Tensor, data_binary: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Model samples ``(v_model, h_model)`` of ``model.train_algo``, with accounting.
+
+    ``data_binary``: ``v_data`` is known to be 0/1.
+    """
     algo, k, B = model.train_algo, model.k, model.batch_size
     opts = {"generator": model.generator, "dtype": model.mytype, "device": model.device}
     if algo == "CD":
-        return acc.gibbs(v_data, k, binary=False)
+        return acc.gibbs(v_data, k, binary=data_binary)
     if algo == "PCD":
         chains = model.persistent_chains
         if chains.shape != (B, model.n_visible):
@@ -126,10 +133,12 @@ def negative_phase(model, acc: _Accounting, v_data: torch.Tensor) -> tuple[torch
 
 def update_step(model, v_data: torch.Tensor) -> None:
     """One gradient update on the batch ``v_data`` (already on the model's device and dtype)."""
-    model._physics(check=False)
     acc = _Accounting(model)
-    h_data = acc.forward(v_data, binary=False)
-    v_model, h_model = negative_phase(model, acc, v_data)
+    # the int8 statistics need 0/1 data; the check also spares the data passes a square
+    counting = not model.centering and model.fast_matmul is not False and v_data.device.type == "cpu"
+    data_binary = counting and matmul.is_binary(v_data)
+    h_data = acc.forward(v_data, binary=data_binary)
+    v_model, h_model = negative_phase(model, acc, v_data, data_binary)
 
     if model.centering:
         model.ov = (1 - model.slv) * model.ov + model.slv * v_data.mean(dim=0)
@@ -138,9 +147,7 @@ def update_step(model, v_data: torch.Tensor) -> None:
     fast = model.uses_fast_matmul
     dv = v_data.mean(dim=0) - v_model.mean(dim=0)
     dh = h_data.mean(dim=0) - h_model.mean(dim=0)
-    counts = None
-    if not model.centering and model.fast_matmul is not False:
-        counts = matmul.binary_counts(h_data, v_data, h_model, v_model)  # exact; nd == nm if not None
+    counts = matmul.binary_counts(h_data, v_data, h_model, v_model) if data_binary else None  # nd == nm if not None
     if model._plain_sgd():
         # the statistics accumulate straight into W: no float W-sized gradient is formed
         if counts is not None:
