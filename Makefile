@@ -25,7 +25,7 @@ demo: setup
 	rm -rf runs/demo
 	$(BIN)/rkm train --preset demo --run-dir runs/demo
 
-# The benchmark against pyrkm 0.1.0, scikit-learn and the GEMM rate (about 20 minutes).
+# The benchmark against pyrkm 0.1.0, scikit-learn and the GEMM rate (about 27 minutes on 2 cores).
 bench: setup
 	bash benchmarks/setup.sh
 	$(BIN)/python -m benchmarks.train_step --plot
