@@ -155,3 +155,12 @@ def test_helpers():
     assert rkm_row["peak_rss_mib"] == pytest.approx(1.0) and rows[1]["peak_rss_mib"] == ""
     summary = "\n".join(train_step.summarize(rows, {}, []))
     assert "median **50.0x**" in summary and "2.00x" in summary
+
+
+def test_demo_seeds_arguments_and_spread():
+    """The seed study trains for minutes per run (on demand only); its argument checks and summary line are tested here."""
+    from benchmarks import demo_seeds
+
+    with pytest.raises(SystemExit):
+        demo_seeds.main(["--seeds", "1"])
+    assert demo_seeds.spread([4.0, 1.0, 3.0, 2.0, 5.0], ".1f") == "median 3.0, quartiles 1.5 to 4.5, range 1.0 to 5.0"
