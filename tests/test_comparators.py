@@ -149,10 +149,21 @@ def test_library_never_touches_global_rng_or_default_dtype():
     expected = torch.rand(3)
     torch.manual_seed(0)
     dtype = torch.get_default_dtype()
-    model = rkm.RKM("g", 10, 4, mytype=torch.float64, device="cpu")
+    model = rkm.RKM("g", 10, 4, mytype=torch.float64, device="cpu", seed=3)
     model.generate(3, 2)
+    model.train(torch.ones(4, 10, dtype=torch.float64), save=False)
     assert torch.get_default_dtype() == dtype
     torch.testing.assert_close(torch.rand(3), expected)
+
+
+def test_without_a_seed_the_model_takes_its_seed_from_torchs_global_generator():
+    """As in pyrkm, torch.manual_seed makes a script that gives no seed reproducible; the seed is recorded."""
+    seeds = []
+    for _ in range(2):
+        torch.manual_seed(42)
+        seeds.append(rkm.RKM("g", 10, 4, device="cpu").seed)
+    assert seeds[0] == seeds[1]
+    assert rkm.RKM("g", 10, 4, device="cpu").seed != seeds[0]
 
 
 def test_random_binary_units_are_fair_independent_and_seeded():

@@ -7,7 +7,7 @@ import torch
 
 import rkm
 from rkm import matmul
-from rkm.checkpoint import load_model, save_model
+from rkm import load_model, save_model
 from rkm.errors import ConfigError
 
 FAST = matmul.probe()["available"]
@@ -38,7 +38,7 @@ def test_a_fast_pass_is_as_accurate_as_an_ieee_pass():
     for setting in (True, False):
         model = rkm.RKM("m", 784, 512, seed=1, device="cpu", fast_matmul=setting)
         model.W = torch.randn(512, 784, generator=torch.Generator().manual_seed(2)) * 0.05
-        numerator, phys = model._numerator(v, True)
+        numerator, phys = model.network.numerator(v, True)
         W, b = model.W.double(), phys.effective_bias.double()
         exact = v.double() @ W.T + b
         scale = v.double() @ W.abs().T + b.abs()
@@ -109,7 +109,7 @@ def test_plain_sgd_steps_w_in_place_exactly_as_the_gradient_path():
                 mytype=torch.float64, device="cpu", regularization=reg, l2_factor=0.0)
         for reg in (False, "l2")
     ]
-    assert models[0]._plain_sgd() and not models[1]._plain_sgd()
+    assert not models[0].trainer.transforms() and models[1].trainer.transforms()  # only L2 forms the gradient
     for model in models:
         model.train(data, save=False)
     for name in ("W", "v_bias", "h_bias"):
@@ -176,8 +176,6 @@ def test_one_update_agrees_with_and_without_the_fast_paths():
     data = _binary((320, 784), 7)
     fast, ieee = (rkm.RKM("m", 784, 200, batch_size=64, train_algo="PCD", lr=0.01, seed=2, device="cpu",
                           fast_matmul=setting) for setting in (None, False))
-    from rkm.training import update_step
-
     differing = 0
     for step in range(5):
         for name in ("W", "v_bias", "h_bias", "persistent_chains"):
@@ -185,8 +183,8 @@ def test_one_update_agrees_with_and_without_the_fast_paths():
         ieee.generator.set_state(fast.generator.get_state())
         W0 = fast.W.clone()
         batch = data[64 * step : 64 * (step + 1)]
-        update_step(fast, batch)
-        update_step(ieee, batch)
+        fast.trainer.update(batch)
+        ieee.trainer.update(batch)
         if not torch.equal(fast.persistent_chains, ieee.persistent_chains):
             differing += 1
             continue

@@ -75,7 +75,7 @@ def test_power_of_a_binary_clamped_layer_matches_the_circuit(offset):
     model = random_machine(offset)
     v, h = binary(8, model.n_visible), binary(8, model.n_hidden, seed=2)
     for clamped, forward, direction in ((v, True, "forward"), (h, False, "backward")):
-        numerator, phys = model._numerator(clamped, forward)
+        numerator, phys = model.network.numerator(clamped, forward)
         got = physics.pass_power(clamped, numerator, phys, binary=True)
         np.testing.assert_allclose(got.numpy(), circuit(model, clamped, direction).power, rtol=0, atol=1e-10)
 

@@ -169,7 +169,7 @@ def test_energy_is_the_sum_of_the_circuit_power_of_every_pass(monkeypatch, algo,
     model = rkm.RKM("m", 9, 6, k=2, lr=0.05, batch_size=4, train_algo=algo, offset=0.4, max_epochs=6, seed=3,
                     mytype=torch.float64, device="cpu", model_beta=0.3)
     passes = []
-    original = model._pass
+    original = model.network.pass_
 
     def recording(clamped, forward, beta, power=False, binary=False):
         if power:
@@ -177,7 +177,7 @@ def test_energy_is_the_sum_of_the_circuit_power_of_every_pass(monkeypatch, algo,
                            model.v_bias.numpy().copy(), model.h_bias.numpy().copy()))
         return original(clamped, forward, beta, power, binary)
 
-    monkeypatch.setattr(model, "_pass", recording)
+    monkeypatch.setattr(model.network, "pass_", recording)
     data = torch.tensor(bars_and_stripes(3)).double()
     if grey:  # sources between the rails: the data passes take the general x^2 terms
         data = 0.1 + 0.8 * data
@@ -205,14 +205,14 @@ def test_energy_is_the_sum_of_the_circuit_power_of_every_pass(monkeypatch, algo,
 def test_hrdm_with_k1_pairs_model_visibles_with_hiddens_sampled_from_them(monkeypatch):
     model = rkm.RKM("m", 9, 6, k=1, batch_size=4, train_algo="hRDM", seed=3, max_epochs=1, mytype=torch.float64, device="cpu")
     seen = []
-    original = model._pass
+    original = model.network.pass_
 
     def recording(clamped, forward, beta, power=False, binary=False):
         out = original(clamped, forward, beta, power, binary)
         seen.append((forward, clamped.clone(), out[1].clone()))
         return out
 
-    monkeypatch.setattr(model, "_pass", recording)
+    monkeypatch.setattr(model.network, "pass_", recording)
     W0 = model.W.clone()
     data = torch.tensor(bars_and_stripes(3)[:4]).double()
     model.train(data, save=False)

@@ -4,9 +4,9 @@
 save points ``train`` writes (safetensors, never pickles).
 """
 
-from .checkpoint import load_model, save_model
+from .checkpoint import save_model
 from .errors import CheckpointError, ConfigError, DataError, DatasetNotFoundError, RKMError
-from .machine import RBM, RKM
+from .machine import RBM, RKM, load_model
 
 __version__ = "0.1.0"
 

@@ -18,7 +18,6 @@ float64 NumPy.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -28,6 +27,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import splu
 
+from rkm import checks
 from rkm.errors import ConfigError, DataError
 
 __all__ = [
@@ -163,38 +163,6 @@ class CircuitPass:
 # --------------------------------------------------------------------------- #
 # Input handling
 # --------------------------------------------------------------------------- #
-def _as_float_array(x: Any, name: str) -> np.ndarray:
-    if hasattr(x, "detach"):  # torch.Tensor, without importing torch
-        x = x.detach().cpu().numpy()
-    try:
-        arr = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise DataError(f"{name} must be a numeric array or tensor: {exc}") from None
-    if not np.all(np.isfinite(arr)):
-        raise DataError(f"{name} contains NaN or inf; pass finite values")
-    return arr
-
-
-def _positive_scalar(x: Any, name: str) -> float:
-    try:
-        val = float(x)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name} must be a real number; got {x!r}") from None
-    if not math.isfinite(val) or val <= 0:
-        raise ConfigError(f"{name} must be finite and > 0; got {x!r}")
-    return val
-
-
-def _finite_scalar(x: Any, name: str) -> float:
-    try:
-        val = float(x)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name} must be a real number; got {x!r}") from None
-    if not math.isfinite(val):
-        raise ConfigError(f"{name} must be finite; got {x!r}")
-    return val
-
-
 # --------------------------------------------------------------------------- #
 # Building
 # --------------------------------------------------------------------------- #
@@ -245,16 +213,16 @@ def build_netlist(
         raise ConfigError(
             f"direction must be 'forward' or 'backward'; got {direction!r}"
         )
-    g_v = _positive_scalar(g_v, "g_v")
-    g_h = _positive_scalar(g_h, "g_h")
-    c = _finite_scalar(offset, "offset")
+    g_v = checks.number("g_v", g_v, positive=True)
+    g_h = checks.number("g_h", g_h, positive=True)
+    c = checks.number("offset", offset)
 
-    W = _as_float_array(W, "W")
+    W = checks.float_array(W, "W")
     if W.ndim != 2:
         raise DataError(f"W must be 2-D (n_hidden, n_visible); got shape {W.shape}")
     n_hidden, n_visible = W.shape
-    a = _as_float_array(v_bias, "v_bias")
-    b = _as_float_array(h_bias, "h_bias")
+    a = checks.float_array(v_bias, "v_bias")
+    b = checks.float_array(h_bias, "h_bias")
     if a.shape != (n_visible,):
         raise DataError(
             f"v_bias: expected shape ({n_visible},) to match W {W.shape}; got {a.shape}"
@@ -274,7 +242,7 @@ def build_netlist(
         free_p, clamp_p, g_name = "v", "h", "g_v"
     n_free, n_clamp = Wfc.shape
 
-    x = _as_float_array(clamped, "clamped")
+    x = checks.float_array(clamped, "clamped")
     if x.ndim == 1:
         x = x[None, :]
     if x.ndim != 2 or x.shape[1] != n_clamp:
@@ -345,7 +313,7 @@ def _incidence(net: Netlist) -> sp.csr_matrix:
 
 
 def _all_voltages(net: Netlist, free_voltages: Any) -> np.ndarray:
-    v = _as_float_array_allow_nan(free_voltages, "free_voltages")
+    v = checks.float_array(free_voltages, "free_voltages", finite=False)
     if v.ndim == 1:
         v = v[None, :]
     expected = (net.n_samples, net.n_free)
@@ -355,15 +323,6 @@ def _all_voltages(net: Netlist, free_voltages: Any) -> np.ndarray:
             f"sample); got {np.shape(free_voltages)}"
         )
     return np.concatenate([v, net.source_voltages], axis=1)
-
-
-def _as_float_array_allow_nan(x: Any, name: str) -> np.ndarray:
-    if hasattr(x, "detach"):
-        x = x.detach().cpu().numpy()
-    try:
-        return np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise DataError(f"{name} must be a numeric array or tensor: {exc}") from None
 
 
 def node_conductance(net: Netlist) -> np.ndarray:

@@ -14,65 +14,28 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
+from . import __version__, hyperparams
 from .errors import ConfigError, RKMError
 
-# flag name -> (config key, type, help); every seed constructor parameter is settable
-MODEL_FLAGS = {
-    "n-hidden": ("n_hidden", int, "hidden units"),
-    "k": ("k", int, "Gibbs steps of the negative phase"),
-    "lr": ("lr", float, "learning rate"),
-    "max-epochs": ("max_epochs", int, "number of gradient updates (mini-batches), as pyrkm's max_epochs"),
-    "energy-type": ("energy_type", str, "RKM (resistor network) or hopfield (plain RBM)"),
-    "optimizer": ("optimizer", str, "SGD or Adam"),
-    "regularization": ("regularization", str, "false, l1, l2, l1+l2 or true (= l1+l2)"),
-    "l1-factor": ("l1_factor", float, "L1 strength"),
-    "l2-factor": ("l2_factor", float, "L2 strength"),
-    "g-v": ("g_v", float, "visible bias supply voltage"),
-    "g-h": ("g_h", float, "hidden bias supply voltage"),
-    "batch-size": ("batch_size", int, "mini-batch size and number of model chains"),
-    "train-algo": ("train_algo", str, "CD, PCD, RDM, vRDM or hRDM"),
-    "centering": ("centering", str, "true/false: centred gradients (uses the data mean)"),
-    "average-data": ("average_data", str, "true/false: start the visible bias at the data mean"),
-    "model-beta": ("model_beta", float, "inverse temperature (> 1000: deterministic)"),
-    "mytype": ("mytype", str, "float32 or float64 (also float16, bfloat16)"),
-    "min-W": ("min_W", float, "lower clipping bound of weights and biases"),
-    "max-W": ("max_W", float, "upper clipping bound"),
-    "offset": ("offset", float, "offset voltage c of the inverted sources"),
-    "sampling": ("sampling", str, "bernoulli, multi-threshold or single-threshold"),
-    "distribution": ("distribution", str, "gaussian or uniform threshold noise"),
-    "layer-scaled": ("layer_scaled", str, "true/false: scale comparator inputs by layer size"),
-    "seed": ("seed", int, "random seed"),
-    "device": ("device", str, "cpu or cuda"),
-    "threshold-sharing": ("threshold_sharing", str, "single-threshold sharing: sample or batch"),
-    "fast-matmul": ("fast_matmul", str, "auto, true or false: bfloat16-based float32 products (rkm.matmul)"),
-}
-DATA_FLAGS = {
-    "dataset": ("dataset", str, "mnist-5k (default), digits, bars-and-stripes, mnist, or a .npy/.npz/.csv path"),
-    "data-path": ("path", str, "folder of the full MNIST files, or an array file"),
-    "threshold": ("threshold", float, "binarisation threshold (after scaling to [0, 1])"),
-    "size": ("size", int, "side of the bars-and-stripes images"),
-    "protocol": ("protocol", str, "mnist split: standard, or reference (first 500 test, next 10000 train)"),
-}
-RUN_FLAGS = {
-    "name": ("name", str, "model name (save point file names)"),
-    "log-every": ("log_every", int, "updates between rows of metrics.csv"),
-    "n-generate": ("n_generate", int, "samples generated from noise for the figures"),
-    "generate-k": ("generate_k", int, "Gibbs steps when generating"),
-    "n-eval": ("n_eval", int, "test samples used for errors and sample metrics"),
-    "lr-final": ("lr_final", float, "anneal the learning rate geometrically to this value at the end"),
-    "anneal-start": ("anneal_start", float, "fraction of max-epochs after which annealing starts (default 0.7)"),
-}
+
+def _flag_help(setting: hyperparams.Setting) -> str:
+    if setting.choices is not None:
+        return f"{setting.help}: {', '.join(setting.choices())}"
+    return f"{setting.help} (true or false)" if setting.kind is bool else setting.help
 
 
-def _add_flags(parser, table: str, flags: dict) -> None:
+def _add_flags(parser: argparse.ArgumentParser, table: str) -> None:
+    """One flag per configuration key of ``table`` (``rkm.hyperparams``)."""
     group = parser.add_argument_group(f"[{table}] settings (override the config file)")
-    for flag, (key, kind, text) in flags.items():
-        group.add_argument(f"--{flag}", dest=f"{table}.{key}", type=kind, default=None, metavar=kind.__name__.upper(),
-                           help=text)
+    for setting in hyperparams.section(table):
+        if not setting.in_config or not setting.cli_flag:
+            continue
+        kind = setting.kind if setting.kind in (int, float) else str
+        group.add_argument(f"--{setting.cli_flag}", dest=f"{table}.{setting.name}", type=kind, default=None,
+                           metavar=kind.__name__.upper(), help=_flag_help(setting))
 
 
-def _overrides(args) -> dict:
+def _overrides(args: argparse.Namespace) -> dict:
     out: dict = {}
     for name, value in vars(args).items():
         if "." in name and value is not None:
@@ -110,9 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="continue the run in RUN_DIR from its last save point (flags may raise --max-epochs)")
     train.add_argument("--set", action="append", metavar="TABLE.KEY=VALUE", help="any configuration key")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
-    _add_flags(train, "model", MODEL_FLAGS)
-    _add_flags(train, "data", DATA_FLAGS)
-    _add_flags(train, "run", RUN_FLAGS)
+    for table in ("model", "data", "run"):
+        _add_flags(train, table)
 
     gen = sub.add_parser("generate", help="generate samples from noise with a trained model",
                          description="Gibbs-sample from random visible noise with the latest save point of RUN_DIR.")
@@ -128,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     rec.add_argument("-n", "--n-samples", type=int, default=16, help="samples to reconstruct (default 16)")
     rec.add_argument("-k", type=int, default=1, help="Gibbs steps (default 1)")
-    rec.add_argument("-o", "--out", type=Path, required=True, help="output .png (originals above reconstructions) or .npy")
+    rec.add_argument("-o", "--out", type=Path, required=True,
+                     help="output .png (originals above reconstructions) or .npy")
 
     ev = sub.add_parser("evaluate", help="reconstruction error and sample-quality metrics",
                         description="Reconstruction error on the test data and AATS, entropy, covariance, "
@@ -166,7 +129,7 @@ def _print_summary(summary: dict) -> None:
         print(f"  {path}")
 
 
-def cmd_train(args) -> int:
+def cmd_train(args: argparse.Namespace) -> int:
     from .run import resolve_config, train_run
 
     overrides = _overrides(args)
@@ -192,7 +155,7 @@ def cmd_train(args) -> int:
     return 0
 
 
-def _write_images(array: np.ndarray, out: Path, shape, title: str) -> None:
+def _write_images(array: np.ndarray, out: Path, shape: tuple[int, int] | None, title: str) -> None:
     from . import plots
 
     if out.suffix == ".npy":
@@ -204,7 +167,7 @@ def _write_images(array: np.ndarray, out: Path, shape, title: str) -> None:
     print(f"wrote {out}")
 
 
-def cmd_generate(args) -> int:
+def cmd_generate(args: argparse.Namespace) -> int:
     from .run import load_run
     from .training import evaluation_rng
 
@@ -216,7 +179,7 @@ def cmd_generate(args) -> int:
     return 0
 
 
-def cmd_reconstruct(args) -> int:
+def cmd_reconstruct(args: argparse.Namespace) -> int:
     from .run import load_run
 
     _, dataset, model = load_run(args.run_dir)
@@ -231,7 +194,7 @@ def cmd_reconstruct(args) -> int:
     return 0
 
 
-def cmd_evaluate(args) -> int:
+def cmd_evaluate(args: argparse.Namespace) -> int:
     from . import metrics
     from .run import load_run
     from .training import evaluation_rng, monitored_error
@@ -251,7 +214,7 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-def cmd_plot(args) -> int:
+def cmd_plot(args: argparse.Namespace) -> int:
     from .run import finish, load_run
 
     config, dataset, model = load_run(args.run_dir)
@@ -261,7 +224,7 @@ def cmd_plot(args) -> int:
     return 0
 
 
-def cmd_datasets(args) -> int:
+def cmd_datasets(args: argparse.Namespace) -> int:
     from .data import list_datasets
 
     for entry in list_datasets():

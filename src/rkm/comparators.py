@@ -1,8 +1,8 @@
 """Comparators: how a node's analog input becomes a binary unit.
 
-Every mode takes the comparator input ``x`` (the node voltage, times the size of the
-clamped layer when layer scaling is on) and an inverse temperature ``beta``, and
-returns ``(p, s)``: the probability P(unit = 1 | x) in closed form and one sample.
+A comparator takes the comparator input ``x`` (the node voltage, times the size of the
+clamped layer when layer scaling is on) and an inverse temperature ``beta``; it gives the
+probability P(unit = 1 | x) in closed form and draws a sample.
 
 ===================  ==========================================  ==================
 mode                 sample                                      P(unit = 1)
@@ -22,40 +22,135 @@ whole batch, so all samples in a batch see the same comparator noise. A batch st
 for independent devices, so rkm's default (``sharing='sample'``) draws one threshold
 per sample, shared by the units of that sample's layer; ``sharing='batch'`` reproduces
 the reference.
+
+Every mode is a :class:`Comparator` subclass registered by name in :data:`COMPARATORS`
+(the ``sampling`` setting). A new mode is one class::
+
+    @rkm.comparators.register
+    class Clipped(rkm.comparators.Comparator):
+        name = "clipped"
+
+        def probability(self, x, beta):
+            return (0.5 + 0.25 * beta * x).clamp(0, 1)
+
+        def sample(self, x, beta, generator):
+            p = self.probability(x, beta)
+            return p, torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device).lt_(p)
+
+after which ``sampling="clipped"`` works in the constructor, configuration files and the CLI.
 """
 
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch
 
-from .errors import ConfigError
+from . import checks
+from .registry import Registry
 
-SAMPLINGS = ("bernoulli", "multi-threshold", "single-threshold")
 DISTRIBUTIONS = ("gaussian", "uniform")
 SHARINGS = ("sample", "batch")
 DETERMINISTIC_BETA = 1000.0
 """Above this inverse temperature the comparators are deterministic, as in the reference."""
 
 
-def check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
-    """Return ``value`` if it is one of ``choices``, else raise a ConfigError naming them."""
-    if not isinstance(value, str) or value not in choices:
-        listed = ", ".join(repr(c) for c in choices)
-        raise ConfigError(f"{name}={value!r} is not supported; use one of {listed}.")
-    return value
+class Comparator:
+    """A comparator mode.
+
+    Parameters
+    ----------
+    distribution : {'gaussian', 'uniform'}
+        Threshold noise, for the modes that compare with a random threshold.
+    sharing : {'sample', 'batch'}
+        Threshold sharing, for the modes that share one threshold across a layer.
+
+    Subclasses set :attr:`name` and implement :meth:`probability` and :meth:`sample`; the
+    deterministic limit (``beta > 1000``) is handled by :func:`binarise`, not by them.
+    """
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, distribution: str = "gaussian", sharing: str = "sample") -> None:
+        self.distribution = checks.choice("distribution", distribution, DISTRIBUTIONS)
+        self.sharing = checks.choice("threshold_sharing", sharing, SHARINGS)
+
+    def probability(self, x: torch.Tensor, beta: float) -> torch.Tensor:
+        """Closed-form P(unit = 1 | x) at a finite, non-deterministic ``beta``."""
+        raise NotImplementedError
+
+    def sample(self, x: torch.Tensor, beta: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(p, s)``: P(unit = 1 | x) and a 0/1 sample of ``x``'s dtype, every draw from ``generator``."""
+        raise NotImplementedError
+
+    def _thresholds(self, shape: torch.Size, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        if self.distribution == "gaussian":
+            return torch.randn(shape, generator=generator, dtype=x.dtype, device=x.device)
+        return torch.rand(shape, generator=generator, dtype=x.dtype, device=x.device).mul_(2.0).sub_(1.0)
+
+    def _threshold_probability(self, z: torch.Tensor) -> torch.Tensor:
+        if self.distribution == "gaussian":
+            return 0.5 * (1.0 + torch.erf(z / math.sqrt(2.0)))
+        return ((1.0 + z) * 0.5).clamp(0.0, 1.0)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(distribution={self.distribution!r}, sharing={self.sharing!r})"
 
 
-def check_beta(beta: float) -> float:
-    """Validate an inverse temperature: a number >= 0 (``inf`` allowed)."""
-    try:
-        value = float(beta)
-    except (TypeError, ValueError):
-        raise ConfigError(f"beta must be a number >= 0, got {beta!r}.") from None
-    if math.isnan(value) or value < 0:
-        raise ConfigError(f"beta must be a number >= 0 (inf for deterministic units), got {beta!r}.")
-    return value
+COMPARATORS: Registry[type[Comparator]] = Registry("comparator")
+"""Every comparator mode by its ``sampling`` name."""
+register = COMPARATORS.register
+
+
+def _scaled(x: torch.Tensor, beta: float) -> torch.Tensor:
+    return x if beta == 1.0 else beta * x
+
+
+@register
+class Bernoulli(Comparator):
+    """``s ~ Bernoulli(sigmoid(beta x))``."""
+
+    name = "bernoulli"
+
+    def probability(self, x: torch.Tensor, beta: float) -> torch.Tensor:
+        return torch.sigmoid(_scaled(x, beta))
+
+    def sample(self, x: torch.Tensor, beta: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        p = self.probability(x, beta)
+        # in place: the uniform draws become the 0/1 sample, with no temporary
+        return p, torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device).lt_(p)
+
+
+@register
+class MultiThreshold(Comparator):
+    """``s = [beta x > t]`` with one independent threshold per unit and per sample."""
+
+    name = "multi-threshold"
+
+    def probability(self, x: torch.Tensor, beta: float) -> torch.Tensor:
+        return self._threshold_probability(_scaled(x, beta))
+
+    def sample(self, x: torch.Tensor, beta: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        z = _scaled(x, beta)
+        return self._threshold_probability(z), self._thresholds(x.shape, x, generator).lt_(z)
+
+
+@register
+class SingleThreshold(MultiThreshold):
+    """``s = [beta x > t]`` with one threshold per sample (or per batch) shared by the layer's units."""
+
+    name = "single-threshold"
+
+    def sample(self, x: torch.Tensor, beta: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        z = _scaled(x, beta)
+        shape = torch.Size((x.shape[0], 1) if self.sharing == "sample" else (1, 1))
+        return self._threshold_probability(z), (z > self._thresholds(shape, x, generator)).to(x.dtype)
+
+
+def make(sampling: str, distribution: str = "gaussian", sharing: str = "sample") -> Comparator:
+    """The comparator registered as ``sampling``."""
+    return COMPARATORS[checks.choice("sampling", sampling, COMPARATORS)](distribution, sharing)
 
 
 def is_deterministic(beta: float) -> bool:
@@ -63,13 +158,25 @@ def is_deterministic(beta: float) -> bool:
     return beta > DETERMINISTIC_BETA
 
 
-def _thresholds(shape: torch.Size, x: torch.Tensor, distribution: str, generator: torch.Generator) -> torch.Tensor:
-    if distribution == "gaussian":
-        return torch.randn(shape, generator=generator, dtype=x.dtype, device=x.device)
-    return torch.rand(shape, generator=generator, dtype=x.dtype, device=x.device).mul_(2.0).sub_(1.0)
+def probability(comparator: Comparator, x: torch.Tensor, beta: float) -> torch.Tensor:
+    """P(unit = 1 | x) of ``comparator`` at ``beta``, the deterministic limit included."""
+    if is_deterministic(beta):
+        return (x > 0).to(x.dtype)
+    return comparator.probability(x, beta)
 
 
-def random_binary(shape: tuple[int, int], generator: torch.Generator, dtype: torch.dtype, device) -> torch.Tensor:
+def binarise(
+    comparator: Comparator, x: torch.Tensor, beta: float, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(p, s)`` of comparator inputs ``x`` (batch, n); deterministic above ``DETERMINISTIC_BETA``."""
+    if is_deterministic(beta):
+        s = (x > 0).to(x.dtype)
+        return s, s
+    return comparator.sample(x, beta, generator)
+
+
+def random_binary(shape: tuple[int, int], generator: torch.Generator, dtype: torch.dtype,
+                  device: torch.device | str) -> torch.Tensor:
     """Independent fair 0/1 units of shape (rows, n): 64 units per 64-bit draw.
 
     ``torch.randint(0, 2, ...)`` spends a whole draw on each unit; unpacking the bits
@@ -83,61 +190,3 @@ def random_binary(shape: tuple[int, int], generator: torch.Generator, dtype: tor
     shifts = torch.arange(8, dtype=torch.uint8, device=device)
     bits = packed.unsqueeze(-1).bitwise_right_shift(shifts).bitwise_and_(1)
     return bits.view(rows, per_row * 8)[:, :n].to(dtype)
-
-
-def probability(x: torch.Tensor, beta: float, sampling: str, distribution: str) -> torch.Tensor:
-    """Closed-form P(unit = 1 | x) of a comparator mode."""
-    if is_deterministic(beta):
-        return (x > 0).to(x.dtype)
-    z = x if beta == 1.0 else beta * x
-    if sampling == "bernoulli":
-        return torch.sigmoid(z)
-    if distribution == "gaussian":
-        return 0.5 * (1.0 + torch.erf(z / math.sqrt(2.0)))
-    return ((1.0 + z) * 0.5).clamp(0.0, 1.0)
-
-
-def sample(
-    x: torch.Tensor,
-    beta: float,
-    sampling: str,
-    distribution: str,
-    generator: torch.Generator,
-    sharing: str = "sample",
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Binarise comparator inputs ``x`` of shape (batch, n) into ``(p, s)``.
-
-    Parameters
-    ----------
-    x : Tensor, shape (batch, n)
-        Comparator inputs.
-    beta : float
-        Inverse temperature (>= 0); above 1000 the units are deterministic.
-    sampling, distribution : str
-        Comparator mode and threshold distribution, see the module docstring.
-    generator : torch.Generator
-        Source of every random draw.
-    sharing : {'sample', 'batch'}
-        Threshold sharing of ``single-threshold``.
-
-    Returns
-    -------
-    p : Tensor
-        P(unit = 1 | x), closed form.
-    s : Tensor
-        Binary sample, same dtype as ``x``.
-    """
-    check_choice("sampling", sampling, SAMPLINGS)
-    check_choice("distribution", distribution, DISTRIBUTIONS)
-    if is_deterministic(beta):
-        s = (x > 0).to(x.dtype)
-        return s, s
-    p = probability(x, beta, sampling, distribution)
-    if sampling == "bernoulli":
-        # in place: the uniform draws become the 0/1 sample, with no temporary
-        return p, torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device).lt_(p)
-    z = x if beta == 1.0 else beta * x
-    if sampling == "multi-threshold":
-        return p, _thresholds(x.shape, x, distribution, generator).lt_(z)
-    shape = (x.shape[0], 1) if sharing == "sample" else (1, 1)
-    return p, (z > _thresholds(torch.Size(shape), x, distribution, generator)).to(x.dtype)

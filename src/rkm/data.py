@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from rkm import checks
 from rkm.errors import ConfigError, DataError, DatasetNotFoundError
 
 __all__ = [
@@ -168,27 +169,8 @@ class Dataset:
 # --------------------------------------------------------------------------- helpers
 
 
-def _check_threshold(threshold: Any) -> float:
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.integer, np.floating)):
-        raise ConfigError(f"threshold must be a real number, got {threshold!r}")
-    t = float(threshold)
-    if not math.isfinite(t):
-        raise ConfigError(f"threshold must be finite, got {threshold!r}")
-    return t
-
-
 def _is_binary(x: np.ndarray) -> bool:
     return bool(np.all((x == 0) | (x == 1)))
-
-
-def _as_numeric(x: Any) -> np.ndarray:
-    try:
-        arr = np.asarray(x)
-    except Exception as exc:  # ragged lists and the like
-        raise DataError(f"cannot convert data to a numeric array: {exc}") from exc
-    if arr.dtype.kind not in "biuf":
-        raise DataError(f"data must be numeric (bool, int or float), got dtype {arr.dtype}")
-    return arr
 
 
 def _square_shape(n: int) -> tuple[int, int] | None:
@@ -202,11 +184,12 @@ def _to_rows(x: np.ndarray, image_shape: Any = None,
     shape: tuple[int, int] | None = None
     if image_shape is not None:
         try:
-            shape = tuple(int(s) for s in image_shape)  # type: ignore[assignment]
+            parsed = tuple(int(s) for s in image_shape)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"image_shape must be (H, W), got {image_shape!r}") from exc
-        if len(shape) != 2 or min(shape) < 1:
+        if len(parsed) != 2 or min(parsed) < 1:
             raise ConfigError(f"image_shape must be two positive ints (H, W), got {image_shape!r}")
+        shape = (parsed[0], parsed[1])
     if x.ndim == 0:
         raise DataError(f"{where} is a scalar; expected rows of samples")
     if x.ndim == 1:
@@ -269,12 +252,12 @@ def binarize(x: Any, threshold: float = 0.5, *, scale: float | None = None) -> n
     ConfigError
         If ``threshold`` or ``scale`` is invalid.
     """
-    t = _check_threshold(threshold)
+    t = checks.number("threshold", threshold)
     if scale is not None:
-        s = _check_threshold(scale)
+        s = checks.number("scale", scale)
         if s <= 0:
             raise ConfigError(f"scale must be positive, got {scale!r}")
-    arr = _as_numeric(x)
+    arr = checks.numeric_array(x)
     if arr.size == 0:
         return np.zeros(arr.shape, dtype=np.float32)
     if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
@@ -382,12 +365,12 @@ def load_array(path: str | os.PathLike, *, threshold: float | None = None,
         without ``threshold``, NaN/inf.
     """
     p = pathlib.Path(path).expanduser()
-    x = _as_numeric(_read_raw_array(p))
+    x = checks.numeric_array(_read_raw_array(p))
     x, _ = _to_rows(x, image_shape, where=str(p))
-    return _finalize(x, None if threshold is None else _check_threshold(threshold), str(p))
+    return _finalize(x, None if threshold is None else checks.number("threshold", threshold), str(p))
 
 
-def _open_maybe_gzip(path: pathlib.Path):
+def _open_maybe_gzip(path: pathlib.Path) -> Any:
     with open(path, "rb") as f:
         head = f.read(2)
     return gzip.open(path, "rb") if head == b"\x1f\x8b" else open(path, "rb")
@@ -510,7 +493,7 @@ def load_mnist(directory: str | os.PathLike, *, protocol: str = "standard",
     """
     if protocol not in _PROTOCOLS:
         raise ConfigError(f"protocol must be one of {_PROTOCOLS}, got {protocol!r}")
-    t = _check_threshold(threshold)
+    t = checks.number("threshold", threshold)
     d = pathlib.Path(directory).expanduser()
     npz: pathlib.Path | None = None
     train_file = test_file = None
@@ -549,7 +532,7 @@ def load_mnist(directory: str | os.PathLike, *, protocol: str = "standard",
         x_train = _idx_images(train_file)
         x_test = _idx_images(test_file) if protocol == "standard" else None  # type: ignore[arg-type]
         scale = 255.0
-    x_train = _as_numeric(x_train)
+    x_train = checks.numeric_array(x_train)
     if x_train.ndim != 3:
         raise DataError(f"MNIST training images have shape {x_train.shape}; expected (N, H, W)")
     shape = (int(x_train.shape[1]), int(x_train.shape[2]))
@@ -563,7 +546,7 @@ def load_mnist(directory: str | os.PathLike, *, protocol: str = "standard",
                 f"500..{499 + len(tr)} ({len(tr)}), test = first 500 training images")
     else:
         assert x_test is not None
-        x_test = _as_numeric(x_test)
+        x_test = checks.numeric_array(x_test)
         if x_test.ndim != 3 or tuple(x_test.shape[1:]) != shape:
             raise DataError(f"MNIST test images have shape {x_test.shape}; expected (N, {shape[0]}, {shape[1]})")
         tr, te = x_train, x_test
@@ -689,13 +672,13 @@ def _load_digits(threshold: float) -> Dataset:
 
 
 def _load_file(path: pathlib.Path, threshold: float | None) -> Dataset:
-    train_raw = _as_numeric(_read_raw_array(path))
+    train_raw = checks.numeric_array(_read_raw_array(path))
     test_raw = None
     if path.suffix.lower() == ".npz":
         try:
             with np.load(path, allow_pickle=False) as z:
                 if "train" in z and "test" in z:
-                    test_raw = _as_numeric(z["test"])
+                    test_raw = checks.numeric_array(z["test"])
         except (ValueError, OSError) as exc:
             raise DataError(f"cannot read {path}: {exc}") from exc
     train, shape = _to_rows(train_raw, where=f"{path} (train)")
@@ -758,7 +741,7 @@ def load_dataset(name: str, *, threshold: float | None = None,
         raise ConfigError(f"protocol must be one of {_PROTOCOLS}, got {protocol!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise ConfigError(f"seed must be an int, got {seed!r}")
-    t = None if threshold is None else _check_threshold(threshold)
+    t = None if threshold is None else checks.number("threshold", threshold)
     raw = os.fspath(name)
     if raw.lower().endswith(_ARRAY_SUFFIXES):
         if path is not None:

@@ -79,8 +79,8 @@ class FidClassifier(nn.Module):
         return self.fc2(self.dropout(self.features(x)))
 
 
-def _asset(name: str):
-    return importlib.resources.files("rkm").joinpath("assets", name)
+def _asset(name: str) -> Any:
+    return importlib.resources.files("rkm") / "assets" / name
 
 
 @functools.lru_cache(maxsize=1)
@@ -160,7 +160,7 @@ def _images_tensor(images: Any) -> torch.Tensor:
     return x
 
 
-def _run(images: Any, classifier: nn.Module | None, batch_size: int, head: str) -> torch.Tensor:
+def _run(images: Any, classifier: Any, batch_size: int, head: str) -> torch.Tensor:
     if batch_size < 1:
         raise DataError(f"batch_size must be >= 1, got {batch_size}")
     net = _default_classifier() if classifier is None else classifier

@@ -1,4 +1,4 @@
-"""The RBM and the Restricted Kirchhoff Machine: parameters, conditionals, sampling.
+"""The RBM and the Restricted Kirchhoff Machine: the seed API over a network and a trainer.
 
 ``RBM`` and ``RKM`` implement the documented API of pyrkm 0.1.0 (see
 ``shared/seed/RKM-api-reference.txt``): the same constructor, the same methods with the
@@ -6,444 +6,139 @@ same arguments and return values, so scripts port by changing the import. Where 
 reference is broken its documented intent is implemented instead; the differences are
 listed in the README ("Differences from pyrkm").
 
+A model is a facade over two objects:
+
+* ``model.network`` (:class:`rkm.network.Network`): parameters, supplies, comparator, device
+  non-idealities, generator and the passes;
+* ``model.trainer`` (:class:`rkm.training.Trainer`): the update and the training state.
+
+Every constructor argument is checked against the one table of settings
+(:mod:`rkm.hyperparams`) and held by one of them; ``model.lr = 0.01`` or
+``model.offset = 0.5`` after construction is checked the same way and reaches the object that
+holds it. Every seed method is a short delegate.
+
 One class serves both energies. ``energy_type='hopfield'`` (the ``RBM`` default) is the
-plain Bernoulli RBM, whose comparator input is ``v @ W.T + h_bias``.
-``energy_type='RKM'`` (the ``RKM`` default) is the resistor network: the comparator
-input is the Kirchhoff node voltage (``rkm.physics``), times the size of the clamped
-layer when ``layer_scaled``. Power and relaxation times are those of the resistor
-network these parameters define, for either energy.
+plain Bernoulli RBM; ``energy_type='RKM'`` (the ``RKM`` default) is the resistor network.
+Power and relaxation times are those of the resistor network these parameters define, for
+either energy.
 """
 
 from __future__ import annotations
 
-import math
-import secrets
+import logging
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
+from matplotlib.figure import Figure
 
-from . import comparators, matmul, physics, plots
+from . import checkpoint, checks, comparators, hyperparams, physics, plots
 from .errors import ConfigError, DataError
+from .network import Network
+from .training import Trainer, batches, fit, phases
+from .training.callbacks import Reporter, SavePoints
+from .training.loop import Callback
+from .training.optim import Gradient
 
-ENERGY_TYPES = ("RKM", "hopfield")
-OPTIMIZERS = ("SGD", "Adam")
-TRAIN_ALGOS = ("CD", "PCD", "RDM", "vRDM", "hRDM")
-REGULARIZATIONS = ("l1", "l2", "l1+l2")
-ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON = 0.9, 0.999, 1e-8
-CENTERING_SLIDE = 0.01
-"""Sliding factor of the centering offsets (the reference's ``slv``/``slh``)."""
-FLOAT_TYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+logger = logging.getLogger("rkm.training")
 
 
-def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-    return int(value)
+class _Setting:
+    """A setting held by the model's network or trainer: read there, checked when assigned."""
+
+    def __init__(self, setting: hyperparams.Setting, attribute: str | None = None) -> None:
+        self.setting, self.attribute = setting, attribute or setting.name
+        self.__doc__ = setting.help
+
+    def __get__(self, model: Any, cls: type | None = None) -> Any:
+        if model is None:
+            return self
+        return getattr(getattr(model, self.setting.owner), self.attribute)
+
+    def __set__(self, model: Any, value: Any) -> None:
+        if not self.setting.mutable:
+            raise AttributeError(f"{self.setting.name} is fixed at construction"
+                                 + ("; use model.to(...)" if self.setting.name in ("mytype", "device") else "") + ".")
+        setattr(getattr(model, self.setting.owner), self.attribute, self.setting.validate(value))
 
 
-def _finite(name: str, value: Any, *, positive: bool = False, nonnegative: bool = False) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name} must be a number, got {value!r}.") from None
-    if not math.isfinite(number):
-        raise ConfigError(f"{name} must be finite, got {value!r}.")
-    if positive and number <= 0:
-        raise ConfigError(f"{name} must be > 0, got {value!r}.")
-    if nonnegative and number < 0:
-        raise ConfigError(f"{name} must be >= 0, got {value!r}.")
-    return number
+class _Attribute:
+    """A plain attribute of the model's network or trainer (state, not a setting)."""
+
+    def __init__(self, owner: str, name: str, doc: str) -> None:
+        self.owner, self.name, self.__doc__ = owner, name, doc
+
+    def __get__(self, model: Any, cls: type | None = None) -> Any:
+        return self if model is None else getattr(getattr(model, self.owner), self.name)
+
+    def __set__(self, model: Any, value: Any) -> None:
+        setattr(getattr(model, self.owner), self.name, value)
 
 
-def _all_finite(tensor: torch.Tensor) -> bool:
-    """No NaN or inf in ``tensor``: one sum decides unless it overflows, then an exact check."""
-    return bool(torch.isfinite(tensor.sum())) or bool(torch.isfinite(tensor).all())
+def _constructor(energy_type: str) -> Callable[..., None]:
+    signature = hyperparams.constructor_signature(energy_type)
+
+    def __init__(self: RBM, *args: Any, **kwargs: Any) -> None:
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        arguments = dict(bound.arguments)
+        del arguments["self"]
+        self._build(arguments)
+
+    __init__.__signature__ = signature  # type: ignore[attr-defined]
+    return __init__
 
 
-def _regularization(value: Any) -> str | None:
-    """Normalise ``regularization``: False/None -> None, True -> 'l1+l2' (the documented intent)."""
-    if value is None or value is False or value == "none":
-        return None
-    if value is True:
-        return "l1+l2"
-    return comparators.check_choice("regularization", value, REGULARIZATIONS)
+_DOC = """{summary}
+
+{parameters}
+
+Attributes
+----------
+W, v_bias, h_bias : Tensor
+    The programmed parameters, shapes (n_hidden, n_visible), (n_visible,), (n_hidden,);
+    assigning converts and checks the shape, in-place edits are seen by every later pass.
+epoch : int
+    Gradient updates done.
+energy, power_f, power_b : Tensor
+    Cumulative energy of every pass (float64) and the last update's forward/backward power.
+relax_t_f, relax_t_b : Tensor
+    Relaxation times of the hidden nodes (forward pass) and the visible nodes (backward pass).
+network, trainer
+    The physical core (:class:`rkm.network.Network`) and the trainer (:class:`rkm.training.Trainer`).
+"""
 
 
-class RBM:
-    """A restricted Boltzmann machine with the pyrkm 0.1.0 API (``energy_type='hopfield'``).
+class _Passes:
+    """The seed methods of the passes: samples, comparator inputs, power, relaxation times."""
 
-    Parameters
-    ----------
-    model_name : str
-        Name used for save points (``{model_name}_t{update}.safetensors``).
-    n_visible, n_hidden : int
-        Layer sizes.
-    k : int
-        Gibbs steps of the negative phase (>= 1).
-    lr : float
-        Learning rate.
-    max_epochs : int
-        Number of gradient updates (mini-batches) ``train`` performs, as in the reference.
-    energy_type : {'hopfield', 'RKM'}
-        Plain Bernoulli RBM or resistor network.
-    optimizer : {'SGD', 'Adam'}
-    regularization : False, True, 'l1', 'l2' or 'l1+l2'
-        True means both (the reference documents "L1+L2").
-    l1_factor, l2_factor : float
-    g_v, g_h : float
-        Bias supply voltages of the visible and hidden layer.
-    batch_size : int
-        Mini-batch size for array inputs and size of the model chains.
-    train_algo : {'CD', 'PCD', 'RDM', 'vRDM', 'hRDM'}
-    centering : bool
-        Centred gradients; needs ``average_data``.
-    average_data : tensor of shape (n_visible,), optional
-        Mean of the data: initial visible bias and centering offset.
-    model_beta : float
-        Inverse temperature (``inf`` or > 1000: deterministic units).
-    mytype : torch.dtype
-        Floating dtype of every tensor of the model (never set globally).
-    min_W, max_W : float
-        Clipping range of weights and biases.
-    offset : float
-        Offset voltage c of the inverted sources.
-    sampling : {'bernoulli', 'multi-threshold', 'single-threshold'}
-    distribution : {'gaussian', 'uniform'}
-        Threshold noise of the threshold comparators.
-    layer_scaled : bool
-        Scale the RKM comparator input by the size of the clamped layer.
-    seed : int, optional
-        Seed of the model's random generator; drawn from the OS and recorded in
-        ``model.seed`` when omitted, so every run can be repeated.
-    generator : torch.Generator, optional
-        Use this generator instead (it must live on ``device``).
-    device : str or torch.device, optional
-        Default: CUDA when available, else CPU (as the reference).
-    threshold_sharing : {'sample', 'batch'}
-        ``single-threshold`` shares one threshold per sample (default) or per batch
-        (the reference).
-    fast_matmul : bool, optional
-        Large float32 products on the CPU through oneDNN's bfloat16-based float32 mode,
-        about twice as fast, where a probe finds it as accurate as IEEE float32
-        (``None``, the default); ``True`` requires it, ``False`` never uses it. See
-        ``rkm.matmul``.
-    """
+    network: Network
+    trainer: Trainer
 
-    _default_energy = "hopfield"
+    def __getattr__(self, name: str) -> Any:
+        """Adam's moments ``m_dW``... as pyrkm names them; the settings are descriptors of :class:`RBM`."""
+        if name.startswith(("m_d", "v_d")) and "trainer" in self.__dict__:
+            moments = self.trainer.optimizer_named("Adam").state_dict()
+            if name in moments:
+                return moments[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
-    def __init__(
-        self,
-        model_name,
-        n_visible,
-        n_hidden,
-        k=1,
-        lr=0.001,
-        max_epochs=200000,
-        energy_type="hopfield",
-        optimizer="SGD",
-        regularization=False,
-        l1_factor=0,
-        l2_factor=0.001,
-        g_v=0.5,
-        g_h=0.5,
-        batch_size=1,
-        train_algo="vRDM",
-        centering=False,
-        average_data=None,
-        model_beta=1,
-        mytype=torch.float32,
-        min_W=-10,
-        max_W=10,
-        offset=0.0,
-        sampling="bernoulli",
-        distribution="gaussian",
-        layer_scaled=True,
-        *,
-        seed: int | None = None,
-        generator: torch.Generator | None = None,
-        device: str | torch.device | None = None,
-        threshold_sharing: str = "sample",
-        fast_matmul: bool | None = None,
-    ):
-        if not isinstance(model_name, str) or not model_name or "/" in model_name:
-            raise ConfigError(f"model_name must be a non-empty string without '/', got {model_name!r}.")
-        self.model_name = model_name
-        self.n_visible = _positive_int("n_visible", n_visible)
-        self.n_hidden = _positive_int("n_hidden", n_hidden)
-        self.k = _positive_int("k", k)
-        self.lr = _finite("lr", lr, positive=True)
-        self.max_epochs = _positive_int("max_epochs", max_epochs)
-        self.energy_type = comparators.check_choice("energy_type", energy_type, ENERGY_TYPES)
-        self.optimizer = comparators.check_choice("optimizer", optimizer, OPTIMIZERS)
-        self.regularization = regularization
-        _regularization(regularization)
-        self.l1_factor = _finite("l1_factor", l1_factor, nonnegative=True)
-        self.l2_factor = _finite("l2_factor", l2_factor, nonnegative=True)
-        self.g_v = _finite("g_v", g_v, positive=True)
-        self.g_h = _finite("g_h", g_h, positive=True)
-        self.batch_size = _positive_int("batch_size", batch_size)
-        self.train_algo = comparators.check_choice("train_algo", train_algo, TRAIN_ALGOS)
-        self.centering = bool(centering)
-        self.model_beta = comparators.check_beta(model_beta)
-        if mytype not in FLOAT_TYPES:
-            raise ConfigError(f"mytype must be a floating torch dtype such as torch.float32, got {mytype!r}.")
-        self.mytype = mytype
-        self.min_W = _finite("min_W", min_W)
-        self.max_W = _finite("max_W", max_W)
-        if self.min_W >= self.max_W:
-            raise ConfigError(f"min_W ({min_W}) must be smaller than max_W ({max_W}).")
-        self.offset = _finite("offset", offset)
-        self.sampling = comparators.check_choice("sampling", sampling, comparators.SAMPLINGS)
-        self.distribution = comparators.check_choice("distribution", distribution, comparators.DISTRIBUTIONS)
-        self.layer_scaled = bool(layer_scaled)
-        self.threshold_sharing = comparators.check_choice(
-            "threshold_sharing", threshold_sharing, comparators.SHARINGS
-        )
-
-        self.device = self._resolve_device(device, generator)
-        self.fast_matmul = fast_matmul
-        if generator is not None:
-            self.generator = generator
-            self.seed = generator.initial_seed()
-        else:
-            self.seed = secrets.randbits(63) if seed is None else _positive_int("seed", seed, minimum=0)
-            self.generator = torch.Generator(device=self.device).manual_seed(self.seed)
-
-        self.average_data = None if average_data is None else self._as_vector(average_data, self.n_visible, "average_data")
-        if self.centering and self.average_data is None:
-            raise ConfigError(
-                "centering=True needs average_data, the mean of the training data as a vector of "
-                f"n_visible={self.n_visible} values (e.g. data.mean(0))."
-            )
-
-        self._cache_key: tuple | None = None
-        self._cache: tuple[physics.LayerPhysics, physics.LayerPhysics] | None = None
-        self.epoch = 0
-        self._initialize_parameters()
-        self._initialize_training_state()
-
-    # ------------------------------------------------------------------ setup
-    @staticmethod
-    def _resolve_device(device, generator) -> torch.device:
-        if device is None:
-            device = generator.device if generator is not None else ("cuda" if torch.cuda.is_available() else "cpu")
-        try:
-            device = torch.device(device)
-        except (RuntimeError, TypeError):
-            raise ConfigError(f"device={device!r} is not a torch device; use 'cpu' or 'cuda'.") from None
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ConfigError("device='cuda' was asked for but no CUDA device is available; use device='cpu'.")
-        if generator is not None and generator.device.type != device.type:
-            raise ConfigError(f"the generator lives on {generator.device} but the model on {device}; create it there.")
-        return device
-
-    def _initialize_parameters(self) -> None:
-        g = self.generator
-        scale = 0.1 / math.sqrt(self.n_visible)
-        self.W = torch.randn((self.n_hidden, self.n_visible), generator=g, dtype=self.mytype, device=self.device) * scale
-        if self.average_data is not None:
-            self.v_bias = self.average_data.clone()
-        else:
-            self.v_bias = torch.randn((self.n_visible,), generator=g, dtype=self.mytype, device=self.device)
-        self.h_bias = torch.zeros((self.n_hidden,), dtype=self.mytype, device=self.device)
-        self.clip_weights()
-        self.clip_bias()
-
-    def _initialize_training_state(self) -> None:
-        zero = torch.zeros((), dtype=torch.float64, device=self.device)
-        self.energy = zero.clone()
-        self.power_f = zero.clone()
-        self.power_b = zero.clone()
-        self.relax_t_f, self.relax_t_b = self.relaxation_times()
-        if self.optimizer == "Adam":
-            self._init_adam()
-        if self.train_algo == "PCD":
-            self._init_persistent_chains()
-        if self.centering:
-            self.ov = self.average_data.clone()
-            self.oh = torch.full((self.n_hidden,), 0.5, dtype=self.mytype, device=self.device)
-            self.slv = self.slh = CENTERING_SLIDE
-        else:
-            self.ov = 0
-            self.oh = 0
-
-    def _init_adam(self) -> None:
-        self.beta1, self.beta2, self.epsilon = ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON
-        for name, ref in (("W", self.W), ("v", self.v_bias), ("h", self.h_bias)):
-            setattr(self, f"m_d{name}", torch.zeros_like(ref))
-            setattr(self, f"v_d{name}", torch.zeros_like(ref))
-
-    def _init_persistent_chains(self) -> None:
-        u = torch.rand((self.batch_size, self.n_visible), generator=self.generator, dtype=self.mytype, device=self.device)
-        self.persistent_chains = (u > 0.5).to(self.mytype)
-
-    def _check_settings(self) -> None:
-        """Re-validate settings a user may have changed since construction."""
-        comparators.check_choice("energy_type", self.energy_type, ENERGY_TYPES)
-        comparators.check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        comparators.check_choice("train_algo", self.train_algo, TRAIN_ALGOS)
-        comparators.check_choice("sampling", self.sampling, comparators.SAMPLINGS)
-        comparators.check_choice("distribution", self.distribution, comparators.DISTRIBUTIONS)
-        comparators.check_choice("threshold_sharing", self.threshold_sharing, comparators.SHARINGS)
-        _regularization(self.regularization)
-        _positive_int("k", self.k)
-        _positive_int("batch_size", self.batch_size)
-        _positive_int("max_epochs", self.max_epochs)
-        _finite("lr", self.lr, positive=True)
-        comparators.check_beta(self.model_beta)
-        if self.centering and not isinstance(self.ov, torch.Tensor):
-            raise ConfigError("centering was switched on after construction; construct the model with centering=True and average_data.")
-        if self.optimizer == "Adam" and not hasattr(self, "m_dW"):
-            self._init_adam()
-        if self.train_algo == "PCD" and getattr(self, "persistent_chains", None) is None:
-            self._init_persistent_chains()
-
-    # ------------------------------------------------------------ parameters
-    def _as_parameter(self, value, shape: tuple[int, ...], name: str) -> torch.Tensor:
-        tensor = torch.as_tensor(value, dtype=self.mytype, device=self.device)
-        if tuple(tensor.shape) != shape:
-            raise DataError(f"{name} must have shape {shape}, got {tuple(tensor.shape)}.")
-        return tensor
-
-    def _as_vector(self, value, n: int, name: str) -> torch.Tensor:
-        tensor = self._as_parameter(value, (n,), name)
-        if not bool(torch.isfinite(tensor).all()):
-            raise DataError(f"{name} contains NaN or inf.")
-        return tensor
-
-    @property
-    def W(self) -> torch.Tensor:
-        """Weights, shape (n_hidden, n_visible); assigning converts and checks the shape."""
-        return self._W
-
-    @W.setter
-    def W(self, value) -> None:
-        self._W = self._as_parameter(value, (self.n_hidden, self.n_visible), "W")
-
-    @property
-    def v_bias(self) -> torch.Tensor:
-        """Visible bias, shape (n_visible,)."""
-        return self._v_bias
-
-    @v_bias.setter
-    def v_bias(self, value) -> None:
-        self._v_bias = self._as_parameter(value, (self.n_visible,), "v_bias")
-
-    @property
-    def h_bias(self) -> torch.Tensor:
-        """Hidden bias, shape (n_hidden,)."""
-        return self._h_bias
-
-    @h_bias.setter
-    def h_bias(self, value) -> None:
-        self._h_bias = self._as_parameter(value, (self.n_hidden,), "h_bias")
-
-    @property
-    def fast_matmul(self) -> bool | None:
-        """The ``fast_matmul`` setting; ``uses_fast_matmul`` says whether it is in effect."""
-        return self._fast_matmul
-
-    @fast_matmul.setter
-    def fast_matmul(self, value) -> None:
-        self.uses_fast_matmul = matmul.resolve(value, self.device, self.mytype)
-        self._fast_matmul = value
-
-    @property
-    def W_t(self) -> torch.Tensor:
-        """``W.T``, always current (the reference kept a stale copy)."""
-        return self._W.t()
-
-    @property
-    def t_to_save(self) -> list[int]:
-        """Updates at which ``train`` writes a save point: ~50 log-spaced in [1, max_epochs]."""
-        points = np.round(np.logspace(0, np.log10(self.max_epochs), 50)).astype(int)
-        return sorted(set(points.tolist()))
-
-    def _physics(self, check: bool = True) -> tuple[physics.LayerPhysics, physics.LayerPhysics]:
-        """Forward and backward pass constants, recomputed whenever a parameter changed."""
-        W, a, b = self._W, self._v_bias, self._h_bias
-        key = (W, W._version, a, a._version, b, b._version, self.g_v, self.g_h, self.offset)
-        cached = self._cache_key
-        if cached is None or any(x is not y and (isinstance(x, torch.Tensor) or x != y) for x, y in zip(key, cached)):
-            forward, backward = physics.layer_physics(W, a, b, self.g_v, self.g_h, self.offset)
-            if check and not all(
-                bool(torch.isfinite(t).all()) for t in (forward.conductance, backward.conductance, forward.effective_bias, backward.effective_bias)
-            ):
-                raise DataError(
-                    "the model parameters contain NaN or inf (W, v_bias or h_bias); "
-                    "reinitialise them or load a save point."
-                )
-            self._cache, self._cache_key = (forward, backward), key
-        return self._cache
 
     # ---------------------------------------------------------------- inputs
-    def _as_batch(self, x, n: int, name: str) -> tuple[torch.Tensor, bool]:
-        """Convert user input to a (batch, n) tensor of the model's dtype and device."""
-        if isinstance(x, (list, tuple)) and len(x) == 0:
-            raise DataError(f"{name} is empty; pass a (batch, {n}) array.")
-        tensor = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
-        tensor = tensor.to(device=self.device, dtype=self.mytype)
-        single = tensor.dim() == 1
-        if single:
-            tensor = tensor.unsqueeze(0)
-        if tensor.dim() != 2 or tensor.shape[1] != n:
-            raise DataError(
-                f"{name} must have shape (batch, {n}) for this model, got {tuple(tensor.shape)}; "
-                "flatten images to rows first."
-            )
-        if not _all_finite(tensor):
-            raise DataError(f"{name} contains NaN or inf; clean the data first.")
+    def _batch(self, x: Any, n: int, name: str) -> tuple[torch.Tensor, bool]:
+        return checks.batch(x, n, name, self.mytype, self.device)
+
+    def _beta(self, beta: Any) -> float:
+        return self.model_beta if beta is None else checks.beta(beta)
+
+    def _layer(self, x: Any, forward: bool, name: str) -> tuple[torch.Tensor, bool]:
+        tensor, single = self._batch(x, self.n_visible if forward else self.n_hidden, name)
+        self.network.physics()
         return tensor, single
 
-    def _beta(self, beta) -> float:
-        return self.model_beta if beta is None else comparators.check_beta(beta)
-
     # ------------------------------------------------------------ the passes
-    def _numerator(self, clamped: torch.Tensor, forward: bool):
-        """Kirchhoff numerator ``clamped @ W.T + b_eff`` of the free layer, and the pass constants."""
-        phys = self._physics(check=False)[0 if forward else 1]
-        product = matmul.addmm(phys.effective_bias, clamped, self._W.t() if forward else self._W, self.uses_fast_matmul)
-        return product, phys
-
-    def _drive(self, clamped: torch.Tensor, forward: bool, numerator: bool = False, gain: float = 1.0):
-        """Comparator input of the free layer times ``gain``, and the Kirchhoff numerator if asked.
-
-        Returns ``(gain * x, num, phys)``; ``num`` is None unless ``numerator`` or the energy is RKM.
-        """
-        if self.energy_type == "RKM":
-            num, phys = self._numerator(clamped, forward)
-            x = num * ((gain * self._scale(forward)) * phys.inverse_conductance)
-            return x, num, phys
-        phys = self._physics(check=False)[0 if forward else 1]
-        bias = self._h_bias if forward else self._v_bias
-        x = matmul.addmm(bias, clamped, self._W.t() if forward else self._W, self.uses_fast_matmul)
-        num = x + (phys.effective_bias - bias) if numerator else None
-        return (x if gain == 1.0 else x.mul_(gain)), num, phys
-
-    def _scale(self, forward: bool) -> int:
-        """Layer scaling of the comparator input: the size of the clamped layer, or 1."""
-        return (self.n_visible if forward else self.n_hidden) if self.layer_scaled else 1
-
-    def _pass(self, clamped: torch.Tensor, forward: bool, beta: float, power: bool = False, binary: bool = False):
-        """One clamped pass: ``(p, sample, twice the power per sample, or None)``.
-
-        The power is unclipped and leaves out the direction's ``constant``, which training
-        adds once to all of an update's passes (see :func:`rkm.physics.twice_pass_power`;
-        ``binary``: ``clamped`` is 0/1).
-
-        A finite ``beta`` is folded into the comparator input's per-node factor, saving
-        the comparator a full-size multiplication.
-        """
-        gain = beta if 0.0 < beta and not comparators.is_deterministic(beta) else 1.0
-        z, num, phys = self._drive(clamped, forward, numerator=power, gain=gain)
-        p, s = comparators.sample(z, beta / gain, self.sampling, self.distribution, self.generator, self.threshold_sharing)
-        if not power:
-            return p, s, None
-        drive = (z, 1.0 / (gain * self._scale(forward))) if self.energy_type == "RKM" else None
-        return p, s, physics.twice_pass_power(clamped, num, phys, binary, drive, constant=False)
-
-    def v_to_h(self, v, beta=None):
+    def v_to_h(self, v: Any, beta: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Sample the hidden layer given the visible layer.
 
         Parameters
@@ -460,91 +155,72 @@ class RBM:
         h : Tensor, shape (N, n_hidden)
             Binary sample.
         """
-        v, single = self._as_batch(v, self.n_visible, "v")
-        self._physics()
-        p, s, _ = self._pass(v, True, self._beta(beta))
-        return (p[0], s[0]) if single else (p, s)
+        return self._sample(v, True, beta, "v")
 
-    def h_to_v(self, h, beta=None):
+    def h_to_v(self, h: Any, beta: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Sample the visible layer given the hidden layer; see :meth:`v_to_h`."""
-        h, single = self._as_batch(h, self.n_hidden, "h")
-        self._physics()
-        p, s, _ = self._pass(h, False, self._beta(beta))
+        return self._sample(h, False, beta, "h")
+
+    def _sample(self, x: Any, forward: bool, beta: Any, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        x, single = self._layer(x, forward, name)
+        p, s, _ = self.network.pass_(x, forward, self._beta(beta))
         return (p[0], s[0]) if single else (p, s)
 
-    def delta_eh(self, v):
+    def delta_eh(self, v: Any) -> torch.Tensor:
         """Comparator input of each hidden unit given ``v``, shape (N, n_hidden).
 
         For the RBM this is the energy change ``v @ W.T + h_bias`` of switching the unit
         on; for the RKM it is the node voltage (times ``n_visible`` if layer-scaled).
         """
-        v, single = self._as_batch(v, self.n_visible, "v")
-        self._physics()
-        x = self._drive(v, True)[0]
-        return x[0] if single else x
+        return self._drive(v, True, "v")
 
-    def delta_ev(self, h):
+    def delta_ev(self, h: Any) -> torch.Tensor:
         """Comparator input of each visible unit given ``h``; see :meth:`delta_eh`."""
-        h, single = self._as_batch(h, self.n_hidden, "h")
-        self._physics()
-        x = self._drive(h, False)[0]
-        return x[0] if single else x
+        return self._drive(h, False, "h")
 
-    def _bernoulli(self, x, beta):
-        p = comparators.probability(x, comparators.check_beta(beta), "bernoulli", self.distribution)
+    def _drive(self, x: Any, forward: bool, name: str) -> torch.Tensor:
+        x, single = self._layer(x, forward, name)
+        out = self.network.drive(x, forward)[0]
+        return out[0] if single else out
+
+    def _bernoulli(self, x: torch.Tensor, beta: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        p = comparators.probability(comparators.Bernoulli(), x, checks.beta(beta))
         u = torch.rand(x.shape, generator=self.generator, dtype=x.dtype, device=x.device)
         return p, (u < p).to(x.dtype)
 
-    def Bernoulli_v_to_h(self, v, beta):
-        """Hidden sample with a sigmoid (Bernoulli) comparator whatever ``sampling`` is.
-
-        Returns ``(p_h, h)``.
-        """
+    def Bernoulli_v_to_h(self, v: Any, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """Hidden sample with a sigmoid (Bernoulli) comparator whatever ``sampling`` is; returns ``(p_h, h)``."""
         return self._bernoulli(self.delta_eh(v), beta)
 
-    def Bernoulli_h_to_v(self, h, beta):
+    def Bernoulli_h_to_v(self, h: Any, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
         """Visible sample with a sigmoid (Bernoulli) comparator; returns ``(p_v, v)``."""
         return self._bernoulli(self.delta_ev(h), beta)
 
-    def Deterministic_v_to_h(self, v, beta):
+    def Deterministic_v_to_h(self, v: Any, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
         """Noise-free hidden units ``[delta_eh(v) > 0]``; returns ``(h, h)``."""
         h = (self.delta_eh(v) > 0).to(self.mytype)
         return h, h
 
-    def Deterministic_h_to_v(self, h, beta):
+    def Deterministic_h_to_v(self, h: Any, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
         """Noise-free visible units ``[delta_ev(h) > 0]``; returns ``(v, v)``."""
         v = (self.delta_ev(h) > 0).to(self.mytype)
         return v, v
 
-    def _chain(self, v: torch.Tensor, k: int, beta: float) -> torch.Tensor:
-        """k Gibbs steps v -> h -> v from ``v``; returns the last visible sample."""
-        for _ in range(k):
-            h = self._pass(v, True, beta)[1]
-            v = self._pass(h, False, beta)[1]
-        return v
-
-    def forward(self, v, k, beta=None):
-        """Run ``k`` Gibbs steps (v -> h -> v) from ``v``.
-
-        Parameters
-        ----------
-        v : Tensor or array, shape (N, n_visible)
-        k : int
-            Number of steps; ``k=0`` returns ``v`` unchanged (the reference raised).
-        beta : float, optional
+    def forward(self, v: Any, k: int, beta: float | None = None) -> torch.Tensor:
+        """Run ``k`` Gibbs steps (v -> h -> v) from ``v``; ``k=0`` returns ``v`` (the reference raised).
 
         Returns
         -------
         Tensor, shape (N, n_visible)
             The visible sample after ``k`` steps.
         """
-        k = _positive_int("k", k, minimum=0)
-        v, single = self._as_batch(v, self.n_visible, "v")
-        self._physics()
-        out = self._chain(v, k, self._beta(beta))
+        k = checks.integer("k", k, minimum=0)
+        v, single = self._layer(v, True, "v")
+        out = self.network.gibbs(v, k, self._beta(beta))
         return out[0] if single else out
 
-    def generate(self, n_samples, k, h_binarized=True, from_visible=True, beta=None):
+    def generate(self, n_samples: int, k: int, h_binarized: bool = True, from_visible: bool = True,
+                 beta: float | None = None) -> np.ndarray:
         """Generate samples by Gibbs sampling from random noise.
 
         Parameters
@@ -562,184 +238,114 @@ class RBM:
         -------
         numpy.ndarray, shape (n_samples, n_visible)
         """
-        n_samples = _positive_int("n_samples", n_samples)
-        k = _positive_int("k", k, minimum=0)
+        n_samples = checks.integer("n_samples", n_samples)
+        k = checks.integer("k", k, minimum=0)
         beta = self._beta(beta)
-        self._physics()
-        g, opts = self.generator, {"dtype": self.mytype, "device": self.device}
+        net = self.network
+        net.physics()
         if from_visible:
-            v = comparators.random_binary((n_samples, self.n_visible), g, **opts)
+            v = net.random_visible(n_samples)
         else:
-            if h_binarized:
-                h = comparators.random_binary((n_samples, self.n_hidden), g, **opts)
-            else:
-                h = torch.rand((n_samples, self.n_hidden), generator=g, **opts)
-            v = self._pass(h, False, beta)[1]
-        return self._chain(v, k, beta).cpu().numpy()
+            h = net.random_hidden(n_samples) if h_binarized else torch.rand(
+                (n_samples, self.n_hidden), generator=self.generator, dtype=self.mytype, device=self.device)
+            v = net.pass_(h, False, beta).s
+        return net.gibbs(v, k, beta).cpu().numpy()
 
-    def reconstruct(self, data, k):
-        """Reconstruct ``data`` after ``k`` Gibbs steps.
-
-        Returns
-        -------
-        tuple of numpy.ndarray
-            The data and its reconstruction, each (N, n_visible).
-        """
-        data, _ = self._as_batch(data, self.n_visible, "data")
+    def reconstruct(self, data: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Reconstruct ``data`` after ``k`` Gibbs steps; returns the data and its reconstruction, (N, n_visible)."""
+        data, _ = self._batch(data, self.n_visible, "data")
         return data.cpu().numpy(), self.forward(data, k).cpu().numpy()
 
     # --------------------------------------------------------------- physics
-    def power_forward(self, v):
+    def power_forward(self, v: Any) -> torch.Tensor:
         """Power dissipated by the forward pass (visible clamped), shape (N,).
 
         P = 1/2 sum over resistors of G dV^2 with the hidden nodes at their Kirchhoff
         voltages; always >= 0, for every offset.
         """
-        v, _ = self._as_batch(v, self.n_visible, "v")
-        self._physics()
-        return physics.pass_power(v, *self._numerator(v, True))
+        return self._power(v, True, "v")
 
-    def power_backward(self, h):
+    def power_backward(self, h: Any) -> torch.Tensor:
         """Power dissipated by the backward pass (hidden clamped), shape (N,)."""
-        h, _ = self._as_batch(h, self.n_hidden, "h")
-        self._physics()
-        return physics.pass_power(h, *self._numerator(h, False))
+        return self._power(h, False, "h")
 
-    def av_power_forward(self, v):
+    def _power(self, x: Any, forward: bool, name: str) -> torch.Tensor:
+        x, _ = self._layer(x, forward, name)
+        return physics.pass_power(x, *self.network.numerator(x, forward))
+
+    def av_power_forward(self, v: Any) -> torch.Tensor:
         """Mean of :meth:`power_forward` over the batch."""
         return self.power_forward(v).mean()
 
-    def av_power_backward(self, h):
+    def av_power_backward(self, h: Any) -> torch.Tensor:
         """Mean of :meth:`power_backward` over the batch."""
         return self.power_backward(h).mean()
 
-    def relaxation_times(self):
-        """RC relaxation times 2 / G of the free nodes of each pass.
+    def relaxation_times(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """RC relaxation times 2 / G of the free nodes: ``(t_forward (n_hidden,), t_backward (n_visible,))``.
 
-        Returns
-        -------
-        t_forward : Tensor, shape (n_hidden,)
-            Hidden nodes, which float in the forward pass.
-        t_backward : Tensor, shape (n_visible,)
-            Visible nodes, which float in the backward pass. (The reference docstring
-            swaps the two shapes.) An isolated node has an infinite time.
+        The reference docstring swaps the two shapes. An isolated node has an infinite time.
         """
-        forward, backward = self._physics()
-        return physics.relaxation_times(forward), physics.relaxation_times(backward)
+        return self.network.relaxation_times()
+
+
+class _Learning(_Passes):
+    """The seed methods of learning: derivatives, steps, clipping, training, pretraining."""
 
     # ------------------------------------------------------------- learning
-    def derivatives(self, v, h):
+    def derivatives(self, v: Any, h: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Energy derivatives on samples ``(v, h)``, AVERAGED over the batch.
 
-        Returns
-        -------
-        dEdW : Tensor, shape (n_hidden, n_visible)
-            ``-mean_n (h_n - oh)(v_n - ov)^T`` (centering offsets are 0 without centering).
-        dEdv_bias : Tensor, shape (n_visible,)
-            ``-mean_n v_n``.
-        dEdh_bias : Tensor, shape (n_hidden,)
-            ``-mean_n h_n``.
-
-        The reference returned per-sample tensors of shape (N, n_hidden, n_visible) and
-        averaged them in ``train``; this is one matrix product.
+        Returns ``(dEdW, dEdv_bias, dEdh_bias)``: ``-mean_n (h_n - oh)(v_n - ov)^T``, ``-mean_n v_n``
+        and ``-mean_n h_n`` (centering offsets are 0 without centering). The reference returned
+        per-sample tensors of shape (N, n_hidden, n_visible); this is one matrix product.
         """
-        v, _ = self._as_batch(v, self.n_visible, "v")
-        h, _ = self._as_batch(h, self.n_hidden, "h")
+        v, _ = self._batch(v, self.n_visible, "v")
+        h, _ = self._batch(h, self.n_hidden, "h")
         if v.shape[0] != h.shape[0]:
             raise DataError(f"v and h must have the same batch size, got {v.shape[0]} and {h.shape[0]}.")
-        return self.derivatives_hopfield(v, h)
+        return self.trainer.derivatives(v, h)
 
-    def derivatives_hopfield(self, v, h):
+    def derivatives_hopfield(self, v: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Derivatives of the bilinear energy; see :meth:`derivatives`."""
-        n = v.shape[0]
-        dEdW = matmul.mm((h - self.oh).t(), v - self.ov, self.uses_fast_matmul).div_(-n)
-        return dEdW, -v.mean(dim=0), -h.mean(dim=0)
+        return self.trainer.derivatives(v, h)
 
-    def clip_weights(self):
+    def clip_weights(self) -> None:
         """Clip ``W`` to [min_W, max_W] in place."""
-        self._W.clamp_(self.min_W, self.max_W)
+        self.network.clip_weights()
 
-    def clip_bias(self):
+    def clip_bias(self) -> None:
         """Clip both biases to [min_W, max_W] in place."""
-        self._v_bias.clamp_(self.min_W, self.max_W)
-        self._h_bias.clamp_(self.min_W, self.max_W)
+        self.network.clip_bias()
 
-    def after_step_keepup(self):
-        """Keep parameters in range after an update (clipping)."""
+    def after_step_keepup(self) -> None:
+        """Keep parameters in range after an update (clipping); training calls it after every step."""
         self.clip_weights()
         self.clip_bias()
 
-    def _plain_sgd(self) -> bool:
-        """SGD without centering or regularisation: the weight step is ``lr`` times the statistics."""
-        return self.optimizer == "SGD" and not self.centering and _regularization(self.regularization) is None
+    def SGD_update(self, dEdW_data: torch.Tensor, dEdW_model: torch.Tensor, dEdv_bias_data: torch.Tensor,
+                   dEdv_bias_model: torch.Tensor,
+                   dEdh_bias_data: torch.Tensor, dEdh_bias_model: torch.Tensor) -> None:
+        """One SGD step ``lr * (-dE_data + dE_model)`` plus centering and regularisation terms, then clipping."""
+        self._step("SGD", None, dEdW_data, dEdW_model, dEdv_bias_data, dEdv_bias_model, dEdh_bias_data, dEdh_bias_model)
 
-    def _apply_update(self, dW, dv, dh, optimizer: str | None = None, t: int | None = None) -> None:
-        """Apply one ascent step from the contrastive statistics ``<.>_data - <.>_model``.
-
-        Centering corrections, L1/L2 shrinkage (towards zero in both optimisers) and the
-        optimiser step are applied here, then parameters are clipped. The gradient
-        tensors are fresh and are consumed (modified in place). ``dW=None`` (plain SGD
-        only, see :meth:`_plain_sgd`) means ``W`` has already been stepped.
-        """
-        if self.centering:
-            dv = dv - self.oh @ dW
-            dh = dh - dW @ self.ov
-        reg = _regularization(self.regularization)
-        if reg is not None:
-            for d, p in zip((dW, dv, dh), (self._W, self._v_bias, self._h_bias)):
-                if "l2" in reg:
-                    d.add_(p, alpha=-2.0 * self.l2_factor)
-                if "l1" in reg:
-                    d.sub_(torch.sign(p), alpha=self.l1_factor)
-        if (optimizer or self.optimizer) == "SGD":
-            if dW is not None:
-                self._W.add_(dW, alpha=self.lr)
-            self._v_bias.add_(dv, alpha=self.lr)
-            self._h_bias.add_(dh, alpha=self.lr)
-        else:
-            if not hasattr(self, "m_dW"):
-                self._init_adam()
-            t = self.epoch + 1 if t is None else int(t)
-            c1, c2 = 1 - self.beta1**t, 1 - self.beta2**t
-            for name, param, grad in (("W", self._W, dW), ("v", self._v_bias, dv), ("h", self._h_bias, dh)):
-                m, s = getattr(self, f"m_d{name}"), getattr(self, f"v_d{name}")
-                m.mul_(self.beta1).add_(grad, alpha=1 - self.beta1)
-                s.mul_(self.beta2).addcmul_(grad, grad, value=1 - self.beta2)
-                denom = (s / c2).sqrt_().add_(self.epsilon)
-                param.addcdiv_(m, denom, value=self.lr / c1)
-        self.after_step_keepup()
-
-    def SGD_update(self, dEdW_data, dEdW_model, dEdv_bias_data, dEdv_bias_model, dEdh_bias_data, dEdh_bias_model):
-        """One SGD step from batch-averaged energy derivatives (see :meth:`derivatives`).
-
-        The step is ``lr * (-dE_data + dE_model)`` plus centering and regularisation
-        terms; parameters are clipped afterwards.
-        """
-        self._apply_update(dEdW_model - dEdW_data, dEdv_bias_model - dEdv_bias_data, dEdh_bias_model - dEdh_bias_data)
-
-    def Adam_update(self, t, dEdW_data, dEdW_model, dEdv_bias_data, dEdv_bias_model, dEdh_bias_data, dEdh_bias_model):
+    def Adam_update(self, t: int, dEdW_data: torch.Tensor, dEdW_model: torch.Tensor, dEdv_bias_data: torch.Tensor,
+                    dEdv_bias_model: torch.Tensor,
+                    dEdh_bias_data: torch.Tensor, dEdh_bias_model: torch.Tensor) -> None:
         """One bias-corrected Adam step (beta1 0.9, beta2 0.999, eps 1e-8) at time step ``t``.
 
         L2 and L1 terms shrink the parameters (the reference added L2 with the wrong sign).
         """
-        self._apply_update(
-            dEdW_model - dEdW_data, dEdv_bias_model - dEdv_bias_data, dEdh_bias_model - dEdh_bias_data, "Adam", t
-        )
+        self._step("Adam", t, dEdW_data, dEdW_model, dEdv_bias_data, dEdv_bias_model, dEdh_bias_data, dEdh_bias_model)
+
+    def _step(self, optimizer: str, t: Any, *derivatives: torch.Tensor) -> None:
+        dW_d, dW_m, dv_d, dv_m, dh_d, dh_m = derivatives
+        self.trainer.apply(Gradient.given(dW_m - dW_d, dv_m - dv_d, dh_m - dh_d), optimizer=optimizer, t=t)
 
     # ------------------------------------------------------------- training
-    def train(
-        self,
-        train_data,
-        test_data=[],  # noqa: B006 - the seed's signature; never mutated
-        print_error=False,
-        print_test_error=False,
-        model_state_path="model_states/",
-        print_every=100,
-        *,
-        progress: bool = False,
-        save: bool = True,
-        callback=None,
-    ):
+    def train(self, train_data: Any, test_data: Any = [], print_error: bool = False,  # noqa: B006 - the seed's
+              print_test_error: bool = False, model_state_path: Any = "model_states/", print_every: int = 100, *,
+              progress: bool = False, save: bool = True, callback: Callable[[Any], None] | None = None) -> None:
         """Train for ``max_epochs`` gradient updates (mini-batches), continuing from ``epoch``.
 
         Parameters
@@ -766,67 +372,196 @@ class RBM:
         Unlike the reference, training stops exactly at ``max_epochs`` (the reference
         finished the running pass over the data first).
         """
-        from .training import train
+        print_every = checks.integer("print_every", print_every)
+        if callback is not None and not callable(callback):
+            raise ConfigError(f"callback must be callable as callback(model), got {type(callback).__name__}.")
+        test = None
+        if print_test_error:
+            if test_data is None or len(test_data) == 0:
+                raise DataError("print_test_error=True needs test_data.")
+            test = self._batch(test_data, self.n_visible, "test_data")[0]
+        self.network.physics()
+        self.trainer.check()
+        source = batches(train_data, n_visible=self.n_visible, batch_size=self.batch_size, epoch=self.epoch,
+                         seed=self.seed, dtype=self.mytype, device=self.device)
+        callbacks: list[Callback] = []
+        if save:
+            callbacks.append(SavePoints(self, model_state_path))
+        if callback is not None:
+            callbacks.append(lambda update: callback(self))
+        reporter = Reporter(self, print_every, print_error, test, progress)
+        callbacks.append(reporter)
+        try:
+            fit(self.trainer, reporter.watch(source), callbacks,
+                on_interrupt=lambda: self._interrupted(model_state_path))
+        finally:
+            reporter.close()
+        logger.info("*** Training finished at update %d", self.epoch)
 
-        return train(
-            self,
-            train_data,
-            test_data=test_data,
-            print_error=print_error,
-            print_test_error=print_test_error,
-            model_state_path=model_state_path,
-            print_every=print_every,
-            progress=progress,
-            save=save,
-            callback=callback,
-        )
+    def _interrupted(self, folder: Any) -> None:
+        path = checkpoint.save_model(self, folder)
+        logger.warning("Interrupted at update %d; resumable save point written to %s", self.epoch, path)
 
-    def pretrain(self, pretrained_model, model_state_path="model_states/"):
+    def pretrain(self, pretrained_model: str, model_state_path: Any = "model_states/") -> bool:
         """Import W, h_bias and v_bias from the latest save point of ``pretrained_model``.
 
         Returns True if a save point was found, False otherwise (logged, as the reference).
         """
-        from .checkpoint import import_parameters
-
         return import_parameters(self, pretrained_model, model_state_path)
 
+
+class RBM(_Learning):
+    __doc__ = _DOC.format(summary="A restricted Boltzmann machine with the pyrkm 0.1.0 API "
+                          "(``energy_type='hopfield'``).",
+                          parameters=hyperparams.parameters_doc())
+    __init__ = _constructor("hopfield")
+
+    network: Network
+    trainer: Trainer
+
+    def _build(self, a: dict[str, Any]) -> None:
+        special = ("device", "generator", "average_data")
+        v = {name: hyperparams.MODEL[name].validate(value) for name, value in a.items() if name not in special}
+        if v["min_W"] >= v["max_W"]:
+            raise ConfigError(f"min_W ({a['min_W']}) must be smaller than max_W ({a['max_W']}).")
+        generator = None if a["generator"] is None else hyperparams.MODEL["generator"].validate(a["generator"])
+        device = checks.device(a["device"], generator)
+        self.model_name = v["model_name"]
+        if generator is None:
+            self.seed = v["seed"] if v["seed"] is not None else int(torch.randint(0, 2**63 - 1, ()).item())
+            generator = torch.Generator(device=device).manual_seed(self.seed)
+        else:
+            self.seed = generator.initial_seed()
+        average = None if a["average_data"] is None else self._vector(a["average_data"], v, device)
+        if v["centering"] and average is None:
+            raise ConfigError("centering=True needs average_data, the mean of the training data as a vector of "
+                              f"n_visible={v['n_visible']} values (e.g. data.mean(0)).")
+        self.average_data = average
+        owned = {owner: {n: v[n] for n, s in hyperparams.MODEL.items() if s.owner == owner and n in v}
+                 for owner in ("network", "trainer")}
+        net = owned["network"]
+        dtype = net.pop("mytype")
+        self.network = Network(net.pop("n_visible"), net.pop("n_hidden"), generator=generator, device=device,
+                               dtype=dtype, **net)
+        self.network.initialise(average)
+        self.trainer = Trainer(self.network, average_data=average, after_step=self.after_step_keepup,
+                               **owned["trainer"])
+
+    @staticmethod
+    def _vector(value: Any, settings: dict[str, Any], device: torch.device) -> torch.Tensor:
+        n = settings["n_visible"]
+        array = value if isinstance(value, torch.Tensor) else checks.numeric_array(value, "average_data")
+        tensor = torch.as_tensor(array, dtype=settings["mytype"], device=device)
+        if tuple(tensor.shape) != (n,):
+            raise DataError(f"average_data must have shape ({n},), got {tuple(tensor.shape)}.")
+        if not bool(torch.isfinite(tensor).all()):
+            raise DataError("average_data contains NaN or inf.")
+        return tensor
+
+    # ------------------------------------------------------------ parameters
+    W = _Attribute("network", "W", "Programmed weights, shape (n_hidden, n_visible).")
+    v_bias = _Attribute("network", "v_bias", "Programmed visible bias, shape (n_visible,).")
+    h_bias = _Attribute("network", "h_bias", "Programmed hidden bias, shape (n_hidden,).")
+    generator = _Attribute("network", "generator", "The model's torch.Generator: every random draw comes from it.")
+    uses_fast_matmul = _Attribute("network", "uses_fast_matmul", "Whether the fast float32 products are in effect.")
+    epoch = _Attribute("trainer", "epoch", "Gradient updates done (pyrkm's name).")
+    energy = _Attribute("trainer", "energy", "Cumulative energy of every pass, float64.")
+    power_f = _Attribute("trainer", "power_f", "Forward power of the last update (sum of its passes' batch means).")
+    power_b = _Attribute("trainer", "power_b", "Backward power of the last update.")
+
+    @property
+    def W_t(self) -> torch.Tensor:
+        """``W.T``, always current; assigning sets ``W`` to the transpose (pyrkm scripts refresh it so)."""
+        return self.network.W.t()
+
+    @W_t.setter
+    def W_t(self, value: Any) -> None:
+        self.network.W = torch.as_tensor(value).t()
+
+    @property
+    def _pcd(self) -> phases.PCD:
+        phase = self.trainer.phase_named("PCD")
+        assert isinstance(phase, phases.PCD)
+        return phase
+
+    @property
+    def persistent_chains(self) -> torch.Tensor | None:
+        """PCD's chains, shape (n_chains, n_visible); None before PCD has chains."""
+        return self._pcd.chains
+
+    @persistent_chains.setter
+    def persistent_chains(self, value: Any) -> None:
+        self._pcd.chains = torch.as_tensor(value, dtype=self.mytype, device=self.device)
+
+    @property
+    def ov(self) -> torch.Tensor | int:
+        """Centering offset of the visible layer (0 without centering)."""
+        return 0 if self.trainer.centering_state is None else self.trainer.centering_state.ov
+
+    @property
+    def oh(self) -> torch.Tensor | int:
+        """Centering offset of the hidden layer (0 without centering)."""
+        return 0 if self.trainer.centering_state is None else self.trainer.centering_state.oh
+
+    @property
+    def relax_t_f(self) -> torch.Tensor:
+        """Relaxation times of the hidden nodes, shape (n_hidden,)."""
+        return self.network.relaxation_times()[0]
+
+    @property
+    def relax_t_b(self) -> torch.Tensor:
+        """Relaxation times of the visible nodes, shape (n_visible,)."""
+        return self.network.relaxation_times()[1]
+
+    @property
+    def t_to_save(self) -> list[int]:
+        """Updates at which ``train`` writes a save point: ~50 log-spaced in [1, max_epochs]."""
+        points = np.round(np.logspace(0, np.log10(self.max_epochs), 50)).astype(int)
+        return sorted(set(points.tolist()))
+
+    def realised_parameters(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The realised ``(W, v_bias, h_bias)`` the circuit sees (sign = terminal, magnitude = conductance)."""
+        return self.network.realised_parameters()
+
+    # ------------------------------------------------------------- save points
+    def savepoint(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """The tensors and header of this model's save point (:func:`rkm.checkpoint.save_model`)."""
+        tensors = {**self.network.state_dict(), **self.trainer.state_dict()}
+        if self.average_data is not None:
+            tensors["average_data"] = self.average_data.detach().cpu().clone()
+        config = {name: getattr(self, name) for name in hyperparams.SEED_ORDER}
+        config.update(mytype=checks.dtype_name(self.mytype), average_data=None, n_chains=self.n_chains)
+        state = {"epoch": int(self.epoch), "seed": self.seed, "threshold_sharing": self.threshold_sharing,
+                 "fast_matmul": self.fast_matmul, "rng_device": self.generator.device.type}
+        return tensors, {"class": type(self).__name__, "config": config, "state": state}
+
     # --------------------------------------------------------------- moving
-    def to(self, device=None, dtype=None):
+    def to(self, device: Any = None, dtype: torch.dtype | None = None) -> RBM:
         """Move every tensor of the model to ``device`` and/or ``dtype``; returns self.
 
         A generator cannot move between devices: on a device change the model gets a new
         generator on the new device, seeded from the old one (still reproducible).
         """
-        dtype = self.mytype if dtype is None else dtype
-        if dtype not in FLOAT_TYPES:
-            raise ConfigError(f"dtype must be a floating torch dtype, got {dtype!r}.")
-        new_device = self.device if device is None else self._resolve_device(device, None)
-        uses_fast = matmul.resolve(self._fast_matmul, new_device, dtype)  # fails before anything moves
-        if new_device != self.device:
-            seed = int(torch.randint(0, 2**62, (1,), generator=self.generator, device=self.device).item())
-            self.generator = torch.Generator(device=new_device).manual_seed(seed)
-        self.device, self.mytype = new_device, dtype
-        for name, value in list(vars(self).items()):
-            if isinstance(value, torch.Tensor) and name not in ("energy", "power_f", "power_b"):
-                setattr(self, name, value.to(device=new_device, dtype=dtype if value.is_floating_point() else None))
-        for name in ("energy", "power_f", "power_b"):
-            setattr(self, name, getattr(self, name).to(new_device))
-        self._cache_key = None
-        self.uses_fast_matmul = uses_fast
+        dtype = self.mytype if dtype is None else checks.dtype(dtype, "dtype")
+        device = self.device if device is None else checks.device(device)
+        self.network.to(device, dtype)
+        self.trainer.to(device, dtype)
+        if self.average_data is not None:
+            self.average_data = self.average_data.to(device=device, dtype=dtype)
         return self
 
     # -------------------------------------------------------------- plotting
-    def plot_weights(self, t, image_shape=None, max_filters: int = 100):
+    def plot_weights(self, t: int, image_shape: tuple[int, int] | None = None, max_filters: int = 100) -> Figure:
         """Grid of the first ``max_filters`` hidden units' weights as images; returns the figure."""
-        return plots.weight_grid(self._W, t, image_shape=image_shape, max_filters=max_filters)
+        return plots.weight_grid(self.W, t, image_shape=image_shape, max_filters=max_filters)
 
-    def plot_visible_bias(self, t, image_shape=None):
+    def plot_visible_bias(self, t: int, image_shape: tuple[int, int] | None = None) -> Figure:
         """Visible bias as an image with a colour bar; returns the figure."""
-        return plots.bias_image(self._v_bias, t, image_shape=image_shape)
+        return plots.bias_image(self.v_bias, t, image_shape=image_shape)
 
-    def plot_bias(self, t):
+    def plot_bias(self, t: int) -> Figure:
         """Histograms of the hidden and visible biases; returns the figure."""
-        return plots.bias_histograms(self._h_bias, self._v_bias, t)
+        return plots.bias_histograms(self.h_bias, self.v_bias, t)
 
     def __repr__(self) -> str:
         return (
@@ -836,55 +571,96 @@ class RBM:
         )
 
 
+for _s in hyperparams.MODEL.values():
+    if _s.owner in ("network", "trainer"):
+        setattr(RBM, _s.name, _Setting(_s, "dtype" if _s.name == "mytype" else None))
+
+
 class RKM(RBM):
-    """A Restricted Kirchhoff Machine: the RBM built as a resistor network.
+    __doc__ = _DOC.format(summary="A Restricted Kirchhoff Machine: the RBM built as a resistor network "
+                          "(``energy_type='RKM'``; https://arxiv.org/abs/2509.15842, ``rkm.physics``).",
+                          parameters=hyperparams.parameters_doc())
+    __init__ = _constructor("RKM")
 
-    Same parameters as :class:`RBM` with ``energy_type='RKM'`` by default; see the
-    paper https://arxiv.org/abs/2509.15842 and ``rkm.physics`` for the circuit.
+
+# ------------------------------------------------------------------ loading
+def restore(tensors: dict[str, torch.Tensor], header: dict[str, Any], device: Any = None) -> RBM:
+    """Build the model a save point describes, in the exact state it was saved in."""
+    config, state = dict(header["config"]), header["state"]
+    config["mytype"] = checks.dtype(config["mytype"])
+    if "average_data" in tensors:
+        config["average_data"] = tensors["average_data"]
+    cls = {"RKM": RKM, "RBM": RBM}.get(header["class"], RKM)
+    model = cls(**config, seed=state["seed"], device=device, threshold_sharing=state["threshold_sharing"])
+    try:
+        model.fast_matmul = state.get("fast_matmul")
+    except ConfigError as err:
+        logger.warning("save point asked for fast_matmul=True, unavailable here (%s); using the automatic setting.",
+                       err)
+    same_device = state["rng_device"] == model.device.type
+    model.network.load_state_dict(tensors, rng=same_device)
+    if not same_device:
+        logger.warning("save point's random state is for %s but the model is on %s: reseeded, so the run will not "
+                       "repeat the original bit for bit.", state["rng_device"], model.device.type)
+        model.generator.manual_seed(int(state["seed"]) + int(state["epoch"]))
+    model.trainer.load_state_dict(tensors, int(state["epoch"]))
+    return model
+
+
+def load_model(name: str, delete_previous: bool = False, model_state_path: Any = "model_states/", *,
+               device: Any = None) -> tuple[bool, Any]:
+    """Load the latest save point of model ``name``.
+
+    Parameters
+    ----------
+    name : str
+        The model's ``model_name``.
+    delete_previous : bool
+        Delete every older save point of this model after a successful load.
+    model_state_path : str
+        Folder of the save points.
+    device : str, optional
+        Where to put the model (default: as a new model would choose).
+
+    Returns
+    -------
+    (True, model) if a save point was found, else (False, []), as the reference.
+
+    Raises
+    ------
+    CheckpointError
+        The latest save point is truncated, corrupted or not an rkm save point (for
+        example a pickle); nothing is deleted then.
     """
-
-    def __init__(
-        self,
-        model_name,
-        n_visible,
-        n_hidden,
-        k=1,
-        lr=0.001,
-        max_epochs=200000,
-        energy_type="RKM",
-        optimizer="SGD",
-        regularization=False,
-        l1_factor=0,
-        l2_factor=0.001,
-        g_v=0.5,
-        g_h=0.5,
-        batch_size=1,
-        train_algo="vRDM",
-        centering=False,
-        average_data=None,
-        model_beta=1,
-        mytype=torch.float32,
-        min_W=-10,
-        max_W=10,
-        offset=0.0,
-        sampling="bernoulli",
-        distribution="gaussian",
-        layer_scaled=True,
-        *,
-        seed: int | None = None,
-        generator: torch.Generator | None = None,
-        device: str | torch.device | None = None,
-        threshold_sharing: str = "sample",
-        fast_matmul: bool | None = None,
-    ):
-        args = dict(locals())
-        del args["self"], args["__class__"]
-        super().__init__(**args)
+    points = checkpoint.list_savepoints(model_state_path, name)
+    if not points:
+        checkpoint.refuse_pickles(model_state_path, name)
+        logger.info("No load points for %s in %s", name, model_state_path)
+        return False, []
+    update, path = points[-1]
+    model = restore(*checkpoint.read_savepoint(path), device=device)
+    logger.info("Model %s trained up to update %d, loaded from %s", name, update, path)
+    if delete_previous:
+        for _, old in points[:-1]:
+            old.unlink(missing_ok=True)
+    return True, model
 
 
-def constructor_arguments(model: RBM) -> dict[str, Any]:
-    """The 25 seed constructor arguments of ``model`` as plain values, in the seed's order."""
-    import inspect
+def import_parameters(model: Any, name: str, model_state_path: Any = "model_states/") -> bool:
+    """Copy W, v_bias and h_bias of the latest save point of ``name`` into ``model``."""
+    points = checkpoint.list_savepoints(model_state_path, name)
+    if not points:
+        checkpoint.refuse_pickles(model_state_path, name)
+        logger.info("No load points for %s in %s", name, model_state_path)
+        return False
+    update, path = points[-1]
+    tensors, _ = checkpoint.read_savepoint(path)
+    if tuple(tensors["W"].shape) != (model.n_hidden, model.n_visible):
+        raise DataError(
+            f"save point {path} has W of shape {tuple(tensors['W'].shape)}, this model needs "
+            f"{(model.n_hidden, model.n_visible)}; pretrain from a model of the same size."
+        )
+    model.W, model.v_bias, model.h_bias = (tensors[k].clone() for k in ("W", "v_bias", "h_bias"))
+    logger.info("Using as pretraining model %s at update %d", name, update)
+    return True
 
-    names = [p for p in inspect.signature(RBM.__init__).parameters if p != "self"][:25]
-    return {name: getattr(model, name) for name in names}

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+from collections.abc import Iterator
+from typing import Any
 
 import torch
 
@@ -39,16 +41,16 @@ ACCURACY_FACTOR = 3.0
 """The fast path must be at most this many times less accurate than IEEE float32."""
 
 
-def _mkldnn_matmul():
+def _mkldnn_matmul() -> Any:
     backends = getattr(torch.backends, "mkldnn", None)
     matmul = getattr(backends, "matmul", None)
-    if matmul is None or not hasattr(matmul, "fp32_precision") or not backends.is_available():
+    if backends is None or matmul is None or not hasattr(matmul, "fp32_precision") or not backends.is_available():
         return None
     return matmul
 
 
 @contextlib.contextmanager
-def _precision(value: str):
+def _precision(value: str) -> Iterator[None]:
     setting = _mkldnn_matmul()
     previous = setting.fp32_precision
     setting.fp32_precision = value
@@ -89,7 +91,7 @@ def probe() -> dict:
     return {"available": ok, "ieee_error": errors["ieee"], "fast_error": errors["bf16"], "reason": reason}
 
 
-def resolve(setting, device: torch.device, dtype: torch.dtype) -> bool:
+def resolve(setting: object, device: torch.device, dtype: torch.dtype) -> bool:
     """Whether a model with ``fast_matmul=setting`` on ``device`` / ``dtype`` uses the fast path."""
     if setting is not None and not isinstance(setting, bool):
         raise ConfigError(f"fast_matmul must be None (automatic), True or False, got {setting!r}.")
@@ -107,7 +109,7 @@ def resolve(setting, device: torch.device, dtype: torch.dtype) -> bool:
     return usable
 
 
-def _context(fast: bool, a: torch.Tensor, b: torch.Tensor):
+def _context(fast: bool, a: torch.Tensor, b: torch.Tensor) -> contextlib.AbstractContextManager:
     if fast and a.shape[0] * a.shape[1] * b.shape[1] >= FAST_MIN_MACS:
         return _precision("bf16")
     return contextlib.nullcontext()
@@ -149,7 +151,8 @@ def is_binary(x: torch.Tensor) -> bool:
     return not bool(torch.count_nonzero(x * (x - 1)))
 
 
-def binary_counts(h_pos: torch.Tensor, v_pos: torch.Tensor, h_neg: torch.Tensor, v_neg: torch.Tensor):
+def binary_counts(h_pos: torch.Tensor, v_pos: torch.Tensor, h_neg: torch.Tensor,
+                  v_neg: torch.Tensor) -> torch.Tensor | None:
     """``h_pos^T v_pos - h_neg^T v_neg`` as exact int32 counts from one int8 product, or None.
 
     All four must be 0/1 (the caller's guarantee; :func:`is_binary` checks data). None

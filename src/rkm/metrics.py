@@ -34,6 +34,7 @@ import numpy as np
 import scipy.linalg
 import torch
 
+from rkm import checks
 from rkm.errors import ConfigError, DataError
 from rkm.fid import IMAGE_SIDE as _FID_SIDE
 from rkm.fid import features as _fid_features
@@ -75,37 +76,9 @@ _CHUNK_ELEMENTS = 1 << 22  # ~4M float64 (32 MB) per temporary block
 
 
 # --------------------------------------------------------------------------- helpers
-def _as_rows(x: Any, name: str) -> np.ndarray:
-    """``x`` as a C-contiguous float64 array of shape (n_samples, n_features)."""
-    if isinstance(x, torch.Tensor):
-        x = x.detach().to("cpu")
-        if x.is_complex():
-            raise DataError(f"{name} must be real-valued, got a complex tensor")
-        x = x.to(torch.float64).numpy()
-    try:
-        arr = np.asarray(x)
-        if arr.dtype.kind == "c":
-            raise DataError(f"{name} must be real-valued, got a complex array")
-        arr = np.ascontiguousarray(arr, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        if isinstance(exc, DataError):
-            raise
-        raise DataError(f"{name} must be a numeric array, got {type(x).__name__}: {exc}") from exc
-    if arr.ndim != 2:
-        raise DataError(
-            f"{name} must be 2-D with samples as rows (n_samples, n_visible), got shape "
-            f"{arr.shape}; reshape images to one row each"
-        )
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise DataError(f"{name} is empty (shape {arr.shape})")
-    if not np.isfinite(arr).all():
-        raise DataError(f"{name} contains NaN or infinite values")
-    return arr
-
-
 def _pair(real: Any, synthetic: Any) -> tuple[np.ndarray, np.ndarray]:
-    r = _as_rows(real, "real")
-    s = _as_rows(synthetic, "synthetic")
+    r = checks.rows(real, "real")
+    s = checks.rows(synthetic, "synthetic")
     if r.shape[1] != s.shape[1]:
         raise DataError(
             f"real and synthetic must have the same number of columns (visible units), "
@@ -152,8 +125,7 @@ def reconstruction_error(model: Any, data: Any, k: int = 1) -> float:
         If the data are not 2-D, are empty or non-finite, or the model returns
         a tensor of another shape.
     """
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ConfigError(f"k must be an integer >= 1, got {k!r}")
+    k = checks.integer("k", k)
     if isinstance(data, torch.Tensor):
         data = data.detach()
     try:

@@ -69,7 +69,8 @@ class LayerPhysics:
     offset: float
 
 
-def _layer(abs_row, row, abs_col, col, bias, g: float, offset: float) -> LayerPhysics:
+def _layer(abs_row: torch.Tensor, row: torch.Tensor, abs_col: torch.Tensor, col: torch.Tensor, bias: torch.Tensor,
+           g: float, offset: float) -> LayerPhysics:
     abs_b = bias.abs()
     conductance = torch.add(abs_row, abs_b, alpha=1.0 / g)
     source_neg = torch.sub(abs_col, col).mul_(0.5)
@@ -123,7 +124,8 @@ def layer_physics(
     return forward, backward
 
 
-def pass_power(clamped: torch.Tensor, numerator: torch.Tensor, phys: LayerPhysics, binary: bool = False) -> torch.Tensor:
+def pass_power(clamped: torch.Tensor, numerator: torch.Tensor, phys: LayerPhysics,
+               binary: bool = False) -> torch.Tensor:
     """Power dissipated by each sample's pass at its equilibrium, shape (batch,).
 
     Same parameters as :func:`twice_pass_power`; rounding can leave a tiny negative
@@ -137,7 +139,7 @@ def twice_pass_power(
     numerator: torch.Tensor,
     phys: LayerPhysics,
     binary: bool = False,
-    drive=None,
+    drive: tuple[torch.Tensor, float] | None = None,
     constant: bool = True,
 ) -> torch.Tensor:
     """Twice the power of each sample's pass, unclipped (training halves and clips all passes at once).

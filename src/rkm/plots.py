@@ -7,20 +7,22 @@ Every function returns a matplotlib ``Figure`` made through pyplot (so scripts t
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 
 from .errors import DataError
 
 
-def _numpy(x) -> np.ndarray:
+def _numpy(x: Any) -> np.ndarray:
     if hasattr(x, "detach"):
         x = x.detach().cpu().float().numpy()
     return np.asarray(x, dtype=np.float64)
 
 
-def infer_image_shape(n: int, image_shape=None) -> tuple[int, int]:
+def infer_image_shape(n: int, image_shape: Any = None) -> tuple[int, int]:
     """``image_shape`` if given (checked against ``n``), else a square side, else an error."""
     if image_shape is not None:
         h, w = (int(s) for s in image_shape)
@@ -33,8 +35,8 @@ def infer_image_shape(n: int, image_shape=None) -> tuple[int, int]:
     return side, side
 
 
-def image_grid(images, image_shape=None, *, ncols: int | None = None, title: str = "", cmap: str = "gray",
-               symmetric: bool = False, colorbar: bool = False):
+def image_grid(images: Any, image_shape: Any = None, *, ncols: int | None = None, title: str = "",
+               cmap: str = "gray", symmetric: bool = False, colorbar: bool = False) -> Figure:
     """Show rows of ``images`` (N, n_pixels) as a grid of small images."""
     data = _numpy(images)
     if data.ndim == 1:
@@ -47,7 +49,8 @@ def image_grid(images, image_shape=None, *, ncols: int | None = None, title: str
     canvas = np.full((nrows * (h + pad) + pad, ncols * (w + pad) + pad), np.nan)
     for i, row in enumerate(data):
         r, c = divmod(i, ncols)
-        canvas[pad + r * (h + pad): pad + r * (h + pad) + h, pad + c * (w + pad): pad + c * (w + pad) + w] = row.reshape(h, w)
+        top, left = pad + r * (h + pad), pad + c * (w + pad)
+        canvas[top: top + h, left: left + w] = row.reshape(h, w)
     if symmetric:
         bound = float(np.nanmax(np.abs(canvas))) or 1.0
         vmin, vmax = -bound, bound
@@ -63,18 +66,19 @@ def image_grid(images, image_shape=None, *, ncols: int | None = None, title: str
     return fig
 
 
-def weight_grid(W, t, image_shape=None, max_filters: int = 100):
+def weight_grid(W: Any, t: int, image_shape: Any = None, max_filters: int = 100) -> Figure:
     """Each hidden unit's incoming weights as an image (the first ``max_filters`` units)."""
     W = _numpy(W)[:max_filters]
     return image_grid(W, image_shape, title=f"Weights, update {t}", cmap="RdBu_r", symmetric=True, colorbar=True)
 
 
-def bias_image(bias, t, image_shape=None):
+def bias_image(bias: Any, t: int, image_shape: Any = None) -> Figure:
     """A layer's bias as one image with a colour bar."""
-    return image_grid(_numpy(bias), image_shape, ncols=1, title=f"Visible bias, update {t}", cmap="magma", colorbar=True)
+    return image_grid(_numpy(bias), image_shape, ncols=1, title=f"Visible bias, update {t}", cmap="magma",
+                      colorbar=True)
 
 
-def bias_histograms(h_bias, v_bias, t):
+def bias_histograms(h_bias: Any, v_bias: Any, t: int) -> Figure:
     """Histograms of the hidden and visible biases side by side."""
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
     ax1.hist(_numpy(h_bias), bins=20, color="tab:blue", edgecolor="black")
@@ -85,13 +89,13 @@ def bias_histograms(h_bias, v_bias, t):
     return fig
 
 
-def save(fig, path) -> None:
+def save(fig: Figure, path: Any) -> None:
     """Write ``fig`` to ``path`` and release it from pyplot."""
     fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
 
 
-def reconstructions(originals, recon, image_shape=None):
+def reconstructions(originals: Any, recon: Any, image_shape: Any = None) -> Figure:
     """Originals (top row) above their reconstructions (bottom row)."""
     originals, recon = _numpy(originals), _numpy(recon)
     n = len(originals)
@@ -106,11 +110,11 @@ def reconstructions(originals, recon, image_shape=None):
     return fig
 
 
-def training_curves(rows: list[dict[str, float]]):
+def training_curves(rows: list[dict[str, float]]) -> Figure:
     """Reconstruction errors, power, energy and relaxation times against updates."""
     updates = [r["update"] for r in rows]
 
-    def series(key):
+    def series(key: str) -> list[float]:
         return [r.get(key, np.nan) for r in rows]
 
     fig, axes = plt.subplots(2, 2, figsize=(10, 7))

@@ -19,6 +19,7 @@ import copy
 import csv
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,67 +28,21 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import metrics, plots
-from .checkpoint import load_model
+from . import hyperparams, metrics, plots
 from .data import Dataset, load_dataset
 from .errors import ConfigError
-from .machine import RBM, RKM
+from .machine import RBM, RKM, load_model
 from .training import evaluation_rng, monitored_error
 
 logger = logging.getLogger("rkm.run")
 
-DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32, "float64": torch.float64}
-
-DEFAULTS: dict[str, dict[str, Any]] = {
-    "model": {
-        "n_hidden": 500,
-        "k": 1,
-        "lr": 0.001,
-        "max_epochs": 2000,
-        "energy_type": "RKM",
-        "optimizer": "SGD",
-        "regularization": False,
-        "l1_factor": 0.0,
-        "l2_factor": 0.001,
-        "g_v": 0.5,
-        "g_h": 0.5,
-        "batch_size": 64,
-        "train_algo": "PCD",
-        "centering": False,
-        "average_data": False,
-        "model_beta": 1.0,
-        "mytype": "float32",
-        "min_W": -10.0,
-        "max_W": 10.0,
-        "offset": 0.0,
-        "sampling": "bernoulli",
-        "distribution": "gaussian",
-        "layer_scaled": True,
-        "seed": 0,
-        "device": "cpu",
-        "threshold_sharing": "sample",
-        "fast_matmul": "auto",
-    },
-    "data": {"dataset": "mnist-5k", "path": "", "threshold": None, "size": 4, "protocol": "standard"},
-    "run": {
-        "name": "rkm",
-        "log_every": 250,
-        "save": True,
-        "n_generate": 100,
-        "generate_k": 1000,
-        "n_eval": 500,
-        "progress": True,
-        "lr_final": None,
-        "anneal_start": 0.7,
-    },
-}
-"""Every configuration key and its default. ``model.average_data`` is a switch: True
-initialises the visible bias to the training-data mean (the seed's ``average_data``);
-``model.centering = true`` implies it. ``data.threshold`` unset means 0.5 for the
-built-in image datasets and "the values must already be 0/1" for array files.
-``run.lr_final`` set anneals the learning rate geometrically from ``model.lr`` to it over
-the updates after the fraction ``run.anneal_start`` of ``max_epochs``
-(:func:`learning_rate`)."""
+DEFAULTS: dict[str, dict[str, Any]] = hyperparams.config_defaults()
+"""Every configuration key and its default (from the table of settings, :mod:`rkm.hyperparams`).
+``model.average_data`` is a switch: True initialises the visible bias to the training-data mean
+(the seed's ``average_data``); ``model.centering = true`` implies it. ``data.threshold`` unset
+means 0.5 for the built-in image datasets and "the values must already be 0/1" for array files.
+``run.lr_final`` set anneals the learning rate geometrically from ``model.lr`` to it over the
+updates after the fraction ``run.anneal_start`` of ``max_epochs`` (:func:`learning_rate`)."""
 
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "demo": {
@@ -97,7 +52,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "run": {"name": "demo", "log_every": 500, "generate_k": 1000, "lr_final": 0.001, "anneal_start": 0.7},
     },
     "bars": {
-        "model": {"n_hidden": 32, "k": 3, "lr": 0.05, "max_epochs": 1500, "batch_size": 16, "train_algo": "PCD", "seed": 0},
+        "model": {"n_hidden": 32, "k": 3, "lr": 0.05, "max_epochs": 1500, "batch_size": 16, "train_algo": "PCD",
+                  "seed": 0},
         "data": {"dataset": "bars-and-stripes", "size": 4},
         "run": {"name": "bars", "log_every": 100, "generate_k": 100, "n_generate": 30, "n_eval": 30},
     },
@@ -111,36 +67,6 @@ METRIC_COLUMNS = (
 
 
 # ------------------------------------------------------------------ config
-def _coerce(section: str, key: str, value: Any) -> Any:
-    default = DEFAULTS[section][key]
-    if default is None:  # optional numbers: data.threshold, run.lr_final
-        default = 0.0
-    if key == "regularization":
-        if isinstance(value, str) and value.lower() in ("false", "none", ""):
-            return False
-        if isinstance(value, str) and value.lower() == "true":
-            return True
-        return value
-    if isinstance(default, bool):
-        if isinstance(value, str):
-            if value.lower() in ("true", "1", "yes", "on"):
-                return True
-            if value.lower() in ("false", "0", "no", "off"):
-                return False
-            raise ConfigError(f"{section}.{key} must be true or false, got {value!r}.")
-        return bool(value)
-    try:
-        if isinstance(default, int):
-            if isinstance(value, float) and not value.is_integer():
-                raise ValueError
-            return int(value)
-        if isinstance(default, float):
-            return float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{section}.{key} must be a {type(default).__name__}, got {value!r}.") from None
-    return str(value)
-
-
 def merge(config: dict, updates: dict, where: str) -> dict:
     """Return ``config`` with the tables of ``updates`` merged in; unknown keys are errors."""
     merged = copy.deepcopy(config)
@@ -153,11 +79,30 @@ def merge(config: dict, updates: dict, where: str) -> dict:
             if key not in DEFAULTS[section]:
                 known = ", ".join(sorted(DEFAULTS[section]))
                 raise ConfigError(f"unknown config key {section}.{key} in {where}; known keys: {known}.")
-            merged[section][key] = _coerce(section, key, value)
+            merged[section][key] = hyperparams.SETTINGS[(section, key)].parse(value, where)
     return merged
 
 
-def read_config_file(path) -> dict:
+def validate(config: dict) -> dict:
+    """Check every value of a resolved configuration as a run would use it; returns ``config``.
+
+    Raises a ConfigError naming the first bad key, before anything is written or trained.
+    """
+    for section, values in config.items():
+        for key, value in values.items():
+            setting = hyperparams.SETTINGS[(section, key)]
+            if key != "average_data":
+                setting.constructor_value(value)
+    m, r = config["model"], config["run"]
+    if m["min_W"] >= m["max_W"]:
+        raise ConfigError(f"model.min_W ({m['min_W']}) must be smaller than model.max_W ({m['max_W']}).")
+    if r["lr_final"] is not None and r["lr_final"] > m["lr"]:
+        raise ConfigError(f"run.lr_final ({r['lr_final']}) must not exceed model.lr ({m['lr']}): it is the rate "
+                          "the learning rate is annealed down to.")
+    return config
+
+
+def read_config_file(path: str | os.PathLike) -> dict:
     """Parse a TOML configuration file into nested tables."""
     try:
         import tomllib
@@ -190,7 +135,8 @@ def write_config(config: dict, path: Path) -> None:
     path.write_text("\n".join(lines))
 
 
-def resolve_config(preset: str | None = None, config_file=None, overrides: dict | None = None) -> dict:
+def resolve_config(preset: str | None = None, config_file: str | os.PathLike | None = None,
+                   overrides: dict | None = None) -> dict:
     """Defaults, then a preset, then a TOML file, then command-line overrides."""
     config = copy.deepcopy(DEFAULTS)
     if preset is not None:
@@ -201,7 +147,7 @@ def resolve_config(preset: str | None = None, config_file=None, overrides: dict 
         config = merge(config, read_config_file(config_file), str(config_file))
     if overrides:
         config = merge(config, overrides, "the command line")
-    return config
+    return validate(config)
 
 
 def load_data(config: dict) -> Dataset:
@@ -214,23 +160,12 @@ def load_data(config: dict) -> Dataset:
 
 def build_model(config: dict, dataset: Dataset) -> RBM:
     """A new model from the ``[model]`` table, sized to ``dataset``."""
-    m = dict(config["model"])
-    if m["mytype"] not in DTYPES:
-        raise ConfigError(f"model.mytype must be one of {', '.join(DTYPES)}, got {m['mytype']!r}.")
-    m["mytype"] = DTYPES[m["mytype"]]
-    use_mean = m.pop("average_data") or m["centering"]
+    m = {key: hyperparams.MODEL[key].constructor_value(value) for key, value in config["model"].items()
+         if key != "average_data"}
+    use_mean = config["model"]["average_data"] or m["centering"]
     m["average_data"] = torch.tensor(dataset.train.mean(axis=0)) if use_mean else None
-    m["fast_matmul"] = fast_matmul_setting(m["fast_matmul"])
     cls = RBM if m["energy_type"] == "hopfield" else RKM
     return cls(config["run"]["name"], dataset.n_visible, **m)
-
-
-def fast_matmul_setting(value: str) -> bool | None:
-    """``model.fast_matmul`` of a config file ('auto', 'true' or 'false') as the model's setting."""
-    choices = {"auto": None, "true": True, "on": True, "false": False, "off": False}
-    if str(value).lower() not in choices:
-        raise ConfigError(f"model.fast_matmul must be auto, true or false, got {value!r}.")
-    return choices[str(value).lower()]
 
 
 def learning_rate(config: dict, update: int) -> float:
@@ -263,16 +198,16 @@ class MetricsLog:
     last_time: float
     bar: Any = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not self.path.exists():
             with open(self.path, "w", newline="") as fh:
                 csv.writer(fh).writerow(METRIC_COLUMNS)
 
     config: dict | None = None
 
-    def __call__(self, model) -> None:
+    def __call__(self, model: RBM) -> None:
         if self.config is not None:
-            model.lr = learning_rate(self.config, model.epoch)
+            model.trainer.lr = learning_rate(self.config, model.epoch)
         if self.bar is not None:
             self.bar.update(1)
         if model.epoch % self.every and model.epoch != model.max_epochs:
@@ -296,23 +231,24 @@ class MetricsLog:
         self.last_update, self.last_time = model.epoch, time.perf_counter()
         if self.bar is not None:
             self.bar.set_postfix(
-                {"test err": f"{row['test_error']:.4f}", "P_f": f"{row['power_f']:.4g}", "P_b": f"{row['power_b']:.4g}"},
+                {"test err": f"{row['test_error']:.4f}", "P_f": f"{row['power_f']:.4g}",
+                 "P_b": f"{row['power_b']:.4g}"},
                 refresh=False,
             )
 
 
-def read_metrics(path) -> list[dict[str, float]]:
+def read_metrics(path: str | os.PathLike) -> list[dict[str, float]]:
     """Rows of a ``metrics.csv`` as dicts of floats (empty cells dropped)."""
     with open(path, newline="") as fh:
         return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(fh)]
 
 
 # ------------------------------------------------------------------ the run
-def _tensor(model, array: np.ndarray) -> torch.Tensor:
+def _tensor(model: RBM, array: np.ndarray) -> torch.Tensor:
     return torch.as_tensor(array, dtype=model.mytype, device=model.device)
 
 
-def train_run(config: dict, run_dir, *, resume: bool = False) -> dict:
+def train_run(config: dict, run_dir: str | os.PathLike, *, resume: bool = False) -> dict:
     """Train (or continue) the run in ``run_dir``; returns the summary.
 
     On KeyboardInterrupt a resumable save point is written and the exception re-raised.
@@ -325,9 +261,10 @@ def train_run(config: dict, run_dir, *, resume: bool = False) -> dict:
         if not found:
             raise ConfigError(f"{run_dir} has no save point to resume from; start it again without --resume.")
         model.max_epochs = config["model"]["max_epochs"]
-        model.fast_matmul = fast_matmul_setting(config["model"]["fast_matmul"])
+        model.fast_matmul = hyperparams.fast_matmul_setting(config["model"]["fast_matmul"])
         if model.epoch >= model.max_epochs:
-            logger.info("Run already at update %d of %d; raise --max-epochs to train on.", model.epoch, model.max_epochs)
+            logger.info("Run already at update %d of %d; raise --max-epochs to train on.", model.epoch,
+                        model.max_epochs)
     else:
         if (run_dir / "metrics.csv").exists():
             raise ConfigError(f"{run_dir} already holds a run; use --resume {run_dir} or another --run-dir.")
@@ -346,7 +283,7 @@ def train_run(config: dict, run_dir, *, resume: bool = False) -> dict:
         bar = tqdm(total=model.max_epochs, initial=model.epoch, unit="update", dynamic_ncols=True)
     now = time.perf_counter()
     log = MetricsLog(run_dir / "metrics.csv", r["log_every"], probe, test, now, model.epoch, now, bar, config)
-    model.lr = learning_rate(config, model.epoch)
+    model.trainer.lr = learning_rate(config, model.epoch)
     train_data = _tensor(model, dataset.train)
     start = time.perf_counter()
     try:
@@ -358,7 +295,7 @@ def train_run(config: dict, run_dir, *, resume: bool = False) -> dict:
     return finish(model, dataset, run_dir, config, train_seconds=seconds)
 
 
-def finish(model, dataset: Dataset, run_dir: Path, config: dict, train_seconds: float | None = None) -> dict:
+def finish(model: RBM, dataset: Dataset, run_dir: Path, config: dict, train_seconds: float | None = None) -> dict:
     """Figures and summary of a trained model."""
     r = config["run"]
     figures = run_dir / "figures"
@@ -394,10 +331,12 @@ def finish(model, dataset: Dataset, run_dir: Path, config: dict, train_seconds: 
     return summary
 
 
-def write_figures(model, folder: Path, originals, recon, samples, shape, metrics_csv: Path) -> None:
+def write_figures(model: RBM, folder: Path, originals: np.ndarray, recon: np.ndarray, samples: np.ndarray,
+                  shape: tuple[int, int] | None, metrics_csv: Path) -> None:
     """Every PNG of a run folder."""
     plots.save(plots.reconstructions(originals, recon, shape), folder / "reconstructions.png")
-    plots.save(plots.image_grid(samples, shape, title=f"Samples from noise (update {model.epoch})"), folder / "samples.png")
+    title = f"Samples from noise (update {model.epoch})"
+    plots.save(plots.image_grid(samples, shape, title=title), folder / "samples.png")
     plots.save(model.plot_weights(model.epoch, image_shape=shape), folder / "weights.png")
     plots.save(model.plot_bias(model.epoch), folder / "biases.png")
     if metrics_csv.exists():
@@ -406,13 +345,14 @@ def write_figures(model, folder: Path, originals, recon, samples, shape, metrics
             plots.save(plots.training_curves(rows), folder / "training_curves.png")
 
 
-def load_run(run_dir) -> tuple[dict, Dataset, RBM]:
+def load_run(run_dir: str | os.PathLike) -> tuple[dict, Dataset, RBM]:
     """Configuration, dataset and latest model of an existing run folder."""
     run_dir = Path(run_dir)
     if not (run_dir / "config.toml").is_file():
         raise ConfigError(f"{run_dir} is not a run folder (no config.toml); pass the folder `rkm train` created.")
     config = resolve_config(config_file=run_dir / "config.toml")
-    found, model = load_model(config["run"]["name"], model_state_path=run_dir / "model_states", device=config["model"]["device"])
+    found, model = load_model(config["run"]["name"], model_state_path=run_dir / "model_states",
+                              device=config["model"]["device"])
     if not found:
         raise ConfigError(f"{run_dir} has no save point yet.")
     return config, load_data(config), model

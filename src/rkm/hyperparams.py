@@ -1,0 +1,351 @@
+"""The one table of settings: every constructor argument, configuration key and command-line flag.
+
+Each :class:`Setting` row gives a name, the table of a run configuration it belongs to
+(``model``, ``data`` or ``run``), its type, its default, its check and a help line. From this
+table come
+
+* the constructor of :class:`rkm.RBM` / :class:`rkm.RKM`: its signature (the seed's 25
+  positional parameters in the seed's order, then the keyword-only ones), the check of every
+  argument, and the object that holds it (``network``, ``trainer`` or the model itself);
+* the defaults of a run configuration (:data:`rkm.run.DEFAULTS`) and the parsing of its values
+  from TOML and from ``--set table.key=value``;
+* the flags of ``rkm train`` and their help;
+* the constructor arguments a save point records.
+
+Adding a setting is one row here. The choices of ``sampling``, ``train_algo`` and
+``optimizer`` are read from their registries when checked, so a comparator, negative phase or
+optimiser registered at run time is accepted everywhere at once.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from . import checks, comparators, network
+from .errors import ConfigError
+from .training import optim, phases
+
+_SAME = object()
+"""Marker: the configuration default is the constructor default."""
+NOT_IN_CONFIG = object()
+"""Marker: a constructor argument that is no configuration key (the name, sizes, tensors)."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One row of the table.
+
+    Attributes
+    ----------
+    name : str
+        Constructor argument and configuration key.
+    section : {'model', 'data', 'run'}
+        Table of a run configuration.
+    kind : type
+        ``int``, ``float``, ``bool`` or ``str``: how a configuration value given as text is read.
+    default : object
+        Constructor default (``model``), or configuration default (``data``, ``run``).
+    help : str
+        One line for ``--help`` and the docstrings.
+    check : callable, optional
+        ``check(name, value) -> value``: validates and normalises; raises ConfigError.
+    owner : {'network', 'trainer', 'model', ''}
+        Which object of a model holds the setting (``model`` settings only).
+    positional : bool
+        One of the seed constructor's 25 positional parameters.
+    config : object
+        Default in a run configuration where it differs from ``default``; :data:`NOT_IN_CONFIG`
+        for constructor arguments that are no configuration key.
+    choices : callable, optional
+        The current choices, for help texts.
+    flag : str, optional
+        Command-line flag (default: the name with ``-`` for ``_``); ``''`` for none.
+    mutable : bool
+        Whether ``model.NAME = value`` may change it after construction.
+    optional : bool
+        The value may be unset (None).
+    type_doc : str
+        The constructor's type where it is not ``kind`` (for the docstrings).
+    from_config : callable, optional
+        Turns a parsed configuration value into the constructor's (``'auto'`` -> None).
+    reader : callable, optional
+        Reads a configuration value in place of the conversion by ``kind``.
+    """
+
+    name: str
+    section: str
+    kind: type
+    default: Any
+    help: str
+    check: Callable[[str, Any], Any] | None = None
+    owner: str = ""
+    positional: bool = False
+    config: Any = _SAME
+    choices: Callable[[], Iterable[str]] | None = None
+    flag: str | None = None
+    mutable: bool = True
+    optional: bool = False
+    type_doc: str = ""
+    from_config: Callable[[Any], Any] | None = None
+    reader: Callable[[Any], Any] | None = None
+
+    @property
+    def config_default(self) -> Any:
+        """Default of the configuration key."""
+        return self.default if self.config is _SAME else self.config
+
+    @property
+    def in_config(self) -> bool:
+        """Whether the setting is a configuration key."""
+        return self.config is not NOT_IN_CONFIG
+
+    @property
+    def cli_flag(self) -> str:
+        """The ``rkm train`` flag, without dashes ('' for none)."""
+        return self.name.replace("_", "-") if self.flag is None else self.flag
+
+    def validate(self, value: Any) -> Any:
+        """``value`` checked and normalised for the constructor (None passes where optional)."""
+        if value is None and self.optional:
+            return None
+        return value if self.check is None else self.check(self.name, value)
+
+    def constructor_value(self, value: Any) -> Any:
+        """A parsed configuration value as the constructor takes it, checked."""
+        return self.validate(value if self.from_config is None else self.from_config(value))
+
+    def parse(self, value: Any, where: str = "") -> Any:
+        """A configuration value (TOML or text) as this setting's type, then checked."""
+        label = f"{self.section}.{self.name}" + (f" in {where}" if where else "")
+        if value is None or (self.optional and isinstance(value, str) and value.strip().lower() in ("", "none")):
+            if self.optional:
+                return None
+            raise ConfigError(f"{label} must be set.")
+        if self.reader is not None:
+            return self.reader(value)
+        try:
+            if self.kind is bool:
+                return checks.boolean(label, value)
+            if self.kind is int:
+                if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                    raise ValueError
+                return int(value)
+            if self.kind is float:
+                if isinstance(value, bool):
+                    raise ValueError
+                return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{label} must be a {self.kind.__name__}, got {value!r}.") from None
+        if not isinstance(value, (str, int, float)):
+            raise ConfigError(f"{label} must be a {self.kind.__name__}, got {value!r}.")
+        return str(value) if self.kind is str else value
+
+
+# ------------------------------------------------------------------ checks
+def _int(minimum: int = 1) -> Callable[[str, Any], int]:
+    return lambda name, value: checks.integer(name, value, minimum)
+
+
+def _num(**bounds: Any) -> Callable[[str, Any], float]:
+    return lambda name, value: checks.number(name, value, **bounds)
+
+
+def _among(options: Callable[[], Iterable[str]]) -> Callable[[str, Any], str]:
+    return lambda name, value: checks.choice(name, value, options())
+
+
+MAX_NAME_BYTES = 200
+"""Longest model name: a save point's file name adds ``_t{update}.safetensors`` and must stay under 255 bytes."""
+
+
+def _model_name(name: str, value: Any) -> str:
+    if not isinstance(value, str) or not value or "/" in value or "\0" in value:
+        raise ConfigError(f"{name} must be a non-empty string without '/' or NUL (it names files), got {value!r}.")
+    if len(value.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
+        raise ConfigError(f"{name} is {len(value.encode('utf-8', 'surrogateescape'))} bytes long; save point file "
+                          f"names need it at most {MAX_NAME_BYTES} bytes.")
+    return value
+
+
+def _seed(name: str, value: Any) -> int:
+    return checks.integer(name, value, minimum=0, maximum=2**63 - 1)
+
+
+def _fast_matmul(name: str, value: Any) -> bool | None:
+    if value is not None and not isinstance(value, bool):
+        raise ConfigError(f"fast_matmul must be None (automatic), True or False, got {value!r}.")
+    return value
+
+
+def fast_matmul_setting(value: Any) -> bool | None:
+    """``model.fast_matmul`` of a configuration ('auto', 'true' or 'false') as the constructor's setting."""
+    options = {"auto": None, "true": True, "on": True, "false": False, "off": False}
+    if str(value).lower() not in options:
+        raise ConfigError(f"model.fast_matmul must be auto, true or false, got {value!r}.")
+    return options[str(value).lower()]
+
+
+def _generator(name: str, value: Any) -> torch.Generator:
+    if not isinstance(value, torch.Generator):
+        raise ConfigError(f"generator must be a torch.Generator, got {type(value).__name__}.")
+    return value
+
+
+def _energy_types() -> tuple[str, ...]:
+    return network.ENERGY_TYPES
+
+
+def _samplings() -> tuple[str, ...]:
+    return tuple(comparators.COMPARATORS)
+
+
+def _algos() -> tuple[str, ...]:
+    return tuple(phases.PHASES)
+
+
+def _optimizers() -> tuple[str, ...]:
+    return tuple(optim.OPTIMIZERS)
+
+
+def _regularization(name: str, value: Any) -> Any:
+    optim.regularization_terms(value)
+    return value
+
+
+def _read_regularization(value: Any) -> Any:
+    """TOML's booleans stay; the text 'false', 'none' or '' is False and 'true' is True."""
+    if isinstance(value, str) and value.strip().lower() in ("false", "none", ""):
+        return False
+    if isinstance(value, str) and value.strip().lower() == "true":
+        return True
+    return value
+
+
+def _flag_choice(options: tuple[str, ...]) -> Callable[[], tuple[str, ...]]:
+    return lambda: options
+
+
+_M, _N, _T = "model", "network", "trainer"
+
+TABLE: tuple[Setting, ...] = (
+    # the seed's 25 positional parameters, in its order
+    Setting("model_name", _M, str, None, "name of the save points", _model_name, "model", True, NOT_IN_CONFIG),
+    Setting("n_visible", _M, int, None, "visible units", _int(), _N, True, NOT_IN_CONFIG, mutable=False),
+    Setting("n_hidden", _M, int, None, "hidden units", _int(), _N, True, 500, mutable=False),
+    Setting("k", _M, int, 1, "Gibbs steps of the negative phase", _int(), _T, True),
+    Setting("lr", _M, float, 0.001, "learning rate", _num(positive=True), _T, True),
+    Setting("max_epochs", _M, int, 200000, "number of gradient updates (mini-batches), as pyrkm's max_epochs",
+            _int(), _T, True, 2000),
+    Setting("energy_type", _M, str, "hopfield", "energy: RKM is the resistor network, hopfield the plain RBM",
+            _among(_energy_types), _N, True, "RKM", _energy_types),
+    Setting("optimizer", _M, str, "SGD", "optimiser", _among(_optimizers), _T, True, choices=_optimizers),
+    Setting("regularization", _M, str, False, "false, l1, l2, l1+l2 or true (= l1+l2)", _regularization, _T, True,
+            type_doc="bool or str", reader=_read_regularization),
+    Setting("l1_factor", _M, float, 0, "L1 strength", _num(nonnegative=True), _T, True, 0.0),
+    Setting("l2_factor", _M, float, 0.001, "L2 strength", _num(nonnegative=True), _T, True),
+    Setting("g_v", _M, float, 0.5, "visible bias supply voltage", _num(positive=True), _N, True),
+    Setting("g_h", _M, float, 0.5, "hidden bias supply voltage", _num(positive=True), _N, True),
+    Setting("batch_size", _M, int, 1, "mini-batch size (and number of model chains unless n_chains is set)",
+            _int(), _T, True, 64),
+    Setting("train_algo", _M, str, "vRDM", "negative phase", _among(_algos), _T, True, "PCD", _algos),
+    Setting("centering", _M, bool, False, "centred gradients (uses the data mean)", checks.boolean, _T, True),
+    Setting("average_data", _M, bool, None, "start the visible bias at the data mean (a tensor in the constructor, "
+            "true/false in a configuration)", None, "model", True, False, mutable=False, optional=True,
+            type_doc="Tensor of shape (n_visible,) or None"),
+    Setting("model_beta", _M, float, 1, "inverse temperature (> 1000: deterministic)",
+            lambda name, value: checks.beta(value), _N, True, 1.0),
+    Setting("mytype", _M, str, torch.float32, "floating dtype of every tensor",
+            lambda name, value: checks.dtype(value, name), _N, True,
+            "float32", lambda: tuple(checks.DTYPES), mutable=False, type_doc="torch.dtype"),
+    Setting("min_W", _M, float, -10, "lower clipping bound of weights and biases", _num(), _N, True, -10.0),
+    Setting("max_W", _M, float, 10, "upper clipping bound", _num(), _N, True, 10.0),
+    Setting("offset", _M, float, 0.0, "offset voltage c of the inverted sources", _num(), _N, True),
+    Setting("sampling", _M, str, "bernoulli", "comparator", _among(_samplings), _N, True, choices=_samplings),
+    Setting("distribution", _M, str, "gaussian", "threshold noise of the threshold comparators",
+            _among(_flag_choice(comparators.DISTRIBUTIONS)), _N, True, choices=_flag_choice(comparators.DISTRIBUTIONS)),
+    Setting("layer_scaled", _M, bool, True, "scale comparator inputs by the size of the clamped layer",
+            checks.boolean, _N, True),
+    # keyword-only
+    Setting("seed", _M, int, None, "seed of the model's generator (drawn and recorded when omitted)", _seed,
+            "model", config=0, optional=True, type_doc="int or None"),
+    Setting("generator", _M, str, None, "a torch.Generator to use instead of seeding one", _generator, "model",
+            config=NOT_IN_CONFIG, optional=True, mutable=False, type_doc="torch.Generator or None"),
+    Setting("device", _M, str, None, "cpu or cuda (default: CUDA when available)",
+            lambda name, value: checks.device(value), _N, config="cpu",
+            optional=True, mutable=False, type_doc="str or torch.device"),
+    Setting("threshold_sharing", _M, str, "sample", "single-threshold sharing: one threshold per sample or batch",
+            _among(_flag_choice(comparators.SHARINGS)), _N, choices=_flag_choice(comparators.SHARINGS)),
+    Setting("fast_matmul", _M, str, None, "auto, true or false: bfloat16-based float32 products (rkm.matmul)",
+            _fast_matmul, _N, config="auto", optional=True, type_doc="bool or None",
+            from_config=fast_matmul_setting),
+    Setting("n_chains", _M, int, None, "model chains of PCD, RDM, vRDM and hRDM (default: batch_size)", _int(), _T,
+            optional=True, type_doc="int or None"),
+    # [data]
+    Setting("dataset", "data", str, "mnist-5k", "mnist-5k (default), digits, bars-and-stripes, mnist, or a "
+            ".npy/.npz/.csv path"),
+    Setting("path", "data", str, "", "folder of the full MNIST files, or an array file", flag="data-path"),
+    Setting("threshold", "data", float, None, "binarisation threshold (after scaling to [0, 1])", _num(),
+            optional=True),
+    Setting("size", "data", int, 4, "side of the bars-and-stripes images", _int(2)),
+    Setting("protocol", "data", str, "standard", "mnist split: standard, or reference (first 500 test, next 10000 "
+            "train)"),
+    # [run]
+    Setting("name", "run", str, "rkm", "model name (save point file names)", _model_name),
+    Setting("log_every", "run", int, 250, "updates between rows of metrics.csv", _int()),
+    Setting("save", "run", bool, True, "write save points", checks.boolean, flag=""),
+    Setting("n_generate", "run", int, 100, "samples generated from noise for the figures", _int()),
+    Setting("generate_k", "run", int, 1000, "Gibbs steps when generating", _int(0)),
+    Setting("n_eval", "run", int, 500, "test samples used for errors and sample metrics", _int()),
+    Setting("progress", "run", bool, True, "show a progress bar", checks.boolean, flag=""),
+    Setting("lr_final", "run", float, None, "anneal the learning rate geometrically to this value at the end",
+            _num(positive=True), optional=True),
+    Setting("anneal_start", "run", float, 0.7, "fraction of max-epochs after which annealing starts",
+            _num(lower=0.0, upper=1.0)),
+)
+
+SETTINGS: dict[tuple[str, str], Setting] = {(s.section, s.name): s for s in TABLE}
+MODEL: dict[str, Setting] = {s.name: s for s in TABLE if s.section == "model"}
+SEED_ORDER: tuple[str, ...] = tuple(s.name for s in TABLE if s.positional)
+"""The seed constructor's 25 positional parameters, in order."""
+
+
+def section(name: str) -> Iterator[Setting]:
+    """The settings of one configuration table, in table order."""
+    return (s for s in TABLE if s.section == name)
+
+
+def config_defaults() -> dict[str, dict[str, Any]]:
+    """Every configuration key and its default, by table."""
+    out: dict[str, dict[str, Any]] = {"model": {}, "data": {}, "run": {}}
+    for s in TABLE:
+        if s.in_config:
+            out[s.section][s.name] = s.config_default
+    return out
+
+
+def constructor_signature(energy_type: str) -> inspect.Signature:
+    """``(self, model_name, n_visible, n_hidden, k=1, ..., *, seed=None, ...)`` with this default energy."""
+    params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    for s in section("model"):
+        kind = inspect.Parameter.POSITIONAL_OR_KEYWORD if s.positional else inspect.Parameter.KEYWORD_ONLY
+        default = energy_type if s.name == "energy_type" else s.default
+        if s.name in ("model_name", "n_visible", "n_hidden"):
+            params.append(inspect.Parameter(s.name, kind))
+        else:
+            params.append(inspect.Parameter(s.name, kind, default=default))
+    return inspect.Signature(params)
+
+
+def parameters_doc() -> str:
+    """The numpydoc ``Parameters`` section of the constructor, from the table."""
+    lines = ["Parameters", "----------"]
+    for s in section("model"):
+        choices = f" One of {', '.join(repr(c) for c in s.choices())}." if s.choices is not None else ""
+        lines += [f"{s.name} : {s.type_doc or s.kind.__name__}" + ("" if s.positional else ", keyword-only"),
+                  f"    {s.help[0].upper()}{s.help[1:]}.{choices}"]
+    return "\n".join(lines)

@@ -1,0 +1,19 @@
+"""Training: negative phases, the step's pieces, the trainer, the loop, monitoring.
+
+=====================  ===========================================================
+module                 what it holds
+=====================  ===========================================================
+``accounting``         the passes of one update and their power (:class:`PassRecorder`)
+``phases``             negative phases, registered by ``train_algo`` name
+``optim``              the gradient, centering, L1/L2, optimisers registered by name
+``trainer``            :class:`Trainer`: one update and the training state
+``loop``               mini-batches, :func:`fit` with callbacks, Ctrl-C
+``monitor``            reconstruction errors drawn from a generator of their own
+=====================  ===========================================================
+"""
+
+from .loop import batches, fit, pass_seed
+from .monitor import evaluation_rng, monitored_error
+from .trainer import Trainer, UpdateResult
+
+__all__ = ["Trainer", "UpdateResult", "batches", "evaluation_rng", "fit", "monitored_error", "pass_seed"]
