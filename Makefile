@@ -16,7 +16,10 @@ $(BIN)/.installed: pyproject.toml
 
 setup: $(BIN)/.installed
 
+# Lint and type-check the package, then the whole suite.
 test: setup
+	$(BIN)/ruff check src/rkm
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 # The main job: train an RKM on the 4500 mnist-5k training digits (a fresh run folder each
