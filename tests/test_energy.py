@@ -90,6 +90,14 @@ def test_power_law_fit_and_crossover_by_hand():
     assert cross.n_cross == pytest.approx(1000.0) and cross.in_range and cross.circuit_lower_above
     assert energy.crossovers([fit(energy.CIRCUIT, 1e-9, 1.0), fit("rbm-cpu", 1e-12, 1.0)]) == []
 
+    def row(system, n, value):
+        return {"system": system, "operation": "pass", "n": n, "batch": 1, "energy_per_sample_j": value}
+
+    rows = [row(energy.CIRCUIT, 10, 1.0), row(energy.CIRCUIT, 100, 5.0), row(energy.CIRCUIT, 1000, 9.0),
+            row("rbm-cpu", 10, 2.0), row("rbm-cpu", 100, 4.0), row("rbm-cpu", 1000, "")]
+    (cross,) = energy.crossovers([fit(energy.CIRCUIT, 1e-9, 1.0), fit("rbm-cpu", 1e-12, 2.0)], rows)
+    assert cross.measured == "measured: the order changes between N = 10..100 (2 sizes 10..100)"
+
 
 def _study(tmp_path, **kw):
     settings = energy.Settings(sizes=(8,), batches=(1, 3), operations=("pass", "update"), min_time_s=0.005,

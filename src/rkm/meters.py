@@ -17,9 +17,9 @@ difference.
   (``pip install 'rkm[gpu]'``), imported only when a GPU meter is asked for.
 
 Why not a monitoring library: zeus-ml's ZeusMonitor reads the same two counters but
-brings an HTTP client and pydantic, starts a polling process per RAPL file and hardcodes
-the sysfs path; codecarbon estimates emissions and falls back to TDP guesses when no
-counter exists, which would mix estimates into measurements; pyRAPL is Intel-only and
+brings an HTTP client and pydantic, starts a polling process per RAPL file and takes the
+sysfs path from module constants; codecarbon estimates emissions and, without a counter,
+falls back to half the CPU's TDP, which would mix estimates into measurements; pyRAPL is Intel-only and
 unmaintained since 2019. The kernel's powercap files are a stable, documented interface
 (Documentation/power/powercap/powercap.rst) that a few lines read exactly, and NVML is
 used through the official bindings that zeus itself uses.
