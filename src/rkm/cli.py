@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__, hyperparams
+from .energy import add_energy_parser, cmd_energy
 from .errors import ConfigError, RKMError
 
 
@@ -106,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("run_dir", type=Path, metavar="RUN_DIR")
 
     sub.add_parser("datasets", help="list the datasets", description="List the datasets and whether they work offline.")
+    add_energy_parser(sub)
     return parser
 
 
@@ -242,6 +244,7 @@ COMMANDS = {
     "evaluate": cmd_evaluate,
     "plot": cmd_plot,
     "datasets": cmd_datasets,
+    "energy": cmd_energy,
 }
 
 
