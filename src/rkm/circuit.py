@@ -828,7 +828,7 @@ def ngspice_relaxation_time(
     narrower until the crossing lies in its last 19/20, at least a hundred steps
     from the start; the crossing between two time points is interpolated in the
     log of the deviation. For a single exponential the integration error sets the
-    accuracy: 2e-6 relative on the first window (100 steps per time constant), at
+    accuracy: 2e-6 relative on the first window (200 steps per time constant), at
     worst 1e-5.
 
     Parameters
