@@ -5,7 +5,15 @@ save points ``train`` writes (safetensors, never pickles).
 """
 
 from .checkpoint import save_model
-from .errors import CheckpointError, ConfigError, DataError, DatasetNotFoundError, RKMError
+from .errors import (
+    CheckpointError,
+    ConfigError,
+    DataError,
+    DatasetNotFoundError,
+    NgspiceNotFoundError,
+    RKMError,
+    SimulationError,
+)
 from .machine import RBM, RKM, load_model
 
 __version__ = "0.1.0"
@@ -20,5 +28,7 @@ __all__ = [
     "DataError",
     "DatasetNotFoundError",
     "CheckpointError",
+    "NgspiceNotFoundError",
+    "SimulationError",
     "__version__",
 ]

@@ -27,3 +27,11 @@ class DatasetNotFoundError(RKMError, FileNotFoundError):
 
 class CheckpointError(RKMError, ValueError):
     """A save point is missing, truncated, corrupted or unsafe to load."""
+
+
+class NgspiceNotFoundError(RKMError, FileNotFoundError):
+    """The ngspice circuit simulator is not installed (or not where it was said to be)."""
+
+
+class SimulationError(RKMError, RuntimeError):
+    """An external circuit simulator failed on a deck; the message carries its own words."""
