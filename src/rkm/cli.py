@@ -123,9 +123,10 @@ def _print_summary(summary: dict) -> None:
               f"{q['aats_truth']:.3f}, {q['aats_syn']:.3f}")
     if "fid" in q:
         print(f"FID (shipped MNIST classifier features, ideal 0): {q['fid']:.2f}")
-    print(f"energy dissipated: {summary['energy']:.4g}   last update power: forward {summary['power_f']:.4g}, "
-          f"backward {summary['power_b']:.4g}")
-    print(f"mean relaxation times: hidden {summary['relax_t_f_mean']:.4g}, visible {summary['relax_t_b_mean']:.4g}")
+    print(f"energy dissipated: {summary['energy_j']:.4g} J ({summary['energy']:.4g} in code units)   last update "
+          f"power: forward {summary['power_f_w']:.4g} W, backward {summary['power_b_w']:.4g} W")
+    print(f"mean relaxation times: hidden {summary['relax_t_f_mean_s']:.4g} s, visible "
+          f"{summary['relax_t_b_mean_s']:.4g} s (units: rkm.units.DEFAULT_UNITS, docs/energy.md)")
     print("figures:")
     for path in summary["figures"]:
         print(f"  {path}")

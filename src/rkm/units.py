@@ -57,6 +57,8 @@ __all__ = [
     "settling_time_s",
     "pass_energy_j",
     "training_energy_j",
+    "Readings",
+    "readings",
 ]
 
 
@@ -196,3 +198,44 @@ def training_energy_j(power_tau_sum: Any, decisions: int = 0, units: Units = DEF
     """
     energy = float(power_tau_sum) * settling_multiple(units) * energy_unit_j(units)
     return energy + decisions * units.comparator_energy_j
+
+
+@dataclass(frozen=True)
+class Readings:
+    """A model's power, energy and times in SI units (:func:`readings`; ``model.si()``).
+
+    Attributes
+    ----------
+    power_f_w, power_b_w : float
+        The last update's forward / backward power (``model.power_f``, ``power_b``), watts.
+    energy_j : float
+        Energy of every pass of training, each lasting its settling time, plus the comparator
+        decisions (NaN for a model resumed from a save point that did not record it).
+    relax_t_f_s, relax_t_b_s : Tensor
+        Relaxation times of the hidden (forward pass) and visible (backward pass) nodes, seconds.
+    pass_time_f_s, pass_time_b_s : float
+        How long a forward / backward pass takes to settle with the current parameters, seconds.
+    """
+
+    power_f_w: float
+    power_b_w: float
+    energy_j: float
+    relax_t_f_s: torch.Tensor
+    relax_t_b_s: torch.Tensor
+    pass_time_f_s: float
+    pass_time_b_s: float
+
+
+def readings(model: Any, units: Units = DEFAULT_UNITS) -> Readings:
+    """The SI readings of an ``rkm.RKM``/``rkm.RBM`` (its code-unit ``power_f``, ``energy``... are unchanged)."""
+    tau_f, tau_b = model.relaxation_times()
+    trainer = model.trainer
+    return Readings(
+        power_f_w=power_watts(trainer.power_f, units),
+        power_b_w=power_watts(trainer.power_b, units),
+        energy_j=training_energy_j(trainer.settled, trainer.decisions, units),
+        relax_t_f_s=seconds(tau_f, units),
+        relax_t_b_s=seconds(tau_b, units),
+        pass_time_f_s=settling_time_s(tau_f, units),
+        pass_time_b_s=settling_time_s(tau_b, units),
+    )
