@@ -179,6 +179,8 @@ def test_grid_and_seed_parsing():
 
 def test_a_folder_of_another_configuration_is_refused(tmp_path):
     config = resolve_config(overrides={"model": {"max_epochs": 5}, "data": {"dataset": "bars-and-stripes"}})
+    names = [r.name for r in sweep.plan(config, {"model.offset": [-0.5, 0.5], "data.path": ["a/b"]}, [0], tmp_path)]
+    assert names == ["offset=-0.5_path=a-b_seed=0", "offset=0.5_path=a-b_seed=0"]
     run = sweep.plan(config, {"model.k": [1, 2]}, [0], tmp_path)[1]
     assert run.name == "k=2_seed=0" and run.path == tmp_path / "runs" / "k=2_seed=0"
     run.path.mkdir(parents=True)
@@ -199,11 +201,14 @@ def cluster():
 
 def lock_holder(path: Path) -> int | None:
     """Process id holding the flock on ``path``, from /proc/locks (Linux)."""
-    inode = path.stat().st_ino
+    st = path.stat()
+    where = (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
     for line in Path("/proc/locks").read_text().splitlines():
         fields = line.split()
-        if fields[1] == "FLOCK" and fields[3] == "WRITE" and int(fields[5].split(":")[2]) == inode:
-            return int(fields[4])
+        if fields[1] == "FLOCK" and fields[3] == "WRITE":
+            major, minor, inode = fields[5].split(":")
+            if (int(major, 16), int(minor, 16), int(inode)) == where:
+                return int(fields[4])
     return None
 
 
@@ -317,3 +322,10 @@ def test_summary_figure_of_equal_seeds_and_failed_runs(tmp_path):
     assert [ax.get_ylabel() for ax in fig.axes[::2]] == ["test_reconstruction_error_k1", "energy"]
     plots.save(fig, tmp_path / "summary.png")
     assert (tmp_path / "summary.png").stat().st_size > 0
+
+
+def test_a_missing_summary_is_a_failed_row_not_a_crash(tmp_path):
+    run = sweep.Run("k=1_seed=0", tmp_path / "runs" / "k=1_seed=0", {"model.k": 1}, 0, {})
+    row = sweep.result_row(run, {"status": "ok", "action": "trained", "error": "", "wall_s": 1.0})
+    assert row["status"] == "failed" and row["error"].startswith("FileNotFoundError")
+    assert "share" in row["error"] and row["test_reconstruction_error_k1"] is None

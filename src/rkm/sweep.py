@@ -197,7 +197,7 @@ def _coerced_values(config: dict, key: str, raw_values: Sequence) -> list:
 
 
 def _slug(value: Any) -> str:
-    return re.sub(r"[^A-Za-z0-9.+-]+", "-", str(value)).strip("-") or "-"
+    return re.sub(r"[^A-Za-z0-9.+-]+", "-", str(value)) or "-"
 
 
 def _check_machine_settings(config: dict, local: bool) -> dict:
@@ -397,7 +397,10 @@ def result_row(run: Run, outcome: Mapping) -> dict[str, Any]:
     row.update(status=outcome["status"], action=outcome["action"], error=outcome["error"], wall_s=outcome["wall_s"])
     summary: dict = {}
     if outcome["status"] == "ok":
-        summary = json.loads((run.path / "summary.json").read_text())
+        try:
+            summary = json.loads((run.path / "summary.json").read_text())
+        except (FileNotFoundError, json.JSONDecodeError) as err:
+            row.update(status="failed", error=f"{one_line(err)} (is the sweep folder on a file system the workers share?)")
     for key in SUMMARY_COLUMNS:
         row[key] = summary.get(key)
     row.update(summary.get("sample_quality_vs_test", {}))
