@@ -329,3 +329,14 @@ def test_a_missing_summary_is_a_failed_row_not_a_crash(tmp_path):
     row = sweep.result_row(run, {"status": "ok", "action": "trained", "error": "", "wall_s": 1.0})
     assert row["status"] == "failed" and row["error"].startswith("FileNotFoundError")
     assert "share" in row["error"] and row["test_reconstruction_error_k1"] is None
+
+
+def test_progress_counts_running_and_failed_runs():
+    progress = sweep._Progress(3, 0, enabled=True)
+    progress.started((0.0, "a"))
+    progress.started((0.0, "b"))
+    progress.finished("a", failed=True)
+    progress.finished("c", failed=False)
+    progress.started((0.0, "c"))  # a start event that arrives after the run's result
+    assert (progress.bar.n, progress.running, progress.failed) == (2, {"b"}, 1)
+    progress.close()

@@ -486,6 +486,7 @@ class _Progress:
         self.bar = tqdm(total=total, initial=skipped, unit="run", desc="runs done", dynamic_ncols=True,
                         disable=not enabled)
         self.running: set[str] = set()
+        self.done: set[str] = set()
         self.failed = 0
         self.lock = threading.Lock()
         self._show()
@@ -494,14 +495,16 @@ class _Progress:
         self.bar.set_postfix_str(f"running {len(self.running)}, failed {self.failed}")
 
     def started(self, event) -> None:
-        """Handler of the Dask event a worker logs when it starts a run."""
+        """Handler of the Dask event a worker logs when it starts a run (it may arrive after the run's result)."""
         with self.lock:
-            self.running.add(event[1])
-            self._show()
+            if event[1] not in self.done:
+                self.running.add(event[1])
+                self._show()
 
     def finished(self, name: str, failed: bool) -> None:
         with self.lock:
             self.running.discard(name)
+            self.done.add(name)
             self.failed += failed
             self.bar.update(1)
             self._show()
