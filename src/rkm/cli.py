@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, hyperparams
+from . import __version__, hyperparams, sweep
 from .energy import add_energy_parser, cmd_energy
 from .errors import ConfigError, RKMError
 
@@ -108,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("datasets", help="list the datasets", description="List the datasets and whether they work offline.")
     add_energy_parser(sub)
+    sweep.add_command(sub)
     return parser
 
 
@@ -246,6 +247,7 @@ COMMANDS = {
     "plot": cmd_plot,
     "datasets": cmd_datasets,
     "energy": cmd_energy,
+    "sweep": lambda args: sweep.cmd_sweep(args, _overrides(args)),
 }
 
 
