@@ -17,7 +17,6 @@ network these parameters define, for either energy.
 from __future__ import annotations
 
 import math
-import secrets
 from typing import Any
 
 import numpy as np
@@ -114,8 +113,9 @@ class RBM:
     layer_scaled : bool
         Scale the RKM comparator input by the size of the clamped layer.
     seed : int, optional
-        Seed of the model's random generator; drawn from the OS and recorded in
-        ``model.seed`` when omitted, so every run can be repeated.
+        Seed of the model's random generator; when omitted, drawn from torch's global
+        generator (so ``torch.manual_seed`` makes a pyrkm-style script repeat) and
+        recorded in ``model.seed``, so every run can be repeated.
     generator : torch.Generator, optional
         Use this generator instead (it must live on ``device``).
     device : str or torch.device, optional
@@ -207,7 +207,7 @@ class RBM:
             self.generator = generator
             self.seed = generator.initial_seed()
         else:
-            self.seed = secrets.randbits(63) if seed is None else _positive_int("seed", seed, minimum=0)
+            self.seed = int(torch.randint(2**63 - 1, ())) if seed is None else _positive_int("seed", seed, minimum=0)
             self.generator = torch.Generator(device=self.device).manual_seed(self.seed)
 
         self.average_data = None if average_data is None else self._as_vector(average_data, self.n_visible, "average_data")
@@ -351,8 +351,12 @@ class RBM:
 
     @property
     def W_t(self) -> torch.Tensor:
-        """``W.T``, always current (the reference kept a stale copy)."""
+        """``W.T``, always current (the reference kept a stale copy); assigning sets ``W`` to its transpose."""
         return self._W.t()
+
+    @W_t.setter
+    def W_t(self, value) -> None:
+        self.W = self._as_parameter(value, (self.n_visible, self.n_hidden), "W_t").t()
 
     @property
     def t_to_save(self) -> list[int]:

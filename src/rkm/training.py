@@ -44,6 +44,7 @@ import numpy as np
 import torch
 
 from . import comparators, matmul, metrics, physics
+from .batches import batch_rows
 from .errors import ConfigError, DataError
 
 logger = logging.getLogger("rkm.training")
@@ -176,9 +177,7 @@ def pass_seed(seed: int, pass_index: int) -> int:
 
 
 def _to_batch(model, batch) -> torch.Tensor:
-    if isinstance(batch, (tuple, list)) and len(batch) > 0 and not np.isscalar(batch[0]):
-        batch = batch[0]
-    return model._as_batch(batch, model.n_visible, "a training batch")[0]
+    return model._as_batch(batch_rows(batch), model.n_visible, "a training batch")[0]
 
 
 def batches(model, data) -> Iterator[torch.Tensor]:
