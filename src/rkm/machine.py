@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import comparators, matmul, physics, plots
+from . import comparators, hopfield, matmul, physics, plots
 from .errors import ConfigError, DataError
 
 ENERGY_TYPES = ("RKM", "hopfield")
@@ -838,6 +838,66 @@ class RBM:
             f"n_hidden={self.n_hidden}, energy_type={self.energy_type!r}, train_algo={self.train_algo!r}, "
             f"sampling={self.sampling!r}, epoch={self.epoch}, device={str(self.device)!r})"
         )
+
+    # ------------------------------------------------ Boltzmann energy (rkm.hopfield)
+    # pyrkm's energy methods, as thin delegates to the pure functions of rkm.hopfield.
+    def _hopfield_only(self, method: str) -> None:
+        if self.energy_type != "hopfield":
+            raise ConfigError(
+                f"{method} is the Boltzmann law of energy_type='hopfield'; this model's energy_type is "
+                f"{self.energy_type!r}, whose Gibbs chain has no energy function in general (see "
+                "RBM.free_energy). Use v_to_h / h_to_v for its conditionals (they return P(unit = 1))."
+            )
+
+    def free_energy(self, v, beta=None):
+        """Free energy ``F(v)`` of each row, shape (N,), so that ``P(v) ~ exp(-F(v))``.
+
+        For ``energy_type='hopfield'`` this is pyrkm's value,
+        ``-sum_j softplus(beta (W v + b)_j) - beta v_bias . v`` (``rkm.hopfield``).
+
+        An RKM (``energy_type='RKM'``) has no free energy in general: its forward pass
+        divides hidden unit j's weights by the node conductance ``G_j`` and its backward
+        pass divides visible unit i's by ``G_i``, so the two conditionals are not those of
+        one Boltzmann law and its distribution is only the Gibbs chain's stationary law.
+        (pyrkm returned the Hopfield value of the RKM's parameters, which is not that law;
+        ``_free_energy_hopfield`` still computes it.)
+
+        Raises
+        ------
+        ConfigError
+            For ``energy_type='RKM'``, or a non-finite ``beta``.
+        """
+        self._hopfield_only("free_energy")
+        return self._free_energy_hopfield(v, beta)
+
+    def _free_energy_hopfield(self, v, beta=None):
+        """Free energy of the bilinear (Hopfield) energy with this model's parameters, shape (N,)."""
+        v, single = self._as_batch(v, self.n_visible, "v")
+        out = hopfield.free_energy(v, self._W, self._v_bias, self._h_bias, self._beta(beta))
+        return out[0] if single else out
+
+    def _energy_hopfield(self, v, h):
+        """Bilinear energy ``-h . (W v) - v_bias . v - h_bias . h`` of each row pair, shape (N,)."""
+        v, single = self._as_batch(v, self.n_visible, "v")
+        h, _ = self._as_batch(h, self.n_hidden, "h")
+        if v.shape[0] != h.shape[0]:
+            raise DataError(f"v and h must have the same batch size, got {v.shape[0]} and {h.shape[0]}.")
+        out = hopfield.energy(v, h, self._W, self._v_bias, self._h_bias)
+        return out[0] if single else out
+
+    def _prob_h_given_v(self, v, beta=None):
+        """``P(h = 1 | v) = sigmoid(beta (v W^T + h_bias))`` (``energy_type='hopfield'`` only)."""
+        self._hopfield_only("_prob_h_given_v")
+        v, single = self._as_batch(v, self.n_visible, "v")
+        out = hopfield.prob_h_given_v(v, self._W, self._h_bias, self._beta(beta))
+        return out[0] if single else out
+
+    def _prob_v_given_h(self, h, beta=None):
+        """``P(v = 1 | h) = sigmoid(beta (h W + v_bias))`` (``energy_type='hopfield'`` only)."""
+        self._hopfield_only("_prob_v_given_h")
+        h, single = self._as_batch(h, self.n_hidden, "h")
+        out = hopfield.prob_v_given_h(h, self._W, self._v_bias, self._beta(beta))
+        return out[0] if single else out
 
 
 class RKM(RBM):
