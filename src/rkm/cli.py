@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
+from . import __version__, legacy
 from .errors import ConfigError, RKMError
 
 # flag name -> (config key, type, help); every seed constructor parameter is settable
@@ -143,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("run_dir", type=Path, metavar="RUN_DIR")
 
     sub.add_parser("datasets", help="list the datasets", description="List the datasets and whether they work offline.")
+    legacy.add_convert_parser(sub)
     return parser
 
 
@@ -279,6 +280,7 @@ COMMANDS = {
     "evaluate": cmd_evaluate,
     "plot": cmd_plot,
     "datasets": cmd_datasets,
+    "convert-pyrkm": legacy.cmd_convert_pyrkm,
 }
 
 
