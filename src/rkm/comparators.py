@@ -97,6 +97,24 @@ def probability(x: torch.Tensor, beta: float, sampling: str, distribution: str) 
     return ((1.0 + z) * 0.5).clamp(0.0, 1.0)
 
 
+def log_probability(x: torch.Tensor, beta: float, sampling: str, distribution: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(log P(unit = 1 | x), log P(unit = 0 | x))`` of a comparator mode, in closed form.
+
+    Evaluated without taking the log of a rounded probability, so a saturated unit keeps
+    its exact log-probability (``log sigmoid``, ``log Phi``) instead of ``-inf``.
+    """
+    if is_deterministic(beta):
+        p = (x > 0).to(x.dtype)
+        return torch.log(p), torch.log1p(-p)
+    z = x if beta == 1.0 else beta * x
+    if sampling == "bernoulli":
+        return torch.nn.functional.logsigmoid(z), torch.nn.functional.logsigmoid(-z)
+    if distribution == "gaussian":
+        return torch.special.log_ndtr(z), torch.special.log_ndtr(-z)
+    p = ((1.0 + z) * 0.5).clamp(0.0, 1.0)
+    return torch.log(p), torch.log1p(-p)
+
+
 def sample(
     x: torch.Tensor,
     beta: float,
