@@ -24,6 +24,8 @@ the public constructors and :func:`rkm.save_model`); the command line runs it as
 from __future__ import annotations
 
 import argparse
+import builtins
+import codecs
 import collections
 import inspect
 import io
@@ -103,10 +105,8 @@ class _RestrictedUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str):
         if module in ("builtins", "__builtin__") and name in _BUILTINS:
-            return getattr(__import__("builtins"), name)
+            return getattr(builtins, name)
         if module == "_codecs" and name == "encode":  # how protocol 2 stores bytes
-            import codecs
-
             return codecs.encode
         if module in _NUMPY_MODULES and name in ("_reconstruct", "scalar", "_frombuffer", "ndarray", "dtype"):
             return self._numpy(name)

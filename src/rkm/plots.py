@@ -163,13 +163,13 @@ def show_image(img, title: str = "", *, cmap: str = "gray", vmin=None, vmax=None
     data = _numpy(img)
     if data.ndim != 2:
         raise DataError(f"show_image draws one 2-D image, got an array of shape {data.shape}.")
+    side = math.isqrt(len(labels)) if labels is not None else 0
+    if labels is not None and side * side != len(labels):
+        raise DataError(f"labels must be one per cell of a square grid; {len(labels)} is not a perfect square.")
     fig, ax = plt.subplots(figsize=figsize)
     ax.set_title(title)
     ax.imshow(data, cmap=cmap, vmin=vmin, vmax=vmax)
     if labels is not None:
-        side = math.isqrt(len(labels))
-        if side * side != len(labels):
-            raise DataError(f"labels must be one per cell of a square grid; {len(labels)} is not a perfect square.")
         cell_h, cell_w = data.shape[0] // side, data.shape[1] // side
         for i, label in enumerate(labels):
             r, c = divmod(i, side)

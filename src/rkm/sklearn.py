@@ -238,9 +238,9 @@ class BernoulliRKM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         -------
         self
         """
+        n_iter = _positive_int("n_iter", self.n_iter)
         x = self._rows(X, reset=True)
         self.model_ = self._new_machine(x.shape[1])
-        n_iter = _positive_int("n_iter", self.n_iter)
         self._train(x, n_iter * math.ceil(x.shape[0] / self.model_.batch_size), x)
         return self
 

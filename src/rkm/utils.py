@@ -30,7 +30,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import data, metrics, plots
+from . import data as datasets
+from . import metrics, plots
 from .checkpoint import load_model
 from .errors import ConfigError, DataError
 from .legacy import unpickle
@@ -263,7 +264,7 @@ def generate_S_matrix(shape, target, *, random_state=None):
     -------
     numpy.ndarray, float64, of ``shape``
     """
-    return data.entropy_targets(shape, target, random_state)
+    return datasets.entropy_targets(shape, target, random_state)
 
 
 def generate_synthetic_data(target_entropy, data_size, structured=True, *, random_state=None):
@@ -287,7 +288,7 @@ def generate_synthetic_data(target_entropy, data_size, structured=True, *, rando
     -------
     numpy.ndarray, int64, shape ``data_size``
     """
-    images = data.entropy_images(target_entropy, data_size, structured, random_state)
+    images = datasets.entropy_images(target_entropy, data_size, structured, random_state)
     s_image, s_pixel = my_entropy(images)
     logger.info("Target = %s; generated entropy (image) = %s, (pixels) = %s", target_entropy, s_image.mean(), s_pixel.mean())
     return images
@@ -321,7 +322,7 @@ def binarize_image(image, threshold=128):
     -------
     numpy.ndarray of int64, the shape of ``image``
     """
-    return data.binarize(_numpy(image), threshold, scale=1).astype(np.int64)
+    return datasets.binarize(_numpy(image), threshold, scale=1).astype(np.int64)
 
 
 def ensure_dir(dirname):
