@@ -77,7 +77,9 @@ def batch_rows(batch: Any) -> Any:
     if all(d == 1 for d in dims) and len({_shape(item) for item in batch}) == 1:
         if isinstance(first, torch.Tensor) and all(isinstance(item, torch.Tensor) for item in batch):
             return torch.stack(list(batch))
-        return np.stack([item.detach().cpu().numpy() if isinstance(item, torch.Tensor) else np.asarray(item) for item in batch])
+        return np.stack(
+            [item.detach().cpu().numpy() if isinstance(item, torch.Tensor) else np.asarray(item) for item in batch]
+        )
     raise DataError(
         f"a training batch is a {type(batch).__name__} of {len(batch)} items that is neither a list of rows "
         "of one length nor a (data, label) pair whose data is a 2-D array or tensor; pass each batch as a "

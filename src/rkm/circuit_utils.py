@@ -19,10 +19,12 @@ matplotlib (pyrkm's ``plot_edge_state`` used the removed ``cm.get_cmap``).
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import networkx as nx
 import numpy as np
 import scipy.sparse as sp
+from matplotlib.figure import Figure
 
 from . import plots
 from .checks import float_array
@@ -57,7 +59,7 @@ class Circuit:
         Set by :meth:`setConductances`.
     """
 
-    def __init__(self, graph):
+    def __init__(self, graph: nx.Graph) -> None:
         if isinstance(graph, (str, os.PathLike)):
             raise ConfigError(
                 f"Circuit takes a networkx graph, not the file {graph!r}: pyrkm read pickled graphs, and "
@@ -72,10 +74,12 @@ class Circuit:
         index = {node: k for k, node in enumerate(self._nodes)}
         self._edges = np.array([(index[u], index[v]) for u, v in graph.edges()], dtype=np.int64).reshape(-1, 2)
         positions = [graph.nodes[node].get("pos") for node in self._nodes]
-        self.pts = None if any(p is None for p in positions) else np.asarray(positions, dtype=np.float64).reshape(self.n, -1)
+        self.pts = (
+            None if any(p is None for p in positions) else np.asarray(positions, dtype=np.float64).reshape(self.n, -1)
+        )
         self.incidence_matrix = nx.incidence_matrix(graph, oriented=True)
 
-    def setConductances(self, conductances):
+    def setConductances(self, conductances: Any) -> None:
         """Set the conductance of every edge, in the order of ``graph.edges``.
 
         Parameters
@@ -111,7 +115,7 @@ class Circuit:
         )
         return net, free
 
-    def _hessian(self):
+    def _hessian(self) -> sp.csr_matrix:
         """The weighted Laplacian ``B diag(conductances) B^T`` (the power's Hessian in the node voltages).
 
         Returns
@@ -121,7 +125,7 @@ class Circuit:
         net, _ = self._netlist(np.zeros(0, dtype=np.int64), np.zeros(0))
         return laplacian(net)
 
-    def constraint_matrix(self, indices_nodes):
+    def constraint_matrix(self, indices_nodes: Any) -> sp.csr_matrix:
         """The matrix Q that fixes the voltages of the nodes ``indices_nodes``.
 
         Parameters
@@ -141,7 +145,7 @@ class Circuit:
             raise DataError(f"indices_nodes must be distinct integers in [0, {self.n}), got {indices_nodes!r}.")
         return sp.csr_matrix((np.ones(idx.size), (idx, np.arange(idx.size))), shape=(self.n, idx.size))
 
-    def solve(self, Q, f):
+    def solve(self, Q: Any, f: Any) -> np.ndarray:
         """Node voltages with ``Q^T V = f`` and Kirchhoff's current law at every other node.
 
         Parameters
@@ -185,18 +189,27 @@ class Circuit:
             raise DataError("plotting needs a 'pos' attribute (x, y) on every node of the graph.")
         return self.pts
 
-    def _state(self, state, n: int, what: str) -> np.ndarray:
+    def _state(self, state: Any, n: int, what: str) -> np.ndarray:
         values = float_array(state, what).reshape(-1)
         if values.shape[0] != n:
             raise DataError(f"{what} must have {n} values, got {values.shape[0]}.")
         return values
 
-    def plot_node_state(self, node_state, title=None, lw=0.5, cmap="RdYlBu_r", size_factor=100):
+    def plot_node_state(
+        self,
+        node_state: Any,
+        title: str | None = None,
+        lw: float = 0.5,
+        cmap: str = "RdYlBu_r",
+        size_factor: float = 100,
+    ) -> Figure:
         """Nodes at their positions, sized by ``|node_state|`` and coloured by it; returns the figure."""
         return plots.graph_nodes(self._positions(), self._state(node_state, self.n, "node_state"), title, lw, cmap,
                                  size_factor)
 
-    def plot_edge_state(self, edge_state, title=None, lw=0.5, cmap="RdYlBu_r"):
+    def plot_edge_state(
+        self, edge_state: Any, title: str | None = None, lw: float = 0.5, cmap: str = "RdYlBu_r"
+    ) -> Figure:
         """Edges as segments between their nodes, coloured by ``edge_state``; returns the figure."""
         segments = self._positions()[self._edges]
         return plots.graph_edges(segments, self._state(edge_state, self.ne, "edge_state"), title, lw, cmap)

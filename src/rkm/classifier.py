@@ -14,16 +14,19 @@ For FID-style features rkm uses its own shipped network (:mod:`rkm.fid`), not th
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import torch
+from matplotlib.figure import Figure
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from . import plots
-from .errors import DataError
 from .checks import integer
+from .errors import DataError
 
 __all__ = ["CustomDataset", "SimpleClassifier", "show_classification", "train_classifier"]
 
@@ -45,17 +48,17 @@ class CustomDataset(Dataset):
         Applied to each sample when it is read.
     """
 
-    def __init__(self, data, targets, transform=None):
+    def __init__(self, data: Any, targets: Any, transform: Callable[[Any], Any] | None = None) -> None:
         if len(data) != len(targets):
             raise DataError(f"data has {len(data)} samples but targets has {len(targets)} labels.")
         self.data = data
         self.targets = targets
         self.transform = transform
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.data)
 
-    def __getitem__(self, idx):
+    def __getitem__(self, idx: int) -> tuple[Any, Any]:
         img = self.data[idx]
         if self.transform:
             img = self.transform(img)
@@ -68,7 +71,7 @@ class SimpleClassifier(nn.Module):
     ``forward`` takes images of shape (N, 1, 28, 28) (or (N, 784)) and returns logits (N, 10).
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(1, 32, kernel_size=3, stride=1, padding=1)
         self.pool = nn.MaxPool2d(kernel_size=2, stride=2, padding=0)
@@ -76,7 +79,7 @@ class SimpleClassifier(nn.Module):
         self.fc1 = nn.Linear(64 * 7 * 7, 128)
         self.fc2 = nn.Linear(128, 10)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.reshape(-1, 1, IMAGE_SIDE, IMAGE_SIDE)
         x = self.pool(torch.relu(self.conv1(x)))
         x = self.pool(torch.relu(self.conv2(x)))
@@ -104,7 +107,14 @@ def _labelled(pair: Any, name: str) -> tuple[torch.Tensor, torch.Tensor]:
     return x.reshape(-1, 1, IMAGE_SIDE, IMAGE_SIDE), y
 
 
-def train_classifier(test_set, train_set, device=None, batch_size=64, learning_rate=0.001, num_epochs=5):
+def train_classifier(
+    test_set: Sequence[Any],
+    train_set: Sequence[Any],
+    device: torch.device | str | None = None,
+    batch_size: int = 64,
+    learning_rate: float = 0.001,
+    num_epochs: int = 5,
+) -> tuple[SimpleClassifier, float]:
     """Train a :class:`SimpleClassifier` on ``train_set`` and measure it on ``test_set``.
 
     Parameters
@@ -155,7 +165,16 @@ def train_classifier(test_set, train_set, device=None, batch_size=64, learning_r
     return model, accuracy
 
 
-def show_classification(file_name, img, cmap="gray", vmin=None, vmax=None, save=False, savename="", labels=None):
+def show_classification(
+    file_name: str,
+    img: Any,
+    cmap: str = "gray",
+    vmin: float | None = None,
+    vmax: float | None = None,
+    save: bool = False,
+    savename: str | os.PathLike = "",
+    labels: Sequence[Any] | None = None,
+) -> Figure:
     """Draw ``img`` (for example a grid of digits) with one label per grid cell; returns the figure.
 
     Parameters are those of :func:`rkm.utils.show_and_save`, plus ``labels``: one per

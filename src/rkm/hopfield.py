@@ -35,7 +35,14 @@ from torch.nn.functional import logsigmoid, softplus
 from .checks import beta as check_beta
 from .errors import ConfigError
 
-__all__ = ["energy", "free_energy", "pixel_log_conditionals", "prob_h_given_v", "prob_v_given_h", "pseudo_log_likelihood"]
+__all__ = [
+    "energy",
+    "free_energy",
+    "pixel_log_conditionals",
+    "prob_h_given_v",
+    "prob_v_given_h",
+    "pseudo_log_likelihood",
+]
 
 _CHUNK_ELEMENTS = 1 << 22
 """Elements of the (rows, n_visible, n_hidden) block :func:`pixel_log_conditionals` forms at a time."""
@@ -59,12 +66,16 @@ def _sigmoid(x: torch.Tensor, beta: float) -> torch.Tensor:
     return torch.sigmoid(beta * x)
 
 
-def energy(v: torch.Tensor, h: torch.Tensor, W: torch.Tensor, v_bias: torch.Tensor, h_bias: torch.Tensor) -> torch.Tensor:
+def energy(
+    v: torch.Tensor, h: torch.Tensor, W: torch.Tensor, v_bias: torch.Tensor, h_bias: torch.Tensor
+) -> torch.Tensor:
     """Energy ``E(v, h) = -h . (W v) - a . v - b . h`` of each row pair, shape (N,)."""
     return -((v @ W.t()) * h).sum(dim=1) - v @ v_bias - h @ h_bias
 
 
-def free_energy(v: torch.Tensor, W: torch.Tensor, v_bias: torch.Tensor, h_bias: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
+def free_energy(
+    v: torch.Tensor, W: torch.Tensor, v_bias: torch.Tensor, h_bias: torch.Tensor, beta: float = 1.0
+) -> torch.Tensor:
     """Free energy ``F(v) = -sum_j softplus(beta (W v + b)_j) - beta a . v`` of each row, shape (N,).
 
     ``exp(-F(v))`` is the unnormalised marginal probability of ``v`` at inverse

@@ -29,11 +29,13 @@ import codecs
 import collections
 import inspect
 import io
+import os
 import pickle
 import re
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, NoReturn
 
 import numpy as np
 import torch
@@ -66,10 +68,10 @@ class PyrkmState:
 
     class_name = "RKM"
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.state: dict[str, Any] = {}
 
-    def __setstate__(self, state) -> None:
+    def __setstate__(self, state: Any) -> None:
         if isinstance(state, tuple) and len(state) == 2:  # (dict, slots) from objects with __slots__
             state = {**(state[0] or {}), **(state[1] or {})}
         if not isinstance(state, dict):
@@ -84,7 +86,7 @@ def _state_class(name: str) -> type:
     return type(f"Pyrkm{name}State", (PyrkmState,), {"class_name": name})
 
 
-def _storage_from_bytes(data: bytes):
+def _storage_from_bytes(data: bytes) -> torch.TypedStorage | torch.UntypedStorage:
     """A tensor storage pickled inside a plain pickle: read by torch's own weights-only loader."""
     if not isinstance(data, (bytes, bytearray)):
         raise CheckpointError("a pickled tensor storage is not bytes.")
@@ -99,11 +101,11 @@ def _storage_from_bytes(data: bytes):
 class _RestrictedUnpickler(pickle.Unpickler):
     """An unpickler that resolves only the allow-listed globals (see the module docstring)."""
 
-    def __init__(self, file, *, tensors: bool, encoding: str = "ASCII"):
+    def __init__(self, file: BinaryIO, *, tensors: bool, encoding: str = "ASCII") -> None:
         super().__init__(file, encoding=encoding)
         self._tensors = tensors
 
-    def find_class(self, module: str, name: str):
+    def find_class(self, module: str, name: str) -> Callable[..., Any]:
         if module in ("builtins", "__builtin__") and name in _BUILTINS:
             return getattr(builtins, name)
         if module == "_codecs" and name == "encode":  # how protocol 2 stores bytes
@@ -123,7 +125,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
         )
 
     @staticmethod
-    def _numpy(name: str):
+    def _numpy(name: str) -> Callable[..., Any]:
         if name == "ndarray":
             return np.ndarray
         if name == "dtype":
@@ -133,7 +135,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
         return getattr(module, name)
 
     @staticmethod
-    def _torch(module: str, name: str):
+    def _torch(module: str, name: str) -> Callable[..., Any] | None:
         if module == "torch._utils" and name == "_rebuild_tensor_v2":
             return torch._utils._rebuild_tensor_v2
         if module == "torch.storage" and name == "_load_from_bytes":
@@ -148,11 +150,11 @@ class _RestrictedUnpickler(pickle.Unpickler):
             return _state_class(_PYRKM_CLASSES[(module, name)])
         return None
 
-    def persistent_load(self, pid):
+    def persistent_load(self, pid: Any) -> NoReturn:
         raise CheckpointError("refused a persistent reference in the pickle: plain pickles of data have none.")
 
 
-def _restricted_load(file, *, tensors: bool, encoding: str = "ASCII") -> Any:
+def _restricted_load(file: str | os.PathLike, *, tensors: bool, encoding: str = "ASCII") -> Any:
     path = Path(file)
     try:
         with open(path, "rb") as fh:
@@ -163,10 +165,12 @@ def _restricted_load(file, *, tensors: bool, encoding: str = "ASCII") -> Any:
         raise CheckpointError(f"{path}: {err}") from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
             RuntimeError) as err:
-        raise CheckpointError(f"{path} is not a readable pickle ({type(err).__name__}: {err}); it may be truncated.") from None
+        raise CheckpointError(
+            f"{path} is not a readable pickle ({type(err).__name__}: {err}); it may be truncated."
+        ) from None
 
 
-def unpickle(file):
+def unpickle(file: str | os.PathLike) -> Any:
     """Load a data file pickled by pyrkm's datasets (e.g. CIFAR-style batches), safely.
 
     Parameters
@@ -192,7 +196,7 @@ def unpickle(file):
     return _restricted_load(file, tensors=False, encoding="bytes")
 
 
-def read_pyrkm_savepoint(path) -> PyrkmState:
+def read_pyrkm_savepoint(path: str | os.PathLike) -> PyrkmState:
     """Read one pyrkm save point (``{model_name}_t{epoch}.pkl``) as a :class:`PyrkmState`.
 
     Raises
@@ -214,7 +218,7 @@ def _tensor(value: Any, name: str, path: Path) -> torch.Tensor:
     raise CheckpointError(f"{path}: the pyrkm attribute {name!r} is a {type(value).__name__}, not a number or tensor.")
 
 
-def _model_from_state(saved: PyrkmState, path: Path, seed: int):
+def _model_from_state(saved: PyrkmState, path: Path, seed: int) -> RBM:
     """The rkm model a pyrkm state describes, built through the public constructor."""
     state = saved.state
     cls = RKM if saved.class_name == "RKM" else RBM
@@ -243,7 +247,7 @@ def _model_from_state(saved: PyrkmState, path: Path, seed: int):
     return model
 
 
-def convert_pyrkm(folder, output=None, *, seed: int = 0) -> list[Path]:
+def convert_pyrkm(folder: str | os.PathLike, output: str | os.PathLike | None = None, *, seed: int = 0) -> list[Path]:
     """Convert every pyrkm save point in ``folder`` into an rkm save point.
 
     Each ``{model_name}_t{epoch}.pkl`` is read with the restricted unpickler
@@ -289,7 +293,7 @@ def convert_pyrkm(folder, output=None, *, seed: int = 0) -> list[Path]:
 
 
 # ------------------------------------------------------------------ command line
-def add_convert_parser(subparsers) -> argparse.ArgumentParser:
+def add_convert_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``rkm convert-pyrkm FOLDER`` on the ``rkm`` command's sub-parsers."""
     parser = subparsers.add_parser(
         "convert-pyrkm",
@@ -303,7 +307,7 @@ def add_convert_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
-def cmd_convert_pyrkm(args) -> int:
+def cmd_convert_pyrkm(args: argparse.Namespace) -> int:
     """Run ``rkm convert-pyrkm``; prints each save point written."""
     if args.seed < 0:
         raise ConfigError(f"--seed must be >= 0, got {args.seed}.")

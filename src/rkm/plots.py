@@ -7,11 +7,14 @@ Every function returns a matplotlib ``Figure`` made through pyplot (so scripts t
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Sequence
 from typing import Any
 
 import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.colors import Colormap, Normalize
 from matplotlib.figure import Figure
 
 from .errors import ConfigError, DataError
@@ -154,8 +157,17 @@ def training_curves(rows: list[dict[str, float]]) -> Figure:
     return fig
 
 
-def show_image(img, title: str = "", *, cmap: str = "gray", vmin=None, vmax=None, labels=None, figsize=None,
-               save_to=None):
+def show_image(
+    img: Any,
+    title: str = "",
+    *,
+    cmap: str = "gray",
+    vmin: float | None = None,
+    vmax: float | None = None,
+    labels: Sequence[Any] | None = None,
+    figsize: tuple[float, float] | None = None,
+    save_to: str | os.PathLike | None = None,
+) -> Figure:
     """One 2-D image (for example a :func:`tile` canvas) with a title; returns the figure.
 
     ``labels``, one per cell of a square grid laid over the image (``len(labels)`` a perfect
@@ -184,12 +196,19 @@ def show_image(img, title: str = "", *, cmap: str = "gray", vmin=None, vmax=None
     return fig
 
 
-def _state_colours(state: np.ndarray, cmap: str):
+def _state_colours(state: np.ndarray, cmap: str) -> tuple[Normalize, Colormap]:
     norm = plt.Normalize(vmin=float(np.min(state)), vmax=float(np.max(state)))
     return norm, matplotlib.colormaps[cmap]
 
 
-def graph_nodes(positions, state, title=None, lw: float = 0.5, cmap: str = "RdYlBu_r", size_factor: float = 100):
+def graph_nodes(
+    positions: Any,
+    state: Any,
+    title: str | None = None,
+    lw: float = 0.5,
+    cmap: str = "RdYlBu_r",
+    size_factor: float = 100,
+) -> Figure:
     """Nodes at ``positions`` (n, 2), sized by ``|state|`` and coloured by ``state``; returns the figure."""
     pts, state = _numpy(positions), _numpy(state)
     norm, colours = _state_colours(state, cmap)
@@ -201,7 +220,9 @@ def graph_nodes(positions, state, title=None, lw: float = 0.5, cmap: str = "RdYl
     return fig
 
 
-def graph_edges(segments, state, title=None, lw: float = 0.5, cmap: str = "RdYlBu_r"):
+def graph_edges(
+    segments: Any, state: Any, title: str | None = None, lw: float = 0.5, cmap: str = "RdYlBu_r"
+) -> Figure:
     """Edges ``segments`` (n_edges, 2, 2) (two end points each) coloured by ``state``; returns the figure."""
     from matplotlib.collections import LineCollection
 

@@ -36,17 +36,21 @@ from __future__ import annotations
 import logging
 import math
 import time
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.utils import check_random_state
+from sklearn.utils import Tags, check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import comparators, hopfield
 from .checks import integer
 from .machine import RBM, RKM
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = ["BernoulliRKM", "RBMEstimator"]
 
@@ -111,27 +115,27 @@ class BernoulliRKM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
 
     def __init__(
         self,
-        n_components=256,
+        n_components: int = 256,
         *,
-        learning_rate=0.1,
-        batch_size=10,
-        n_iter=10,
-        verbose=0,
-        random_state=None,
-        k=1,
-        train_algo="PCD",
-        optimizer="SGD",
-        model_beta=1.0,
-        g_v=0.5,
-        g_h=0.5,
-        offset=0.0,
-        sampling="bernoulli",
-        distribution="gaussian",
-        layer_scaled=True,
-        min_W=-10.0,
-        max_W=10.0,
-        device="cpu",
-    ):
+        learning_rate: float = 0.1,
+        batch_size: int = 10,
+        n_iter: int = 10,
+        verbose: int = 0,
+        random_state: int | np.random.RandomState | None = None,
+        k: int = 1,
+        train_algo: str = "PCD",
+        optimizer: str = "SGD",
+        model_beta: float = 1.0,
+        g_v: float = 0.5,
+        g_h: float = 0.5,
+        offset: float = 0.0,
+        sampling: str = "bernoulli",
+        distribution: str = "gaussian",
+        layer_scaled: bool = True,
+        min_W: float = -10.0,
+        max_W: float = 10.0,
+        device: str = "cpu",
+    ) -> None:
         self.n_components = n_components
         self.learning_rate = learning_rate
         self.batch_size = batch_size
@@ -185,21 +189,21 @@ class BernoulliRKM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     def _numpy(tensor: torch.Tensor) -> np.ndarray:
         return tensor.detach().cpu().numpy().copy()
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         tags.transformer_tags.preserves_dtype = ["float64"]
         return tags
 
     # ------------------------------------------------------------------ input
-    def _rows(self, X, reset: bool) -> torch.Tensor:
+    def _rows(self, X: Any, reset: bool) -> torch.Tensor:
         X = validate_data(self, X, accept_sparse="csr", dtype=(np.float64, np.float32), reset=reset)
         if sp.issparse(X):
             X = X.toarray()
         device = self.device if reset else self.model_.device
         return torch.tensor(np.asarray(X, dtype=np.float64), device=device)
 
-    def _new_machine(self, n_features: int):
+    def _new_machine(self, n_features: int) -> RBM:
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         cls = RKM if self._energy_type == "RKM" else RBM
         return cls(
@@ -210,23 +214,24 @@ class BernoulliRKM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             distribution=self.distribution, layer_scaled=self.layer_scaled, seed=seed, device=self.device,
         )
 
-    def _train(self, data, updates: int, x: torch.Tensor) -> None:
+    def _train(self, data: torch.Tensor | list[torch.Tensor], updates: int, x: torch.Tensor) -> None:
         """``updates`` gradient updates of ``model_`` on ``data`` (an array, or a list of one batch)."""
         model = self.model_
         start, per_pass, began = model.epoch, max(1, math.ceil(x.shape[0] / model.batch_size)), time.perf_counter()
 
-        def report(m) -> None:
+        def report(m: RBM) -> None:
             done = m.epoch - start
             if done % per_pass == 0 or done == updates:
                 score = float(self._score_tensor(x).mean())
                 logger.info("[%s] Iteration %d, score = %.2f, time = %.2fs", type(self).__name__,
                             math.ceil(done / per_pass), score, time.perf_counter() - began)
 
-        model.max_epochs = model.epoch + updates
+        # max_epochs is a setting: a descriptor machine.py sets on RBM from hyperparams.MODEL, unseen by mypy
+        model.max_epochs = model.epoch + updates  # type: ignore[attr-defined]
         model.train(data, save=False, print_every=model.max_epochs + 1, callback=report if self.verbose else None)
 
     # --------------------------------------------------------------- learning
-    def fit(self, X, y=None):
+    def fit(self, X: Any, y: Any = None) -> Self:
         """Fit a new machine to ``X`` with ``n_iter`` passes of mini-batches of ``batch_size``.
 
         Parameters
@@ -245,7 +250,7 @@ class BernoulliRKM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self._train(x, n_iter * math.ceil(x.shape[0] / self.model_.batch_size), x)
         return self
 
-    def partial_fit(self, X, y=None):
+    def partial_fit(self, X: Any, y: Any = None) -> Self:
         """One gradient update with ``X`` as the mini-batch (a new machine on the first call).
 
         Returns
@@ -267,7 +272,7 @@ class BernoulliRKM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         drive = m.delta_eh(x) if forward else m.delta_ev(x)
         return comparators.probability(m.network.comparator, drive, m.model_beta)
 
-    def transform(self, X):
+    def transform(self, X: Any) -> np.ndarray:
         """P(h = 1 | v) of every hidden unit, the features a downstream model uses.
 
         Returns
@@ -277,7 +282,7 @@ class BernoulliRKM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         check_is_fitted(self)
         return self._probability(self._rows(X, reset=False), True).cpu().numpy()
 
-    def gibbs(self, v):
+    def gibbs(self, v: Any) -> np.ndarray:
         """One Gibbs step v -> h -> v from ``v``, drawn from the machine's generator.
 
         Returns
@@ -296,7 +301,7 @@ class BernoulliRKM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         on, off = torch.where(x > 0, x * log_on, 0.0), torch.where(x < 1, (1.0 - x) * log_off, 0.0)
         return (on + off).sum(dim=1)
 
-    def score_samples(self, X):
+    def score_samples(self, X: Any) -> np.ndarray:
         """Mean-field reconstruction log-likelihood of each sample (deterministic).
 
         The hidden nodes are clamped at their expected values ``P(h = 1 | v)`` and the
@@ -330,7 +335,7 @@ class RBMEstimator(BernoulliRKM):
         m = self.model_
         return hopfield.pseudo_log_likelihood(x, m.W, m.v_bias, m.h_bias, m.model_beta)
 
-    def score_samples(self, X):
+    def score_samples(self, X: Any) -> np.ndarray:
         """Pseudo-log-likelihood ``sum_i log P(v_i | v_-i)`` of each sample, every pixel flipped in turn.
 
         ``BernoulliRBM`` flips one random pixel per sample and returns ``n_features``

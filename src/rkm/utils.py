@@ -24,17 +24,19 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from matplotlib.figure import Figure
 
 from . import data as datasets
 from . import metrics, plots
+from .checks import integer
 from .errors import ConfigError, DataError
 from .legacy import unpickle
-from .checks import integer
 from .machine import load_model
 
 __all__ = [
@@ -75,7 +77,15 @@ def _check_columns(x: Any, Nv: Any, name: str) -> None:
         raise DataError(f"Nv={Nv!r} must be the number of visible units, the {n_columns} columns of {name}.")
 
 
-def show_and_save(file_name, img, cmap="gray", vmin=None, vmax=None, save=False, savename=""):
+def show_and_save(
+    file_name: str,
+    img: Any,
+    cmap: str = "gray",
+    vmin: float | None = None,
+    vmax: float | None = None,
+    save: bool = False,
+    savename: str | os.PathLike = "",
+) -> Figure:
     """Draw the 2-D image ``img`` titled ``file_name``; with ``save``, write it to ``savename``.
 
     Parameters
@@ -100,7 +110,7 @@ def show_and_save(file_name, img, cmap="gray", vmin=None, vmax=None, save=False,
     return plots.show_image(img, file_name, cmap=cmap, vmin=vmin, vmax=vmax, save_to=savename if save else None)
 
 
-def make_grid(array, nrow=8, padding=2):
+def make_grid(array: Any, nrow: int = 8, padding: int = 2) -> np.ndarray:
     """Images side by side, ``nrow`` per row, ``padding`` zero pixels around each.
 
     Parameters
@@ -128,7 +138,7 @@ def make_grid(array, nrow=8, padding=2):
     return plots.tile(images, integer("nrow", nrow), pad=integer("padding", padding, minimum=0), fill=0.0)
 
 
-def getbasebias(data):
+def getbasebias(data: Any) -> torch.Tensor:
     """Maximum-likelihood visible bias of independent units: ``logit`` of the data mean.
 
     The mean of each column is clipped to [1e-5, 1 - 1e-5] first, as in pyrkm.
@@ -150,7 +160,7 @@ def getbasebias(data):
     return torch.logit(x.mean(0), eps=1e-5)
 
 
-def Covariance_error(centered_data_original, centered_data_model, Nv):
+def Covariance_error(centered_data_original: Any, centered_data_model: Any, Nv: int) -> torch.Tensor:
     """Mean squared difference of the off-diagonal covariances (:func:`rkm.metrics.covariance_error`).
 
     Parameters
@@ -170,7 +180,7 @@ def Covariance_error(centered_data_original, centered_data_model, Nv):
     return _scalar_tensor(metrics.covariance_error(centered_data_original, centered_data_model), centered_data_original)
 
 
-def Third_moment_error(centered_data_original, centered_data_model, Nv):
+def Third_moment_error(centered_data_original: Any, centered_data_model: Any, Nv: int) -> torch.Tensor:
     """Mean squared difference of the third central moments over i < j < k.
 
     :func:`rkm.metrics.third_moment_error`, which never forms the ``Nv**3`` tensor (pyrkm
@@ -183,10 +193,12 @@ def Third_moment_error(centered_data_original, centered_data_model, Nv):
         0-d float64.
     """
     _check_columns(centered_data_original, Nv, "centered_data_original")
-    return _scalar_tensor(metrics.third_moment_error(centered_data_original, centered_data_model), centered_data_original)
+    return _scalar_tensor(
+        metrics.third_moment_error(centered_data_original, centered_data_model), centered_data_original
+    )
 
 
-def PowerSpectrum_MSE(v, v_model):
+def PowerSpectrum_MSE(v: Any, v_model: Any) -> torch.Tensor:
     """Mean squared difference of the natural logs of the mean 2-D power spectra of two image sets.
 
     :func:`rkm.metrics.power_spectrum_error` (each row a square image, ``log10`` with a
@@ -201,7 +213,7 @@ def PowerSpectrum_MSE(v, v_model):
     return _scalar_tensor(math.log(10.0) ** 2 * metrics.power_spectrum_error(v, v_model), v)
 
 
-def ComputeAATS(v, v_model):
+def ComputeAATS(v: Any, v_model: Any) -> tuple[float, float]:
     """Nearest-neighbour adversarial accuracy of real and generated samples (:func:`rkm.metrics.aats`).
 
     Parameters
@@ -218,7 +230,7 @@ def ComputeAATS(v, v_model):
     return metrics.aats(_numpy(v).T, _numpy(v_model).T)
 
 
-def Compute_FID(synthetic_images, real_images):
+def Compute_FID(synthetic_images: Any, real_images: Any) -> float:
     """Frechet distance of classifier features of generated and real 28x28 digits.
 
     :func:`rkm.metrics.fid`: the 64 penultimate features of the small MNIST classifier
@@ -237,7 +249,7 @@ def Compute_FID(synthetic_images, real_images):
     return metrics.fid(real_images, synthetic_images)
 
 
-def Compute_S(v, v_gen):
+def Compute_S(v: Any, v_gen: Any) -> float:
     """Compression-based relative entropy of a half-generated set (:func:`rkm.metrics.entropy_measure`).
 
     Parameters
@@ -254,7 +266,9 @@ def Compute_S(v, v_gen):
     return metrics.entropy_measure(v, v_gen)
 
 
-def generate_S_matrix(shape, target, *, random_state=None):
+def generate_S_matrix(
+    shape: tuple[int, int], target: float, *, random_state: int | np.random.RandomState | None = None
+) -> np.ndarray:
     """Random values in [0, 1] with their mean moved to ``target`` (:func:`rkm.data.entropy_targets`).
 
     ``random_state`` (keyword, rkm only): None draws from NumPy's global generator like
@@ -267,7 +281,13 @@ def generate_S_matrix(shape, target, *, random_state=None):
     return datasets.entropy_targets(shape, target, random_state)
 
 
-def generate_synthetic_data(target_entropy, data_size, structured=True, *, random_state=None):
+def generate_synthetic_data(
+    target_entropy: float,
+    data_size: tuple[int, int, int],
+    structured: bool = True,
+    *,
+    random_state: int | np.random.RandomState | None = None,
+) -> np.ndarray:
     """Binary images whose pixels have prescribed entropies (:func:`rkm.data.entropy_images`).
 
     The target and the generated mean entropies per image and per pixel are logged
@@ -290,11 +310,13 @@ def generate_synthetic_data(target_entropy, data_size, structured=True, *, rando
     """
     images = datasets.entropy_images(target_entropy, data_size, structured, random_state)
     s_image, s_pixel = my_entropy(images)
-    logger.info("Target = %s; generated entropy (image) = %s, (pixels) = %s", target_entropy, s_image.mean(), s_pixel.mean())
+    logger.info(
+        "Target = %s; generated entropy (image) = %s, (pixels) = %s", target_entropy, s_image.mean(), s_pixel.mean()
+    )
     return images
 
 
-def my_entropy(data):
+def my_entropy(data: Any) -> tuple[np.ndarray, np.ndarray]:
     """Entropy in bits of each image's mean pixel and of each pixel's mean over the images.
 
     Parameters
@@ -315,7 +337,7 @@ def my_entropy(data):
     return metrics.binary_entropy(x.mean(axis=(1, 2))), metrics.binary_entropy(x.mean(axis=0))
 
 
-def binarize_image(image, threshold=128):
+def binarize_image(image: Any, threshold: float = 128) -> np.ndarray:
     """``1`` where ``image > threshold``, else ``0`` (raw values, no rescaling).
 
     Returns
@@ -325,7 +347,7 @@ def binarize_image(image, threshold=128):
     return datasets.binarize(_numpy(image), threshold, scale=1).astype(np.int64)
 
 
-def ensure_dir(dirname):
+def ensure_dir(dirname: str | os.PathLike) -> None:
     """Create the folder ``dirname`` (and its parents) if it does not exist.
 
     Raises
