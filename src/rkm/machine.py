@@ -33,8 +33,8 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from . import checkpoint, checks, comparators, hyperparams, physics, plots
-from .errors import ConfigError, DataError
+from . import checkpoint, checks, comparators, hyperparams, physics, plots, schema
+from .errors import CheckpointError, ConfigError, DataError
 from .network import Network
 from .training import Trainer, batches, fit, phases
 from .training.callbacks import Reporter, SavePoints
@@ -529,8 +529,12 @@ class RBM(_Learning):
         tensors = {**self.network.state_dict(), **self.trainer.state_dict()}
         if self.average_data is not None:
             tensors["average_data"] = self.average_data.detach().cpu().clone()
-        config = {name: getattr(self, name) for name in hyperparams.SEED_ORDER}
-        config.update(mytype=checks.dtype_name(self.mytype), average_data=None, n_chains=self.n_chains)
+        bad = schema.non_finite(tensors)
+        if bad:
+            raise DataError(f"the state of {self.model_name!r} at update {self.epoch} holds NaN or inf in {bad}; "
+                            "it is not saved. Load the last save point.")
+        config = {name: getattr(self, name) for name in schema.CONFIG_KEYS}
+        config.update(mytype=checks.dtype_name(self.mytype), average_data=None)
         state = {"epoch": int(self.epoch), "seed": self.seed, "threshold_sharing": self.threshold_sharing,
                  "fast_matmul": self.fast_matmul, "rng_device": self.generator.device.type}
         return tensors, {"class": type(self).__name__, "config": config, "state": state}
@@ -584,14 +588,24 @@ class RKM(RBM):
 
 
 # ------------------------------------------------------------------ loading
-def restore(tensors: dict[str, torch.Tensor], header: dict[str, Any], device: Any = None) -> RBM:
-    """Build the model a save point describes, in the exact state it was saved in."""
-    config, state = dict(header["config"]), header["state"]
-    config["mytype"] = checks.dtype(config["mytype"])
+def restore(tensors: dict[str, torch.Tensor], header: dict[str, Any], device: Any = None, *,
+            source: Any = "the save point") -> RBM:
+    """Build the model a save point describes, in the exact state it was saved in.
+
+    The header and tensors are checked against the schema (:mod:`rkm.schema`) first; a
+    CheckpointError that names ``source`` says what is wrong, and no model is returned.
+    """
+    config, state = schema.check(tensors, header, source)
+    device = checks.device(device)
     if "average_data" in tensors:
         config["average_data"] = tensors["average_data"]
-    cls = {"RKM": RKM, "RBM": RBM}.get(header["class"], RKM)
-    model = cls(**config, seed=state["seed"], device=device, threshold_sharing=state["threshold_sharing"])
+    cls = {"RKM": RKM, "RBM": RBM}[header["class"]]
+    try:
+        model = cls(**config, seed=state["seed"], device=device, threshold_sharing=state["threshold_sharing"])
+    except (ConfigError, DataError) as err:
+        raise CheckpointError(f"{source} describes a model that cannot be built here: {err}") from None
+    fresh = {**model.network.state_dict(), **model.trainer.state_dict()}
+    schema.check_against(fresh, tensors, config, state, model.device, schema.format_version(header), source)
     try:
         model.fast_matmul = state.get("fast_matmul")
     except ConfigError as err:
@@ -632,13 +646,15 @@ def load_model(name: str, delete_previous: bool = False, model_state_path: Any =
         The latest save point is truncated, corrupted or not an rkm save point (for
         example a pickle); nothing is deleted then.
     """
+    name = hyperparams.MODEL["model_name"].validate(name)
+    model_state_path = checks.folder("model_state_path", model_state_path)
     points = checkpoint.list_savepoints(model_state_path, name)
     if not points:
         checkpoint.refuse_pickles(model_state_path, name)
         logger.info("No load points for %s in %s", name, model_state_path)
         return False, []
     update, path = points[-1]
-    model = restore(*checkpoint.read_savepoint(path), device=device)
+    model = restore(*checkpoint.read_savepoint(path), device=device, source=path)
     logger.info("Model %s trained up to update %d, loaded from %s", name, update, path)
     if delete_previous:
         for _, old in points[:-1]:
@@ -648,13 +664,16 @@ def load_model(name: str, delete_previous: bool = False, model_state_path: Any =
 
 def import_parameters(model: Any, name: str, model_state_path: Any = "model_states/") -> bool:
     """Copy W, v_bias and h_bias of the latest save point of ``name`` into ``model``."""
+    name = hyperparams.MODEL["model_name"].validate(name)
+    model_state_path = checks.folder("model_state_path", model_state_path)
     points = checkpoint.list_savepoints(model_state_path, name)
     if not points:
         checkpoint.refuse_pickles(model_state_path, name)
         logger.info("No load points for %s in %s", name, model_state_path)
         return False
     update, path = points[-1]
-    tensors, _ = checkpoint.read_savepoint(path)
+    tensors, header = checkpoint.read_savepoint(path)
+    schema.check(tensors, header, path)
     if tuple(tensors["W"].shape) != (model.n_hidden, model.n_visible):
         raise DataError(
             f"save point {path} has W of shape {tuple(tensors['W'].shape)}, this model needs "
