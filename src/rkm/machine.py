@@ -385,10 +385,10 @@ class _Learning(_Passes):
         source = batches(train_data, n_visible=self.n_visible, batch_size=self.batch_size, epoch=self.epoch,
                          seed=self.seed, dtype=self.mytype, device=self.device)
         callbacks: list[Callback] = []
-        if save:
-            callbacks.append(SavePoints(self, model_state_path))
         if callback is not None:
             callbacks.append(lambda update: callback(self))
+        if save:
+            callbacks.append(SavePoints(self, model_state_path))
         reporter = Reporter(self, print_every, print_error, test, progress)
         callbacks.append(reporter)
         try:
