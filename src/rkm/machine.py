@@ -43,6 +43,9 @@ from .training.optim import Gradient
 
 logger = logging.getLogger("rkm.training")
 
+_PASS_TENSORS = 4
+"""Tensors of a batch's size that a pass holds at once (comparator input, probability, noise, sample)."""
+
 
 class _Setting:
     """A setting held by the model's network or trainer: read there, checked when assigned."""
@@ -240,7 +243,11 @@ class _Passes:
         """
         n_samples = checks.integer("n_samples", n_samples)
         k = checks.integer("k", k, minimum=0)
+        h_binarized = checks.boolean("h_binarized", h_binarized)
+        from_visible = checks.boolean("from_visible", from_visible)
         beta = self._beta(beta)
+        checks.memory(f"generate(n_samples={n_samples})", _PASS_TENSORS * n_samples * (self.n_visible + self.n_hidden)
+                      * self.mytype.itemsize, self.device, "generate fewer samples per call")
         net = self.network
         net.physics()
         if from_visible:
@@ -373,6 +380,11 @@ class _Learning(_Passes):
         finished the running pass over the data first).
         """
         print_every = checks.integer("print_every", print_every)
+        print_error, print_test_error, progress, save = (checks.boolean(name, value) for name, value in (
+            ("print_error", print_error), ("print_test_error", print_test_error), ("progress", progress),
+            ("save", save)))
+        model_state_path = checks.folder("model_state_path", model_state_path)
+        hyperparams.MODEL["model_name"].validate(self.model_name)
         if callback is not None and not callable(callback):
             raise ConfigError(f"callback must be callable as callback(model), got {type(callback).__name__}.")
         test = None
@@ -426,6 +438,9 @@ class RBM(_Learning):
             raise ConfigError(f"min_W ({a['min_W']}) must be smaller than max_W ({a['max_W']}).")
         generator = None if a["generator"] is None else hyperparams.MODEL["generator"].validate(a["generator"])
         device = checks.device(a["device"], generator)
+        copies = 2 + (2 if v["optimizer"] == "Adam" else 0)  # W, one |W| temporary, Adam's two moments
+        checks.memory(f"a model of n_visible={v['n_visible']} and n_hidden={v['n_hidden']}",
+                      copies * v["n_visible"] * v["n_hidden"] * v["mytype"].itemsize, device, "use smaller layers")
         self.model_name = v["model_name"]
         if generator is None:
             self.seed = v["seed"] if v["seed"] is not None else int(torch.randint(0, 2**63 - 1, ()).item())
