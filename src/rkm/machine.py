@@ -359,7 +359,11 @@ class _Learning(_Passes):
         ----------
         train_data : DataLoader, iterable of batches, Tensor or numpy array
             Arrays are split into shuffled mini-batches of ``batch_size`` (an order that
-            depends only on ``seed`` and the pass, so resumed runs are bit-identical).
+            depends only on ``seed`` and the pass, so resumed runs are bit-identical). An
+            iterable of batches resumes bit-identically only if its order is reproducible:
+            a DataLoader without shuffling, a list; a shuffling DataLoader or a generator
+            resumes at the right position in the pass but with other batches, and a
+            RuntimeWarning says so (:func:`rkm.training.loop.exact_order`).
         test_data : Tensor or array, optional
             Held-out data for ``print_test_error``.
         print_error, print_test_error : bool

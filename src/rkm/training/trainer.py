@@ -5,7 +5,9 @@
 1. the positive phase: the data ``v`` clamped, a hidden sample ``h`` (forward pass);
 2. the negative phase of ``train_algo`` (:mod:`rkm.training.phases`);
 3. the contrastive statistics and the step (:mod:`rkm.training.optim`): centering, L2, L1, the
-   optimiser, clipping.
+   optimiser, clipping;
+4. the check that nothing became NaN or inf (:mod:`rkm.training.finite`), before the update is
+   counted and its callbacks run.
 
 It returns what the update measured (:class:`UpdateResult`) and keeps the training state: the
 update counter ``epoch`` (pyrkm's name), the cumulative ``energy`` (float64), the last update's
@@ -26,6 +28,7 @@ from ..errors import ConfigError
 from ..network import Network
 from . import optim, phases
 from .accounting import PassRecorder
+from .finite import check_update, step_overflow
 
 Transform = Callable[[optim.Gradient, tuple[torch.Tensor, ...]], None]
 """A piece that modifies a gradient in place before the optimiser, given the parameters."""
@@ -146,6 +149,7 @@ class Trainer:
                               fast=network.uses_fast_matmul)
         self.apply(grad, pieces)
         measured = recorder.close()
+        check_update(network, measured, self.epoch + 1, self.lr)
         self.power_f, self.power_b = measured.power_f, measured.power_b
         self.energy += measured.energy_f
         self.energy += measured.energy_b
@@ -160,7 +164,8 @@ class Trainer:
         for piece in self.transforms() if pieces is None else pieces:
             piece(grad, params)
         chosen = self.optimizer_named(self.optimizer if optimizer is None else optimizer)
-        chosen.step(grad, params, self.lr, self.epoch + 1 if t is None else int(t))
+        with step_overflow(self.epoch + 1, self.lr, self.network.dtype):
+            chosen.step(grad, params, self.lr, self.epoch + 1 if t is None else int(t))
         self.after_step()
 
     def derivatives(self, v: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
