@@ -134,7 +134,9 @@ def test_a_refused_resume_writes_nothing(finished, tmp_path, capsys, flags, name
 def test_a_resume_records_the_settings_it_may_change(finished, tmp_path):
     run = tmp_path / "copy"
     shutil.copytree(finished, run)
+    (run / "data.json").unlink()  # as in a run folder of an older rkm
     assert main(["train", "--resume", str(run), "--max-epochs", "60", "--log-every", "20", "--no-progress"]) == 0
+    assert (run / "data.json").read_bytes() == (finished / "data.json").read_bytes()
     text = (run / "config.toml").read_text()
     assert "max_epochs = 60" in text and "log_every = 20" in text
     assert updates(run) == [10, 20, 30, 40, 60]

@@ -6,7 +6,7 @@ counted. It checks one sum: the update's energy (the power of every pass and sam
 the sums of the next update's pass constants, which the network's physics cache computes now
 instead of at the next update's start (the same work, done once either way). A NaN or inf in
 any power, in the data or chains that fed a pass, or in ``W``, ``v_bias`` or ``h_bias`` after
-the step reaches that scalar. Only when it is not finite are the quantities told apart, for
+the step reaches that sum. Only when it is not finite are the quantities told apart, for
 the message.
 """
 
