@@ -6,8 +6,11 @@ modules ``rkm.rbm``, ``rkm.rkm``, ``rkm.utils``, ``rkm.classifier`` and
 ``load_model`` reads the save points ``train`` writes (safetensors, never pickles).
 """
 
-from .checkpoint import save_model
-from .classifier import CustomDataset, SimpleClassifier, show_classification, train_classifier
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     CheckpointError,
     ConfigError,
@@ -15,26 +18,32 @@ from .errors import (
     DatasetNotFoundError,
     NgspiceNotFoundError,
     RKMError,
+    RunInUseError,
     SimulationError,
+    StorageError,
 )
-from .machine import RBM, RKM, load_model
-from .utils import (
-    Compute_FID,
-    Compute_S,
-    ComputeAATS,
-    Covariance_error,
-    PowerSpectrum_MSE,
-    Third_moment_error,
-    binarize_image,
-    ensure_dir,
-    generate_S_matrix,
-    generate_synthetic_data,
-    getbasebias,
-    make_grid,
-    my_entropy,
-    show_and_save,
-    unpickle,
-)
+
+if TYPE_CHECKING:
+    from .checkpoint import save_model
+    from .classifier import CustomDataset, SimpleClassifier, show_classification, train_classifier
+    from .machine import RBM, RKM, load_model
+    from .utils import (
+        Compute_FID,
+        Compute_S,
+        ComputeAATS,
+        Covariance_error,
+        PowerSpectrum_MSE,
+        Third_moment_error,
+        binarize_image,
+        ensure_dir,
+        generate_S_matrix,
+        generate_synthetic_data,
+        getbasebias,
+        make_grid,
+        my_entropy,
+        show_and_save,
+        unpickle,
+    )
 
 __version__ = "0.1.0"
 
@@ -45,6 +54,31 @@ PYRKM_NAMES = (
     "train_classifier", "show_classification", "ensure_dir", "unpickle",
 )
 """The 22 names pyrkm 0.1.0 exports, in its order."""
+
+_HOME = {"RBM": "machine", "RKM": "machine", "load_model": "machine", "save_model": "checkpoint",
+         **{name: "classifier" for name in ("CustomDataset", "SimpleClassifier", "train_classifier",
+                                             "show_classification")}}
+"""The module of each lazily imported name; the other pyrkm names live in ``rkm.utils``."""
+
+
+def __getattr__(name: str) -> Any:
+    """The names above and every submodule, imported on first use.
+
+    ``import rkm`` itself imports nothing heavy (no torch), so the ``rkm`` command can turn a
+    Ctrl-C during its start-up into a quiet exit.
+    """
+    if name in _HOME or name in PYRKM_NAMES:
+        value = getattr(importlib.import_module(f".{_HOME.get(name, 'utils')}", __name__), name)
+    else:
+        try:
+            value = importlib.import_module(f".{name}", __name__)
+        except ModuleNotFoundError as err:
+            if err.name != f"{__name__}.{name}":
+                raise
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "RBM", "RKM", "load_model", "show_and_save", "make_grid", "getbasebias", "Covariance_error",
@@ -58,6 +92,8 @@ __all__ = [
     "DataError",
     "DatasetNotFoundError",
     "CheckpointError",
+    "RunInUseError",
+    "StorageError",
     "NgspiceNotFoundError",
     "SimulationError",
     "__version__",

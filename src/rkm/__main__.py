@@ -1,7 +1,20 @@
-"""``python -m rkm`` runs the ``rkm`` command."""
+"""``python -m rkm`` and the ``rkm`` console script.
+
+:func:`run` imports the command line (and with it torch) only after it is running, so a
+Ctrl-C during that slow start-up ends with exit status 130 and no traceback.
+"""
 
 import sys
 
-from .cli import main
 
-sys.exit(main())
+def run() -> int:
+    """Run the ``rkm`` command with ``sys.argv``; returns its exit status."""
+    try:
+        from .cli import main
+    except KeyboardInterrupt:
+        return 130
+    return main()
+
+
+if __name__ == "__main__":
+    sys.exit(run())

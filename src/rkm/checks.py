@@ -8,10 +8,13 @@ tensor of the model's dtype) or raises a :class:`~rkm.errors.ConfigError` (setti
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psutil
 import torch
 
 from .errors import ConfigError, DataError
@@ -128,6 +131,50 @@ def device(value: Any, generator: torch.Generator | None = None, available: bool
     return result
 
 
+def folder(name: str, value: Any) -> Path:
+    """A folder given as ``str`` or ``os.PathLike``, without NUL bytes, that is a folder or can become one.
+
+    A path that is a file, or lies under one, is a ConfigError.
+    """
+    if isinstance(value, bytes) or not isinstance(value, (str, os.PathLike)):
+        raise ConfigError(f"{name} must be a folder path (str or pathlib.Path), got {type(value).__name__} {value!r}.")
+    result = Path(value)
+    if "\0" in str(result):
+        raise ConfigError(f"{name} must be a path without NUL bytes, got {value!r}.")
+    for candidate in (result, *result.parents):
+        if candidate.exists() and not candidate.is_dir():
+            where = "is a file" if candidate == result else f"lies under the file {candidate}"
+            raise ConfigError(f"{name} {result} {where}; choose a folder.")
+    return result
+
+
+def available_memory(device: torch.device) -> int | None:
+    """Bytes free for new tensors on ``device``: available RAM (psutil) or free CUDA memory; None if unknown.
+
+    A container's memory limit that is smaller than the machine's RAM is not seen.
+    """
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    if device.type == "cpu":
+        return int(psutil.virtual_memory().available)
+    return None
+
+
+def _size(n_bytes: float) -> str:
+    units, i = ("bytes", "kB", "MB", "GB", "TB"), 0
+    while n_bytes >= 1000 and i < len(units) - 1:
+        n_bytes, i = n_bytes / 1000, i + 1
+    return f"{n_bytes:.0f} bytes" if i == 0 else f"{n_bytes:.1f} {units[i]}"
+
+
+def memory(what: str, n_bytes: int, device: torch.device, hint: str) -> None:
+    """Raise a ConfigError, before allocating, when ``what`` needs more than the memory free on ``device``."""
+    free = available_memory(device)
+    if free is not None and n_bytes > free:
+        raise ConfigError(f"{what} needs about {_size(n_bytes)} ({n_bytes} bytes) of memory on {device}, more than "
+                          f"the {_size(free)} available; {hint}.")
+
+
 # ------------------------------------------------------------------ arrays
 def numeric_array(x: Any, name: str = "data") -> np.ndarray:
     """``x`` as a NumPy array of bools, integers or floats (tensors are moved to the CPU)."""
@@ -181,6 +228,8 @@ def batch(x: Any, n: int, name: str, dtype: torch.dtype, device: torch.device) -
         if isinstance(x, (list, tuple)) and len(x) == 0:
             raise DataError(f"{name} is empty; pass a (batch, {n}) array.")
         x = torch.as_tensor(numeric_array(x, name))
+    elif x.is_complex():
+        raise DataError(f"{name} must be real-valued, got a complex tensor.")
     tensor = x.to(device=device, dtype=dtype)
     single = tensor.dim() == 1
     if single:

@@ -1,7 +1,8 @@
 """The ``rkm`` command: train, generate, reconstruct, evaluate, plot, datasets.
 
-Errors a user can make end with one line ``rkm: error: ...`` and exit status 2; Ctrl-C
-during training leaves a resumable save point and exits with status 130.
+Errors a user can make (argument errors included) end with one line ``rkm: error: ...`` and
+exit status 2; Ctrl-C during training leaves a resumable save point and exits with status
+130, and Ctrl-C before training began exits with status 130 quietly.
 """
 
 from __future__ import annotations
@@ -10,13 +11,34 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 
-from . import __version__, hyperparams, legacy, sweep
+from . import __version__, checks, hyperparams, legacy, sweep
 from .energy import add_energy_parser, cmd_energy
 from .errors import ConfigError, RKMError
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line ``rkm: error: ...`` (exit status 2), like every other."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"rkm: error: {message} (see {self.prog} --help)\n")
+
+
+def _count(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer >= ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            return checks.integer("the value", int(text), minimum)
+        except (ValueError, ConfigError):
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}") from None
+
+    return parse
 
 
 def _flag_help(setting: hyperparams.Setting) -> str:
@@ -52,7 +74,7 @@ def _overrides(args: argparse.Namespace) -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="rkm",
         description="Train, sample and evaluate Restricted Kirchhoff Machines (resistor-network RBMs).",
     )
@@ -70,8 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--config", type=Path, help="TOML configuration file")
     train.add_argument("--preset", help="ready-made configuration: demo (make demo) or bars (seconds)")
     train.add_argument("--run-dir", type=Path, help="run folder (default runs/NAME)")
-    train.add_argument("--resume", type=Path, metavar="RUN_DIR",
-                       help="continue the run in RUN_DIR from its last save point (flags may raise --max-epochs)")
+    again = train.add_mutually_exclusive_group()
+    again.add_argument("--resume", type=Path, metavar="RUN_DIR",
+                       help="continue the run in RUN_DIR from its last save point (flags may change --max-epochs, "
+                       "--log-every, --n-generate, --generate-k)")
+    again.add_argument("--restart", type=Path, metavar="RUN_DIR",
+                       help="start the run in RUN_DIR over with its config.toml, when it stopped before its first save "
+                       "point")
     train.add_argument("--set", action="append", metavar="TABLE.KEY=VALUE", help="any configuration key")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     for table in ("model", "data", "run"):
@@ -80,8 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen = sub.add_parser("generate", help="generate samples from noise with a trained model",
                          description="Gibbs-sample from random visible noise with the latest save point of RUN_DIR.")
     gen.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    gen.add_argument("-n", "--n-samples", type=int, default=100, help="number of samples (default 100)")
-    gen.add_argument("-k", type=int, default=1000, help="Gibbs steps (default 1000)")
+    gen.add_argument("-n", "--n-samples", type=_count(1), default=100, help="number of samples (default 100)")
+    gen.add_argument("-k", type=_count(0), default=1000, help="Gibbs steps (default 1000)")
     gen.add_argument("--beta", type=float, help="inverse temperature (default: the model's)")
     gen.add_argument("--seed", type=int, default=0, help="seed of this sampling run (default 0)")
     gen.add_argument("-o", "--out", type=Path, required=True, help="output .png (grid) or .npy (array)")
@@ -89,8 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     rec = sub.add_parser("reconstruct", help="reconstruct test data with a trained model",
                          description="Reconstruct the first N test samples of the run's dataset after k steps.")
     rec.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    rec.add_argument("-n", "--n-samples", type=int, default=16, help="samples to reconstruct (default 16)")
-    rec.add_argument("-k", type=int, default=1, help="Gibbs steps (default 1)")
+    rec.add_argument("-n", "--n-samples", type=_count(1), default=16, help="samples to reconstruct (default 16)")
+    rec.add_argument("-k", type=_count(0), default=1, help="Gibbs steps (default 1)")
     rec.add_argument("-o", "--out", type=Path, required=True,
                      help="output .png (originals above reconstructions) or .npy")
 
@@ -98,8 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Reconstruction error on the test data and AATS, entropy, covariance, "
                         "third-moment, power-spectrum and FID of generated samples against the test data.")
     ev.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    ev.add_argument("-n", "--n-samples", type=int, default=500, help="test samples and generated samples (default 500)")
-    ev.add_argument("-k", type=int, default=1000, help="Gibbs steps for generation (default 1000)")
+    ev.add_argument("-n", "--n-samples", type=_count(1), default=500,
+                    help="test samples and generated samples (default 500)")
+    ev.add_argument("-k", type=_count(0), default=1000, help="Gibbs steps for generation (default 1000)")
     ev.add_argument("--no-fid", action="store_true", help="skip the FID (it needs 28x28 images)")
     ev.add_argument("--json", type=Path, help="also write the results to this JSON file")
 
@@ -136,25 +164,32 @@ def _print_summary(summary: dict) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .run import resolve_config, train_run
+    from .runfolder import RunFolder
 
     overrides = _overrides(args)
     if args.no_progress:
         overrides.setdefault("run", {})["progress"] = False
-    if args.resume is not None:
+    again = args.resume if args.resume is not None else args.restart
+    if again is not None:
+        flag = "--resume" if args.resume is not None else "--restart"
         if args.preset or args.config:
-            raise ConfigError("--resume takes its settings from RUN_DIR/config.toml; drop --preset/--config.")
-        if not (args.resume / "config.toml").is_file():
-            raise ConfigError(f"{args.resume} is not a run folder (no config.toml).")
-        config = resolve_config(config_file=args.resume / "config.toml", overrides=overrides)
-        run_dir = args.resume
+            raise ConfigError(f"{flag} takes its settings from RUN_DIR/config.toml; drop --preset/--config.")
+        if not (again / "config.toml").is_file():
+            raise ConfigError(f"{again} is not a run folder (no config.toml); start a run there with "
+                              f"`rkm train --run-dir {again}`.")
+        config = resolve_config(config_file=again / "config.toml", overrides=overrides)
+        run_dir = again
     else:
         config = resolve_config(args.preset, args.config, overrides)
         run_dir = args.run_dir or Path("runs") / config["run"]["name"]
+    folder = RunFolder(run_dir, config["run"]["name"])
+    before = folder.latest()
     try:
-        summary = train_run(config, run_dir, resume=args.resume is not None)
+        summary = train_run(config, run_dir, resume=args.resume is not None, restart=args.restart is not None)
     except KeyboardInterrupt:
-        print(f"\ninterrupted: a save point is in {run_dir}/model_states; continue with:\n"
-              f"  rkm train --resume {run_dir}", file=sys.stderr)
+        if folder.latest() not in (None, before):  # training had begun: Ctrl-C wrote a save point
+            print(f"\ninterrupted: a save point is in {run_dir}/model_states; continue with:\n"
+                  f"  rkm train --resume {run_dir}", file=sys.stderr)
         return 130
     _print_summary(summary)
     return 0
@@ -254,12 +289,14 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(message)s")
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(message)s")
         return COMMANDS[args.command](args)
-    except (RKMError, FileNotFoundError, IsADirectoryError, PermissionError) as err:
+    except KeyboardInterrupt:
+        return 130
+    except (RKMError, OSError) as err:
         print(f"rkm: error: {err}", file=sys.stderr)
         return 2
 

@@ -35,3 +35,11 @@ class NgspiceNotFoundError(RKMError, FileNotFoundError):
 
 class SimulationError(RKMError, RuntimeError):
     """An external circuit simulator failed on a deck; the message carries its own words."""
+
+
+class RunInUseError(ConfigError):
+    """A run folder is locked by another process (an ``rkm train`` that is still running)."""
+
+
+class StorageError(RKMError, OSError):
+    """A file could not be written (disk full, read-only file system, quota); ``errno`` says why."""

@@ -33,8 +33,8 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from . import checkpoint, checks, comparators, hopfield, hyperparams, physics, plots
-from .errors import ConfigError, DataError
+from . import checkpoint, checks, comparators, hopfield, hyperparams, physics, plots, schema
+from .errors import CheckpointError, ConfigError, DataError
 from .network import Network
 from .training import Trainer, batches, fit, phases
 from .training.callbacks import Reporter, SavePoints
@@ -43,6 +43,9 @@ from .training.optim import Gradient
 from .units import DEFAULT_UNITS, Readings, Units, readings
 
 logger = logging.getLogger("rkm.training")
+
+_PASS_TENSORS = 4
+"""Tensors of a batch's size that a pass holds at once (comparator input, probability, noise, sample)."""
 
 
 class _Setting:
@@ -241,7 +244,11 @@ class _Passes:
         """
         n_samples = checks.integer("n_samples", n_samples)
         k = checks.integer("k", k, minimum=0)
+        h_binarized = checks.boolean("h_binarized", h_binarized)
+        from_visible = checks.boolean("from_visible", from_visible)
         beta = self._beta(beta)
+        checks.memory(f"generate(n_samples={n_samples})", _PASS_TENSORS * n_samples * (self.n_visible + self.n_hidden)
+                      * self.mytype.itemsize, self.device, "generate fewer samples per call")
         net = self.network
         net.physics()
         if from_visible:
@@ -421,7 +428,11 @@ class _Learning(_Boltzmann):
         ----------
         train_data : DataLoader, iterable of batches, Tensor or numpy array
             Arrays are split into shuffled mini-batches of ``batch_size`` (an order that
-            depends only on ``seed`` and the pass, so resumed runs are bit-identical).
+            depends only on ``seed`` and the pass, so resumed runs are bit-identical). An
+            iterable of batches resumes bit-identically only if its order is reproducible:
+            a DataLoader without shuffling, a list; a shuffling DataLoader or a generator
+            resumes at the right position in the pass but with other batches, and a
+            RuntimeWarning says so (:func:`rkm.training.loop.exact_order`).
         test_data : Tensor or array, optional
             Held-out data for ``print_test_error``.
         print_error, print_test_error : bool
@@ -442,6 +453,11 @@ class _Learning(_Boltzmann):
         finished the running pass over the data first).
         """
         print_every = checks.integer("print_every", print_every)
+        print_error, print_test_error, progress, save = (checks.boolean(name, value) for name, value in (
+            ("print_error", print_error), ("print_test_error", print_test_error), ("progress", progress),
+            ("save", save)))
+        model_state_path = checks.folder("model_state_path", model_state_path)
+        hyperparams.MODEL["model_name"].validate(self.model_name)
         if callback is not None and not callable(callback):
             raise ConfigError(f"callback must be callable as callback(model), got {type(callback).__name__}.")
         test = None
@@ -454,10 +470,10 @@ class _Learning(_Boltzmann):
         source = batches(train_data, n_visible=self.n_visible, batch_size=self.batch_size, epoch=self.epoch,
                          seed=self.seed, dtype=self.mytype, device=self.device)
         callbacks: list[Callback] = []
-        if save:
-            callbacks.append(SavePoints(self, model_state_path))
         if callback is not None:
             callbacks.append(lambda update: callback(self))
+        if save:
+            callbacks.append(SavePoints(self, model_state_path))
         reporter = Reporter(self, print_every, print_error, test, progress)
         callbacks.append(reporter)
         try:
@@ -495,6 +511,9 @@ class RBM(_Learning):
             raise ConfigError(f"min_W ({a['min_W']}) must be smaller than max_W ({a['max_W']}).")
         generator = None if a["generator"] is None else hyperparams.MODEL["generator"].validate(a["generator"])
         device = checks.device(a["device"], generator)
+        copies = 2 + (2 if v["optimizer"] == "Adam" else 0)  # W, one |W| temporary, Adam's two moments
+        checks.memory(f"a model of n_visible={v['n_visible']} and n_hidden={v['n_hidden']}",
+                      copies * v["n_visible"] * v["n_hidden"] * v["mytype"].itemsize, device, "use smaller layers")
         self.model_name = v["model_name"]
         if generator is None:
             self.seed = v["seed"] if v["seed"] is not None else int(torch.randint(0, 2**63 - 1, ()).item())
@@ -605,8 +624,12 @@ class RBM(_Learning):
         tensors = {**self.network.state_dict(), **self.trainer.state_dict()}
         if self.average_data is not None:
             tensors["average_data"] = self.average_data.detach().cpu().clone()
-        config = {name: getattr(self, name) for name in hyperparams.SEED_ORDER}
-        config.update(mytype=checks.dtype_name(self.mytype), average_data=None, n_chains=self.n_chains)
+        bad = schema.non_finite(tensors)
+        if bad:
+            raise DataError(f"the state of {self.model_name!r} at update {self.epoch} holds NaN or inf in {bad}; "
+                            "it is not saved. Load the last save point.")
+        config = {name: getattr(self, name) for name in schema.CONFIG_KEYS}
+        config.update(mytype=checks.dtype_name(self.mytype), average_data=None)
         state = {"epoch": int(self.epoch), "seed": self.seed, "threshold_sharing": self.threshold_sharing,
                  "fast_matmul": self.fast_matmul, "rng_device": self.generator.device.type}
         return tensors, {"class": type(self).__name__, "config": config, "state": state}
@@ -660,14 +683,24 @@ class RKM(RBM):
 
 
 # ------------------------------------------------------------------ loading
-def restore(tensors: dict[str, torch.Tensor], header: dict[str, Any], device: Any = None) -> RBM:
-    """Build the model a save point describes, in the exact state it was saved in."""
-    config, state = dict(header["config"]), header["state"]
-    config["mytype"] = checks.dtype(config["mytype"])
+def restore(tensors: dict[str, torch.Tensor], header: dict[str, Any], device: Any = None, *,
+            source: Any = "the save point") -> RBM:
+    """Build the model a save point describes, in the exact state it was saved in.
+
+    The header and tensors are checked against the schema (:mod:`rkm.schema`) first; a
+    CheckpointError that names ``source`` says what is wrong, and no model is returned.
+    """
+    config, state = schema.check(tensors, header, source)
+    device = checks.device(device)
     if "average_data" in tensors:
         config["average_data"] = tensors["average_data"]
-    cls = {"RKM": RKM, "RBM": RBM}.get(header["class"], RKM)
-    model = cls(**config, seed=state["seed"], device=device, threshold_sharing=state["threshold_sharing"])
+    cls = {"RKM": RKM, "RBM": RBM}[header["class"]]
+    try:
+        model = cls(**config, seed=state["seed"], device=device, threshold_sharing=state["threshold_sharing"])
+    except (ConfigError, DataError) as err:
+        raise CheckpointError(f"{source} describes a model that cannot be built here: {err}") from None
+    fresh = {**model.network.state_dict(), **model.trainer.state_dict()}
+    schema.check_against(fresh, tensors, config, state, model.device, schema.format_version(header), source)
     try:
         model.fast_matmul = state.get("fast_matmul")
     except ConfigError as err:
@@ -708,13 +741,15 @@ def load_model(name: str, delete_previous: bool = False, model_state_path: Any =
         The latest save point is truncated, corrupted or not an rkm save point (for
         example a pickle); nothing is deleted then.
     """
+    name = hyperparams.MODEL["model_name"].validate(name)
+    model_state_path = checks.folder("model_state_path", model_state_path)
     points = checkpoint.list_savepoints(model_state_path, name)
     if not points:
         checkpoint.refuse_pickles(model_state_path, name)
         logger.info("No load points for %s in %s", name, model_state_path)
         return False, []
     update, path = points[-1]
-    model = restore(*checkpoint.read_savepoint(path), device=device)
+    model = restore(*checkpoint.read_savepoint(path), device=device, source=path)
     logger.info("Model %s trained up to update %d, loaded from %s", name, update, path)
     if delete_previous:
         for _, old in points[:-1]:
@@ -724,13 +759,16 @@ def load_model(name: str, delete_previous: bool = False, model_state_path: Any =
 
 def import_parameters(model: Any, name: str, model_state_path: Any = "model_states/") -> bool:
     """Copy W, v_bias and h_bias of the latest save point of ``name`` into ``model``."""
+    name = hyperparams.MODEL["model_name"].validate(name)
+    model_state_path = checks.folder("model_state_path", model_state_path)
     points = checkpoint.list_savepoints(model_state_path, name)
     if not points:
         checkpoint.refuse_pickles(model_state_path, name)
         logger.info("No load points for %s in %s", name, model_state_path)
         return False
     update, path = points[-1]
-    tensors, _ = checkpoint.read_savepoint(path)
+    tensors, header = checkpoint.read_savepoint(path)
+    schema.check(tensors, header, path)
     if tuple(tensors["W"].shape) != (model.n_hidden, model.n_visible):
         raise DataError(
             f"save point {path} has W of shape {tuple(tensors['W'].shape)}, this model needs "

@@ -6,9 +6,11 @@ Every function returns a matplotlib ``Figure`` made through pyplot (so scripts t
 
 from __future__ import annotations
 
+import io
 import math
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import matplotlib
@@ -17,6 +19,7 @@ import numpy as np
 from matplotlib.colors import Colormap, Normalize
 from matplotlib.figure import Figure
 
+from .checkpoint import atomic_write
 from .errors import ConfigError, DataError
 
 
@@ -105,9 +108,13 @@ def bias_histograms(h_bias: Any, v_bias: Any, t: int) -> Figure:
 
 
 def save(fig: Figure, path: Any) -> None:
-    """Write ``fig`` to ``path`` and release it from pyplot."""
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
+    """Write ``fig`` to the file ``path`` atomically (never a half-written image) and release it from pyplot."""
+    buffer = io.BytesIO()
+    try:
+        fig.savefig(buffer, format=Path(path).suffix.lstrip(".") or None, dpi=100, bbox_inches="tight")
+    finally:
+        plt.close(fig)
+    atomic_write(Path(path), buffer.getvalue())
 
 
 def reconstructions(originals: Any, recon: Any, image_shape: Any = None) -> Figure:

@@ -7,6 +7,8 @@ A run folder holds::
     metrics.csv        one row every ``log_every`` updates
     figures/*.png      reconstructions, samples from noise, weights, biases, curves
     summary.json       headline numbers at the end of training
+    data.json          name, sizes and SHA-256 of the data (checked on resume)
+    .lock              locked by the ``rkm train`` that runs there (:mod:`rkm.runfolder`)
 
 The configuration has three tables: ``[model]`` (the 25 constructor arguments of
 :class:`rkm.RKM` except ``model_name``/``n_visible``, plus ``seed``, ``device``,
@@ -29,9 +31,11 @@ import numpy as np
 import torch
 
 from . import hyperparams, metrics, plots
+from .checkpoint import atomic_write
 from .data import Dataset, load_dataset
-from .errors import ConfigError
+from .errors import ConfigError, DataError
 from .machine import RBM, RKM, load_model
+from .runfolder import RunFolder
 from .training import evaluation_rng, monitored_error
 
 logger = logging.getLogger("rkm.run")
@@ -128,10 +132,14 @@ def read_config_file(path: str | os.PathLike) -> dict:
     except ModuleNotFoundError:  # Python 3.10
         import tomli as tomllib
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise ConfigError(f"config file {path} does not exist.")
+    if not path.is_file():
+        raise ConfigError(f"config file {path} is not a regular file.")
     try:
-        return tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {err.start}); a TOML file is text.") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"config file {path} is not valid TOML: {err}.") from None
 
@@ -151,7 +159,7 @@ def write_config(config: dict, path: Path) -> None:
         lines.append(f"[{section}]")
         lines += [f"{key} = {_toml_value(value)}" for key, value in values.items() if value is not None]
         lines.append("")
-    path.write_text("\n".join(lines))
+    atomic_write(path, "\n".join(lines).encode())
 
 
 def resolve_config(preset: str | None = None, config_file: str | os.PathLike | None = None,
@@ -263,28 +271,44 @@ def _tensor(model: RBM, array: np.ndarray) -> torch.Tensor:
     return torch.as_tensor(array, dtype=model.mytype, device=model.device)
 
 
-def train_run(config: dict, run_dir: str | os.PathLike, *, resume: bool = False) -> dict:
-    """Train (or continue) the run in ``run_dir``; returns the summary.
+def train_run(config: dict, run_dir: str | os.PathLike, *, resume: bool = False, restart: bool = False) -> dict:
+    """Train (``resume``: continue, ``restart``: start over) the run in ``run_dir``; returns the summary.
 
-    On KeyboardInterrupt a resumable save point is written and the exception re-raised.
+    The run holds the folder's lock throughout (:mod:`rkm.runfolder`): a second run of the
+    same folder is refused. A resume checks every setting and the data against the saved run
+    before it writes anything. On KeyboardInterrupt a resumable save point is written and the
+    exception re-raised.
     """
-    run_dir = Path(run_dir)
-    states = run_dir / "model_states"
-    dataset = load_data(config)
+    folder = RunFolder(run_dir, config["run"]["name"])
+    with folder.session():
+        return _train(config, folder, resume, restart)
+
+
+def _train(config: dict, folder: RunFolder, resume: bool, restart: bool) -> dict:
+    run_dir, states = folder.path, folder.states
     if resume:
-        found, model = load_model(config["run"]["name"], model_state_path=states, device=config["model"]["device"])
-        if not found:
-            raise ConfigError(f"{run_dir} has no save point to resume from; start it again without --resume.")
+        folder.check_resume()
+        saved = resolve_config(config_file=folder.config_path)
+        folder.refuse_changes(saved, config)
+        dataset = load_data(config)
+        folder.check_data(dataset)
+        model = load_model(config["run"]["name"], model_state_path=states, device=config["model"]["device"])[1]
+        folder.check_model(model, saved, dataset)
+        folder.truncate_metrics(model.epoch, METRIC_COLUMNS)
         model.max_epochs = config["model"]["max_epochs"]
         model.fast_matmul = hyperparams.fast_matmul_setting(config["model"]["fast_matmul"])
         if model.epoch >= model.max_epochs:
             logger.info("Run already at update %d of %d; raise --max-epochs to train on.", model.epoch,
                         model.max_epochs)
     else:
-        if (run_dir / "metrics.csv").exists():
-            raise ConfigError(f"{run_dir} already holds a run; use --resume {run_dir} or another --run-dir.")
-        run_dir.mkdir(parents=True, exist_ok=True)
+        if restart:
+            folder.check_restart()
+        else:
+            folder.check_new()
+        dataset = load_data(config)
         model = build_model(config, dataset)
+        folder.clear()
+    folder.record_data(dataset)
     write_config(config, run_dir / "config.toml")
 
     r = config["run"]
@@ -303,6 +327,8 @@ def train_run(config: dict, run_dir: str | os.PathLike, *, resume: bool = False)
     start = time.perf_counter()
     try:
         model.train(train_data, model_state_path=str(states), print_every=10**12, save=r["save"], callback=log)
+    except DataError as err:
+        raise DataError(f"{err} {folder.intact_note()}") from None
     finally:
         if bar is not None:
             bar.close()
@@ -338,7 +364,7 @@ def finish(model: RBM, dataset: Dataset, run_dir: Path, config: dict, train_seco
         "sample_quality_vs_test": quality,
         "figures": sorted(str(p) for p in figures.glob("*.png")),
     }
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    atomic_write(run_dir / "summary.json", json.dumps(summary, indent=2).encode())
     return summary
 
 

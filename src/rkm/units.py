@@ -209,8 +209,11 @@ class Readings:
     power_f_w, power_b_w : float
         The last update's forward / backward power (``model.power_f``, ``power_b``), watts.
     energy_j : float
-        Energy of every pass of training, each lasting its settling time, plus the comparator
-        decisions (NaN for a model resumed from a save point that did not record it).
+        Energy of every pass of training since update ``energy_since`` (0: all of training), each
+        pass lasting its settling time, plus the comparator decisions.
+    energy_since : int
+        0, or the update of a save point written before rkm recorded the energy in joules, from
+        which this model was resumed (the energy of the updates before it is unknown).
     relax_t_f_s, relax_t_b_s : Tensor
         Relaxation times of the hidden (forward pass) and visible (backward pass) nodes, seconds.
     pass_time_f_s, pass_time_b_s : float
@@ -220,6 +223,7 @@ class Readings:
     power_f_w: float
     power_b_w: float
     energy_j: float
+    energy_since: int
     relax_t_f_s: torch.Tensor
     relax_t_b_s: torch.Tensor
     pass_time_f_s: float
@@ -234,6 +238,7 @@ def readings(model: Any, units: Units = DEFAULT_UNITS) -> Readings:
         power_f_w=power_watts(trainer.power_f, units),
         power_b_w=power_watts(trainer.power_b, units),
         energy_j=training_energy_j(trainer.settled, trainer.decisions, units),
+        energy_since=trainer.settled_since,
         relax_t_f_s=seconds(tau_f, units),
         relax_t_b_s=seconds(tau_b, units),
         pass_time_f_s=settling_time_s(tau_f, units),

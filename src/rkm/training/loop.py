@@ -12,11 +12,13 @@ from __future__ import annotations
 import math
 import signal
 import threading
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sized
 from typing import Any
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader, IterableDataset, SequentialSampler
 
 from .. import checks
 from ..batches import batch_rows
@@ -35,13 +37,32 @@ def _is_array(x: Any) -> bool:
     return isinstance(x, (torch.Tensor, np.ndarray))
 
 
+def exact_order(data: Any) -> bool:
+    """Whether an iterable of batches gives, after a resume, the batches an uninterrupted run would get.
+
+    True for a DataLoader over a map-style dataset with sequential sampling (``shuffle=False``)
+    and for other re-iterable objects with a length (a list of batches), which are assumed to
+    give the same batches on every pass. False for a shuffling DataLoader (its order comes
+    from a generator whose state a save point does not hold), one over an ``IterableDataset``,
+    and iterables without a length (they cannot be positioned).
+    """
+    if isinstance(data, DataLoader):
+        if isinstance(data.dataset, IterableDataset):
+            return False
+        sampler = getattr(data.batch_sampler, "sampler", None) if data.batch_sampler is not None else data.sampler
+        return isinstance(sampler, SequentialSampler)
+    return isinstance(data, Sized) and not isinstance(data, Iterator)
+
+
 def batches(data: Any, *, n_visible: int, batch_size: int, epoch: int, seed: int, dtype: torch.dtype,
             device: torch.device) -> Iterator[torch.Tensor]:
     """Endless mini-batches from ``data``, positioned at update ``epoch``.
 
-    Arrays and tensors are shuffled per pass with :func:`pass_seed`; other iterables (a
-    DataLoader, a list of batches) are iterated again and again, the batches already consumed
-    in the current pass skipped on resume when the iterable has a length.
+    Arrays and tensors are shuffled per pass with :func:`pass_seed`, so a resumed run gets
+    exactly the batches of an uninterrupted one. Other iterables (a DataLoader, a list of
+    batches) are iterated again and again, the batches already consumed in the current pass
+    skipped on resume when the iterable has a length; a resume is exact only when
+    :func:`exact_order` holds, and a RuntimeWarning says so once when it does not.
     """
     if _is_array(data):
         X = checks.batch(data, n_visible, "train_data", dtype, device)[0]
@@ -57,6 +78,11 @@ def batches(data: Any, *, n_visible: int, batch_size: int, epoch: int, seed: int
     if not isinstance(data, Iterable) or isinstance(data, (str, bytes, dict)):
         raise DataError(f"train_data must be a DataLoader, an iterable of batches, a tensor or an array, "
                         f"got {type(data).__name__}.")
+    if epoch > 0 and not exact_order(data):
+        warnings.warn(f"resuming at update {epoch} with a {type(data).__name__} whose batch order cannot be "
+                      "reproduced (shuffled, iterable-style or without a length): training continues, but not "
+                      "bit for bit as an uninterrupted run would. Pass the data as an array or tensor for exact "
+                      "resumes.", RuntimeWarning, stacklevel=2)
     skip = epoch % len(data) if isinstance(data, Sized) and len(data) > 0 else 0
     while True:
         produced = 0

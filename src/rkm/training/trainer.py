@@ -5,12 +5,15 @@
 1. the positive phase: the data ``v`` clamped, a hidden sample ``h`` (forward pass);
 2. the negative phase of ``train_algo`` (:mod:`rkm.training.phases`);
 3. the contrastive statistics and the step (:mod:`rkm.training.optim`): centering, L2, L1, the
-   optimiser, clipping.
+   optimiser, clipping;
+4. the check that nothing became NaN or inf (:mod:`rkm.training.finite`), before the update is
+   counted and its callbacks run.
 
 It returns what the update measured (:class:`UpdateResult`) and keeps the training state: the
 update counter ``epoch`` (pyrkm's name), the cumulative ``energy`` (float64), the last update's
 ``power_f``/``power_b``, the sums that give the energy in joules (``settled``: power x the
-direction's slowest relaxation time, and the comparator ``decisions``; see ``rkm.units``), the
+direction's slowest relaxation time, and the comparator ``decisions``, both counted from update
+``settled_since``, 0 unless the model was resumed from an older save point; see ``rkm.units``), the
 negative phases' chains, the optimisers' moments and the centering offsets. The settings (``k``,
 ``lr``, ``train_algo``...) are plain attributes, taken as validated (the model's facade checks
 them, see ``rkm.hyperparams``).
@@ -18,7 +21,6 @@ them, see ``rkm.hyperparams``).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -29,6 +31,7 @@ from ..errors import ConfigError
 from ..network import Network
 from . import optim, phases
 from .accounting import PassRecorder
+from .finite import check_update, step_overflow
 
 Transform = Callable[[optim.Gradient, tuple[torch.Tensor, ...]], None]
 """A piece that modifies a gradient in place before the optimiser, given the parameters."""
@@ -72,7 +75,7 @@ class Trainer:
         self.epoch = 0
         zero = torch.zeros((), dtype=torch.float64, device=network.device)
         self.energy, self.power_f, self.power_b = zero.clone(), zero.clone(), zero.clone()
-        self.settled, self.decisions = zero.clone(), 0
+        self.settled, self.decisions, self.settled_since = zero.clone(), 0, 0
         self._phases: dict[str, phases.NegativePhase] = {}
         self._optimizers: dict[str, optim.Optimizer] = {}
         self.centering_state = None if average_data is None or not centering else optim.Centering(
@@ -150,6 +153,7 @@ class Trainer:
                               fast=network.uses_fast_matmul)
         self.apply(grad, pieces)
         measured = recorder.close()
+        check_update(network, measured, self.epoch + 1, self.lr)
         self.power_f, self.power_b = measured.power_f, measured.power_b
         self.energy += measured.energy_f
         self.energy += measured.energy_b
@@ -166,7 +170,8 @@ class Trainer:
         for piece in self.transforms() if pieces is None else pieces:
             piece(grad, params)
         chosen = self.optimizer_named(self.optimizer if optimizer is None else optimizer)
-        chosen.step(grad, params, self.lr, self.epoch + 1 if t is None else int(t))
+        with step_overflow(self.epoch + 1, self.lr, self.network.dtype):
+            chosen.step(grad, params, self.lr, self.epoch + 1 if t is None else int(t))
         self.after_step()
 
     def derivatives(self, v: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -181,7 +186,8 @@ class Trainer:
     def state_dict(self) -> dict[str, torch.Tensor]:
         """Energy, powers, chains, moments and offsets, as CPU tensors."""
         tensors = {"energy": self.energy, "power_f": self.power_f, "power_b": self.power_b,
-                   "energy_settled": self.settled, "comparator_decisions": torch.tensor(self.decisions)}
+                   "energy_settled": self.settled, "comparator_decisions": torch.tensor(self.decisions),
+                   "energy_settled_since": torch.tensor(self.settled_since)}
         tensors.update(self.phase.state_dict())
         tensors.update(self.optimizer_state.state_dict())
         if self.centering_state is not None:
@@ -191,16 +197,21 @@ class Trainer:
     def load_state_dict(self, tensors: dict[str, torch.Tensor], epoch: int) -> None:
         """Restore :meth:`state_dict` at update ``epoch``.
 
-        Save points written before rkm recorded ``energy_settled`` leave it NaN: the energy in joules
-        of the updates before them is unknown.
+        Save points written before rkm recorded ``energy_settled`` start it at 0 from their update
+        (``settled_since``): the energy in joules of the updates before them is unknown.
         """
         device, dtype = self.network.device, self.network.dtype
         kept = ("energy", "power_f", "power_b", "energy_settled")
         moved = {k: v.to(device=device, dtype=dtype if k not in kept else None)
                  for k, v in tensors.items() if v.is_floating_point()}
         self.energy, self.power_f, self.power_b = moved["energy"], moved["power_f"], moved["power_b"]
-        self.settled = moved.get("energy_settled", torch.full((), math.nan, dtype=torch.float64, device=device))
-        self.decisions = int(tensors["comparator_decisions"]) if "comparator_decisions" in tensors else 0
+        if "energy_settled" in moved:
+            self.settled = moved["energy_settled"]
+            self.decisions = int(tensors["comparator_decisions"])
+            self.settled_since = int(tensors["energy_settled_since"]) if "energy_settled_since" in tensors else 0
+        else:
+            self.settled = torch.zeros((), dtype=torch.float64, device=device)
+            self.decisions, self.settled_since = 0, epoch
         self.phase.load_state_dict(moved)
         self.optimizer_state.load_state_dict(moved)
         if self.centering_state is not None:
