@@ -256,15 +256,25 @@ def test_a_killed_worker_has_its_run_resumed_elsewhere(cluster, tmp_path):
 
 def test_a_failing_run_is_reported_and_the_others_finish(cluster, tmp_path, capsys):
     out = tmp_path / "out"
-    argv = ["sweep", "--config", str(base_file(tmp_path)), "--grid", "run.log_every=0,50", "--out", str(out),
+    # lr = 1e39 is a valid setting, but its float32 step overflows: the run fails on its own, mid-training
+    argv = ["sweep", "--config", str(base_file(tmp_path)), "--grid", "model.lr=1e39,0.05", "--out", str(out),
             "--scheduler", cluster.scheduler_info()["address"], "--no-progress"]
     assert main(argv) == 1
     rows = {r["run"]: r for r in read_results(out)}
-    failed, fine = rows["log_every=0_seed=0"], rows["log_every=50_seed=0"]
-    assert failed["status"] == "failed" and failed["error"].startswith("ZeroDivisionError")
+    failed, fine = rows["lr=1e+39_seed=0"], rows["lr=0.05_seed=0"]
+    assert failed["status"] == "failed" and failed["error"].startswith("DataError")
     assert failed["test_reconstruction_error_k1"] == ""
     assert fine["status"] == "ok" and float(fine["test_reconstruction_error_k1"]) >= 0
-    assert "failed log_every=0_seed=0: ZeroDivisionError" in capsys.readouterr().out
+    assert "failed lr=1e+39_seed=0: DataError" in capsys.readouterr().out
+
+
+def test_a_bad_value_anywhere_in_the_grid_is_refused_before_anything_runs(tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["sweep", "--config", str(base_file(tmp_path)), "--grid", "run.log_every=50,0", "--out", str(out)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("rkm: error:") and "log_every" in err[0]
+    assert not out.exists()
 
 
 # ------------------------------------------------------------------ an external cluster: dask scheduler + dask worker

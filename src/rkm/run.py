@@ -279,6 +279,7 @@ def train_run(config: dict, run_dir: str | os.PathLike, *, resume: bool = False,
     before it writes anything. On KeyboardInterrupt a resumable save point is written and the
     exception re-raised.
     """
+    validate(config)
     folder = RunFolder(run_dir, config["run"]["name"])
     with folder.session():
         return _train(config, folder, resume, restart)

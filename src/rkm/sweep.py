@@ -44,10 +44,11 @@ from typing import Any
 import torch
 
 from . import metrics
-from .checkpoint import atomic_write, list_savepoints, savepoint_path
+from .checkpoint import atomic_write, savepoint_path
 from .errors import ConfigError, RKMError
 from .hyperparams import fast_matmul_setting
-from .run import DEFAULTS, build_model, load_data, merge, read_config_file, resolve_config, train_run
+from .run import DEFAULTS, validate, build_model, load_data, merge, read_config_file, resolve_config, train_run
+from .runfolder import RunFolder
 
 logger = logging.getLogger("rkm.sweep")
 
@@ -274,6 +275,7 @@ def plan(base_config: dict, grid: Mapping[str, Sequence], seeds: Sequence[int], 
         checked = _check_machine_settings(config, local)
         data_key = tuple(sorted(checked["data"].items()))
         try:
+            validate(checked)
             if data_key not in datasets:
                 datasets[data_key] = load_data(checked)
             build_model(checked, datasets[data_key])
@@ -359,13 +361,13 @@ def train_one(config: dict, run_dir: str | Path, topic: str | None = None, clien
             _announce(topic, run_dir.name)
         if is_finished(run_dir, config):
             return {"status": "ok", "action": "skipped", "error": "", "wall_s": None}
-        resume = config["run"]["save"] and bool(list_savepoints(run_dir / "model_states", config["run"]["name"]))
-        if not resume:  # an attempt that died before its first save point
-            (run_dir / "metrics.csv").unlink(missing_ok=True)
+        folder = RunFolder(run_dir, config["run"]["name"])
+        resume = config["run"]["save"] and folder.latest() is not None
+        restart = not resume and folder.holds_run()  # an attempt that died before its first save point
         action = "resumed" if resume else "trained"
         start = time.perf_counter()
         try:
-            train_run(config, run_dir, resume=resume)
+            train_run(config, run_dir, resume=resume, restart=restart)
         except Exception as err:  # the run's own failure is its result; the sweep goes on
             logger.warning("run %s failed: %s", run_dir, one_line(err))
             return {"status": "failed", "action": action, "error": one_line(err), "wall_s": _seconds(start)}
