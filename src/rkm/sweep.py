@@ -47,7 +47,7 @@ from . import metrics
 from .checkpoint import atomic_write, savepoint_path
 from .errors import ConfigError, RKMError
 from .hyperparams import fast_matmul_setting
-from .run import DEFAULTS, validate, build_model, load_data, merge, read_config_file, resolve_config, train_run
+from .run import DEFAULTS, build_model, load_data, merge, read_config_file, resolve_config, train_run, validate
 from .runfolder import RunFolder
 
 logger = logging.getLogger("rkm.sweep")
