@@ -36,6 +36,7 @@ from matplotlib.figure import Figure
 from . import checkpoint, checks, comparators, hyperparams, physics, plots
 from .errors import ConfigError, DataError
 from .network import Network
+from .nonideal import Devices
 from .training import Trainer, batches, fit, phases
 from .training.callbacks import Reporter, SavePoints
 from .training.loop import Callback
@@ -170,7 +171,9 @@ class _Passes:
         """Comparator input of each hidden unit given ``v``, shape (N, n_hidden).
 
         For the RBM this is the energy change ``v @ W.T + h_bias`` of switching the unit
-        on; for the RKM it is the node voltage (times ``n_visible`` if layer-scaled).
+        on; for the RKM it is the node voltage (times ``n_visible`` if layer-scaled). With
+        comparator offsets (``comparator_offset``) each unit's offset voltage is taken from it
+        first: ``scale (V - V_os)``.
         """
         return self._drive(v, True, "v")
 
@@ -438,12 +441,13 @@ class RBM(_Learning):
                               f"n_visible={v['n_visible']} values (e.g. data.mean(0)).")
         self.average_data = average
         owned = {owner: {n: v[n] for n, s in hyperparams.MODEL.items() if s.owner == owner and n in v}
-                 for owner in ("network", "trainer")}
+                 for owner in ("network", "trainer", "devices")}
         net = owned["network"]
         dtype = net.pop("mytype")
         self.network = Network(net.pop("n_visible"), net.pop("n_hidden"), generator=generator, device=device,
                                dtype=dtype, **net)
         self.network.initialise(average)
+        self.network.devices = Devices(self.network, **owned["devices"])
         self.trainer = Trainer(self.network, average_data=average, after_step=self.after_step_keepup,
                                **owned["trainer"])
 
@@ -463,6 +467,8 @@ class RBM(_Learning):
     v_bias = _Attribute("network", "v_bias", "Programmed visible bias, shape (n_visible,).")
     h_bias = _Attribute("network", "h_bias", "Programmed hidden bias, shape (n_hidden,).")
     generator = _Attribute("network", "generator", "The model's torch.Generator: every random draw comes from it.")
+    devices = _Attribute("network", "devices", "The device model (rkm.nonideal.Devices): conductance range, levels, "
+                         "spread, write noise, comparator offsets.")
     uses_fast_matmul = _Attribute("network", "uses_fast_matmul", "Whether the fast float32 products are in effect.")
     epoch = _Attribute("trainer", "epoch", "Gradient updates done (pyrkm's name).")
     energy = _Attribute("trainer", "energy", "Cumulative energy of every pass, float64.")
@@ -531,6 +537,7 @@ class RBM(_Learning):
             tensors["average_data"] = self.average_data.detach().cpu().clone()
         config = {name: getattr(self, name) for name in hyperparams.SEED_ORDER}
         config.update(mytype=checks.dtype_name(self.mytype), average_data=None, n_chains=self.n_chains)
+        config.update({name: getattr(self, name) for name, s in hyperparams.MODEL.items() if s.owner == "devices"})
         state = {"epoch": int(self.epoch), "seed": self.seed, "threshold_sharing": self.threshold_sharing,
                  "fast_matmul": self.fast_matmul, "rng_device": self.generator.device.type}
         return tensors, {"class": type(self).__name__, "config": config, "state": state}
@@ -572,7 +579,7 @@ class RBM(_Learning):
 
 
 for _s in hyperparams.MODEL.values():
-    if _s.owner in ("network", "trainer"):
+    if _s.owner in ("network", "trainer", "devices"):
         setattr(RBM, _s.name, _Setting(_s, "dtype" if _s.name == "mytype" else None))
 
 
