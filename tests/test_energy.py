@@ -62,6 +62,36 @@ def test_trainer_sum_gives_the_same_energy_as_the_passes():
     assert si.training_energy_j(accumulated, decisions=3 * 5, units=UNITS) == pytest.approx(passes, rel=1e-12)
 
 
+@pytest.mark.parametrize("algo", ["PCD", "hRDM"])
+def test_training_energy_in_joules_is_every_pass_of_the_explicit_circuit(monkeypatch, algo):
+    """model.si().energy_j: each pass of every update, solved as a netlist with the parameters it ran
+    with, lasting its settling time, plus one comparator decision per free node and sample."""
+    import rkm
+    from rkm.data import bars_and_stripes
+
+    model = rkm.RKM("m", 9, 6, k=2, lr=0.05, batch_size=4, train_algo=algo, offset=0.4, max_epochs=5, seed=3,
+                    mytype=torch.float64, device="cpu", model_beta=0.3)
+    passes = []
+    original = model.network.pass_
+
+    def recording(clamped, forward, beta, power=False, binary=False):
+        if power:
+            snapshot = rkm.RKM("s", 9, 6, device="cpu", mytype=torch.float64, offset=0.4)
+            snapshot.W, snapshot.v_bias, snapshot.h_bias = model.W.clone(), model.v_bias.clone(), model.h_bias.clone()
+            passes.append((snapshot, clamped.clone(), "forward" if forward else "backward"))
+        return original(clamped, forward, beta, power, binary)
+
+    monkeypatch.setattr(model.network, "pass_", recording)
+    model.train(torch.tensor(bars_and_stripes(3)).double(), save=False)
+    expected = 0.0
+    for snapshot, clamped, direction in passes:
+        _, _, energy_per_sample = _explicit_pass(snapshot, clamped, direction, UNITS)
+        expected += energy_per_sample * clamped.shape[0]
+    assert model.si(UNITS).energy_j == pytest.approx(expected, rel=1e-9)
+    readings = model.si(UNITS)
+    assert readings.power_f_w == pytest.approx(float(model.power_f) * UNITS.conductance_s * UNITS.voltage_v**2)
+
+
 def test_scaling_of_the_circuit_over_64_to_1024():
     settings = energy.Settings(sizes=(64, 128, 256, 512, 1024), devices=(), samples=16, operations=("pass",))
     fits = {f.quantity: f for f in energy.fit_rows(energy.run_study(settings, progress=False).rows, min_n=64)}

@@ -135,15 +135,18 @@ def dtype_name(value: torch.dtype) -> str:
     return str(value).removeprefix("torch.")
 
 
-def device(value: Any, generator: torch.Generator | None = None) -> torch.device:
-    """A usable torch device (default: CUDA when available, else CPU; or the generator's device)."""
+def device(value: Any, generator: torch.Generator | None = None, available: bool = True) -> torch.device:
+    """A usable torch device (default: CUDA when available, else CPU; or the generator's device).
+
+    ``available=False`` checks the form only (a configuration that another machine will run).
+    """
     if value is None:
         value = generator.device if generator is not None else ("cuda" if torch.cuda.is_available() else "cpu")
     try:
         result = torch.device(value)
     except (RuntimeError, TypeError):
         raise ConfigError(f"device={value!r} is not a torch device; use 'cpu' or 'cuda'.") from None
-    if result.type == "cuda" and not torch.cuda.is_available():
+    if available and result.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device='cuda' was asked for but no CUDA device is available; use device='cpu'.")
     if generator is not None and generator.device.type != result.type:
         raise ConfigError(f"the generator lives on {generator.device} but the model on {result}; create it there.")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, hyperparams
+from . import __version__, hyperparams, sweep
 from .energy import add_energy_parser, cmd_energy
 from .errors import ConfigError, RKMError
 
@@ -108,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("datasets", help="list the datasets", description="List the datasets and whether they work offline.")
     add_energy_parser(sub)
+    sweep.add_command(sub)
     return parser
 
 
@@ -123,9 +124,10 @@ def _print_summary(summary: dict) -> None:
               f"{q['aats_truth']:.3f}, {q['aats_syn']:.3f}")
     if "fid" in q:
         print(f"FID (shipped MNIST classifier features, ideal 0): {q['fid']:.2f}")
-    print(f"energy dissipated: {summary['energy']:.4g}   last update power: forward {summary['power_f']:.4g}, "
-          f"backward {summary['power_b']:.4g}")
-    print(f"mean relaxation times: hidden {summary['relax_t_f_mean']:.4g}, visible {summary['relax_t_b_mean']:.4g}")
+    print(f"energy dissipated: {summary['energy_j']:.4g} J ({summary['energy']:.4g} in code units)   last update "
+          f"power: forward {summary['power_f_w']:.4g} W, backward {summary['power_b_w']:.4g} W")
+    print(f"mean relaxation times: hidden {summary['relax_t_f_mean_s']:.4g} s, visible "
+          f"{summary['relax_t_b_mean_s']:.4g} s (units: rkm.units.DEFAULT_UNITS, docs/energy.md)")
     print("figures:")
     for path in summary["figures"]:
         print(f"  {path}")
@@ -245,6 +247,7 @@ COMMANDS = {
     "plot": cmd_plot,
     "datasets": cmd_datasets,
     "energy": cmd_energy,
+    "sweep": lambda args: sweep.cmd_sweep(args, _overrides(args)),
 }
 
 

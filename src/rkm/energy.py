@@ -37,9 +37,10 @@ import csv
 import math
 import platform
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -82,11 +83,35 @@ ESTIMATE = "estimate (--cpu-watts)"
 DEFAULT_SIZES = (16, 32, 64, 128, 256, 512, 1024, 2048)
 
 COLUMNS = (
-    "system", "operation", "n", "n_visible", "n_hidden", "batch",
-    "time_s", "time_q1_s", "time_q3_s", "timing_blocks", "power_w", "energy_j", "energy_source",
-    "idle_power_w", "energy_gross_j", "time_per_sample_s", "energy_per_sample_j",
-    "device", "threads", "dtype", "k", "samples", "weight_std", "bias_std",
-    "conductance_s", "voltage_v", "node_capacitance_f", "settling_precision", "settling_multiple",
+    "system",
+    "operation",
+    "n",
+    "n_visible",
+    "n_hidden",
+    "batch",
+    "time_s",
+    "time_q1_s",
+    "time_q3_s",
+    "timing_blocks",
+    "power_w",
+    "energy_j",
+    "energy_source",
+    "idle_power_w",
+    "energy_gross_j",
+    "time_per_sample_s",
+    "energy_per_sample_j",
+    "device",
+    "threads",
+    "dtype",
+    "k",
+    "samples",
+    "weight_std",
+    "bias_std",
+    "conductance_s",
+    "voltage_v",
+    "node_capacitance_f",
+    "settling_precision",
+    "settling_multiple",
     "comparator_energy_j",
 )
 """Columns of ``energy.csv``. ``time_s``/``energy_j`` are per call on the whole batch,
@@ -120,7 +145,9 @@ def synthetic_machine(n: int, *, weight_std: float = 1.0, bias_std: float = 1.0,
     return model
 
 
-def circuit_costs(model, v, h, units: si.Units = si.DEFAULT_UNITS, k: int = 1) -> dict[str, Cost]:
+def circuit_costs(
+    model: Any, v: torch.Tensor, h: torch.Tensor, units: si.Units = si.DEFAULT_UNITS, k: int = 1
+) -> dict[str, Cost]:
     """Cost of a pass, a Gibbs step and a CD/PCD-k update of ``model``'s circuit, in SI units.
 
     Parameters
@@ -171,29 +198,38 @@ class DigitalRBM:
         Learning rate of :meth:`update`.
     """
 
-    def __init__(self, W, v_bias, h_bias, batch: int, generator: torch.Generator, k: int = 1, lr: float = 1e-3) -> None:
+    def __init__(
+        self,
+        W: torch.Tensor,
+        v_bias: torch.Tensor,
+        h_bias: torch.Tensor,
+        batch: int,
+        generator: torch.Generator,
+        k: int = 1,
+        lr: float = 1e-3,
+    ) -> None:
         self.W, self.a, self.b, self.g, self.k, self.lr = W, v_bias, h_bias, generator, k, lr
-        shape, opts = (batch, W.shape[1]), {"dtype": W.dtype, "device": W.device}
-        self.v_data = comparators.random_binary(shape, generator, **opts)
-        self.chains = comparators.random_binary(shape, generator, **opts)
+        shape = (batch, W.shape[1])
+        self.v_data = comparators.random_binary(shape, generator, W.dtype, W.device)
+        self.chains = comparators.random_binary(shape, generator, W.dtype, W.device)
 
-    def _sample(self, bias, clamped, weights):
+    def _sample(self, bias: torch.Tensor, clamped: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         x = torch.addmm(bias, clamped, weights)
         return comparators.binarise(comparators.Bernoulli(), x, 1.0, self.g)[1]
 
-    def up(self, v):
+    def up(self, v: torch.Tensor) -> torch.Tensor:
         """Hidden sample given ``v``: ``h ~ Bernoulli(sigmoid(v W^T + b))``."""
         return self._sample(self.b, v, self.W.t())
 
-    def down(self, h):
+    def down(self, h: torch.Tensor) -> torch.Tensor:
         """Visible sample given ``h``: ``v ~ Bernoulli(sigmoid(h W + a))``."""
         return self._sample(self.a, h, self.W)
 
-    def forward_pass(self):
+    def forward_pass(self) -> torch.Tensor:
         """One forward pass on the batch."""
         return self.up(self.v_data)
 
-    def gibbs_step(self):
+    def gibbs_step(self) -> torch.Tensor:
         """One Gibbs step v -> h -> v on the batch."""
         return self.down(self.up(self.v_data))
 
@@ -201,8 +237,9 @@ class DigitalRBM:
         """One PCD-k update: positive pass, k chain steps, contrastive products, SGD step."""
         n = self.v_data.shape[0]
         h_data = self.up(self.v_data)
-        v, h = self.chains, None
-        for _ in range(self.k):
+        h = self.up(self.chains)
+        v = self.down(h)
+        for _ in range(self.k - 1):
             h = self.up(v)
             v = self.down(h)
         self.chains = v
@@ -216,7 +253,7 @@ class DigitalRBM:
 
 
 @contextlib.contextmanager
-def _torch_threads(threads: int):
+def _torch_threads(threads: int) -> Iterator[None]:
     """Run the block with ``threads`` intra-op threads, then restore the caller's setting."""
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -244,8 +281,12 @@ def time_call(fn: Callable[[], object], *, threads: int = 1, min_time_s: float =
             fn()
     measurement = Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads).blocked_autorange(min_run_time=min_time_s)
     q1, q3 = np.percentile(measurement.times, [25, 75])
-    return {"time_s": measurement.median, "time_q1_s": float(q1), "time_q3_s": float(q3),
-            "timing_blocks": len(measurement.times)}
+    return {
+        "time_s": measurement.median,
+        "time_q1_s": float(q1),
+        "time_q3_s": float(q3),
+        "timing_blocks": len(measurement.times),
+    }
 
 
 # ------------------------------------------------------------------ the study
@@ -323,18 +364,31 @@ def _settings_columns(s: Settings, k: int) -> dict:
     return {"k": k, "samples": s.samples, "weight_std": s.weight_std, "bias_std": s.bias_std, **s.units.as_dict()}
 
 
-def _circuit_rows(model, v, s: Settings, k: int, n: int) -> list[dict]:
+def _circuit_rows(model: Any, v: torch.Tensor, s: Settings, k: int, n: int) -> list[dict]:
     h = model.v_to_h(v)[1]
     costs = circuit_costs(model, v, h, s.units, k)
     out = []
     for op in s.operations:
         c = costs[op]
-        out.append({
-            "system": CIRCUIT, "operation": op, "n": n, "n_visible": model.n_visible, "n_hidden": model.n_hidden,
-            "batch": 1, "time_s": c.time_s, "power_w": c.power_w, "energy_j": c.energy_j,
-            "energy_source": "circuit model", "time_per_sample_s": c.time_s, "energy_per_sample_j": c.energy_j,
-            "device": "resistor network (model)", "threads": "", "dtype": "float64",
-        })
+        out.append(
+            {
+                "system": CIRCUIT,
+                "operation": op,
+                "n": n,
+                "n_visible": model.n_visible,
+                "n_hidden": model.n_hidden,
+                "batch": 1,
+                "time_s": c.time_s,
+                "power_w": c.power_w,
+                "energy_j": c.energy_j,
+                "energy_source": "circuit model",
+                "time_per_sample_s": c.time_s,
+                "energy_per_sample_j": c.energy_j,
+                "device": "resistor network (model)",
+                "threads": "",
+                "dtype": "float64",
+            }
+        )
     return out
 
 
@@ -348,7 +402,7 @@ class _System:
             index = torch.cuda.current_device()
             self.label = torch.cuda.get_device_name(index)
             self.meter, self.status = meters.gpu_meter(index)
-            self.sync = torch.cuda.synchronize
+            self.sync: Callable[[], None] | None = torch.cuda.synchronize
         else:
             self.label = _cpu_name()
             self.meter, self.status = meters.cpu_meter(s.powercap_root)
@@ -359,19 +413,29 @@ class _System:
         elif device == "cpu" and s.cpu_watts is not None:
             self.status += f"; energy estimated as {s.cpu_watts:g} W x time"
 
-    def energy(self, fn, timing: dict, batch: int) -> dict:
+    def energy(self, fn: Callable[[], object], timing: dict, batch: int) -> dict:
         s = self.settings
         if self.meter is not None:
             with _torch_threads(s.threads):
                 window = meters.measure_window(fn, self.meter, s.energy_window_s, sync=self.sync)
+            assert self.idle_w is not None  # measured with the meter
             net = meters.net_energy_j(window, self.idle_w) / window.calls
-            return {"power_w": net * window.calls / window.seconds, "energy_j": net, "energy_source": self.meter.source,
-                    "idle_power_w": self.idle_w, "energy_gross_j": window.energy_j / window.calls,
-                    "energy_per_sample_j": net / batch}
+            return {
+                "power_w": net * window.calls / window.seconds,
+                "energy_j": net,
+                "energy_source": self.meter.source,
+                "idle_power_w": self.idle_w,
+                "energy_gross_j": window.energy_j / window.calls,
+                "energy_per_sample_j": net / batch,
+            }
         if self.device == "cpu" and s.cpu_watts is not None:
             energy = s.cpu_watts * timing["time_s"]
-            return {"power_w": s.cpu_watts, "energy_j": energy, "energy_source": ESTIMATE,
-                    "energy_per_sample_j": energy / batch}
+            return {
+                "power_w": s.cpu_watts,
+                "energy_j": energy,
+                "energy_source": ESTIMATE,
+                "energy_per_sample_j": energy / batch,
+            }
         return {"energy_source": NOT_MEASURED}
 
     def close(self) -> None:
@@ -379,7 +443,9 @@ class _System:
             self.meter.close()
 
 
-def _digital_rows(system: _System, params, s: Settings, k: int, n: int, seed: int) -> list[dict]:
+def _digital_rows(
+    system: _System, params: Iterable[torch.Tensor], s: Settings, k: int, n: int, seed: int
+) -> list[dict]:
     W, a, b = (p.to(device=system.device, dtype=s.dtype) for p in params)
     out = []
     for batch in s.batches:
@@ -388,13 +454,22 @@ def _digital_rows(system: _System, params, s: Settings, k: int, n: int, seed: in
         for op in s.operations:
             fn = rbm.operation(op)
             timing = time_call(fn, threads=s.threads, min_time_s=s.min_time_s)
-            out.append({
-                "system": system.name, "operation": op, "n": n, "n_visible": W.shape[1], "n_hidden": W.shape[0],
-                "batch": batch, **timing, "time_per_sample_s": timing["time_s"] / batch,
-                **system.energy(fn, timing, batch),
-                "device": system.label, "threads": s.threads if system.device == "cpu" else "",
-                "dtype": str(s.dtype).replace("torch.", ""),
-            })
+            out.append(
+                {
+                    "system": system.name,
+                    "operation": op,
+                    "n": n,
+                    "n_visible": W.shape[1],
+                    "n_hidden": W.shape[0],
+                    "batch": batch,
+                    **timing,
+                    "time_per_sample_s": timing["time_s"] / batch,
+                    **system.energy(fn, timing, batch),
+                    "device": system.label,
+                    "threads": s.threads if system.device == "cpu" else "",
+                    "dtype": str(s.dtype).replace("torch.", ""),
+                }
+            )
     return out
 
 
@@ -402,7 +477,7 @@ def _size_seed(seed: int, n: int) -> int:
     return (int(seed) * 1_000_003 + int(n)) % (2**63)
 
 
-def run_study(settings: Settings = Settings(), model=None, visible=None, progress: bool = True) -> Study:
+def run_study(settings: Settings = Settings(), model: Any = None, visible: Any = None, progress: bool = True) -> Study:
     """Run the study: circuit rows and digital rows for every size (or for ``model``).
 
     Parameters
@@ -422,8 +497,13 @@ def run_study(settings: Settings = Settings(), model=None, visible=None, progres
     """
     s = settings
     systems = [_System(device, s) for device in s.resolved_devices()]
-    study = Study(settings=s, meters={CIRCUIT: "circuit model, SI units (rkm.units)",
-                                      **{sys_.name: f"{sys_.label}: {sys_.status}" for sys_ in systems}})
+    study = Study(
+        settings=s,
+        meters={
+            CIRCUIT: "circuit model, SI units (rkm.units)",
+            **{sys_.name: f"{sys_.label}: {sys_.status}" for sys_ in systems},
+        },
+    )
     sizes = [model.n_visible] if model is not None else sorted(set(s.sizes))
     try:
         from tqdm.auto import tqdm
@@ -472,12 +552,14 @@ class Fit:
     n_max: int
     points: int
 
-    def predict(self, n):
+    def predict(self, n: Any) -> np.ndarray:
         """The fitted value at size(s) ``n``."""
         return self.prefactor * np.asarray(n, dtype=float) ** self.exponent
 
 
-def fit_power_law(n: Sequence[float], y: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float, float]:
+def fit_power_law(
+    n: Sequence[float], y: Sequence[float], confidence: float = 0.95
+) -> tuple[float, float, float, float]:
     """Least-squares fit of ``log y = log a + b log N``: ``(b, b_low, b_high, a)``.
 
     The interval is the two-sided Student-t interval of the slope at ``confidence``
@@ -485,19 +567,19 @@ def fit_power_law(n: Sequence[float], y: Sequence[float], confidence: float = 0.
     """
     from scipy import stats
 
-    n, y = np.asarray(n, dtype=float), np.asarray(y, dtype=float)
-    if n.size < 2 or np.unique(n).size < 2 or np.any(n <= 0) or np.any(y <= 0):
+    sizes, values = np.asarray(n, dtype=float), np.asarray(y, dtype=float)
+    if sizes.size < 2 or np.unique(sizes).size < 2 or np.any(sizes <= 0) or np.any(values <= 0):
         raise DataError("a power-law fit needs at least two distinct sizes and positive values.")
-    result = stats.linregress(np.log(n), np.log(y))
-    if n.size > 2:
-        half = float(stats.t.ppf(0.5 + confidence / 2, n.size - 2) * result.stderr)
+    result = stats.linregress(np.log(sizes), np.log(values))
+    if sizes.size > 2:
+        half = float(stats.t.ppf(0.5 + confidence / 2, sizes.size - 2) * result.stderr)
     else:
         half = math.nan
     slope = float(result.slope)
     return slope, slope - half, slope + half, math.exp(result.intercept)
 
 
-def _number(value) -> float | None:
+def _number(value: Any) -> float | None:
     if value in (None, ""):
         return None
     number = float(value)
@@ -513,8 +595,8 @@ def fit_rows(rows: list[dict], min_n: int | None = None) -> list[Fit]:
     """Power-law fits of time per sample, power and energy per sample, per system, operation and batch.
 
     Only rows with ``n >= min_n`` count (default: the larger half of the sizes, from the
-    median size up; all of them when there are fewer than four); energy and power are fitted only where they exist, and every fit
-    carries its rows' ``energy_source``.
+    median size up; all of them when there are fewer than four); energy and power are fitted only
+    where they exist, and every fit carries its rows' ``energy_source``.
     """
     if not rows:
         return []
@@ -525,15 +607,32 @@ def fit_rows(rows: list[dict], min_n: int | None = None) -> list[Fit]:
     out = []
     for (system, op, batch), series in groups.items():
         for quantity in QUANTITIES:
-            points = [(int(r["n"]), _number(r.get(quantity))) for r in series if int(r["n"]) >= min_n]
-            points = [(n, y) for n, y in points if y is not None]
+            measured = [(int(r["n"]), _number(r.get(quantity))) for r in series if int(r["n"]) >= min_n]
+            points = [(n, y) for n, y in measured if y is not None]
             if len({n for n, _ in points}) < 2:
                 continue
             sources = sorted({r["energy_source"] for r in series})
-            source = ("timed" if system != CIRCUIT else "circuit model") if quantity == "time_per_sample_s" else "/".join(sources)
-            b, lo, hi, a = fit_power_law(*zip(*points))
-            out.append(Fit(system, op, batch, quantity, source, b, lo, hi, a,
-                           min(n for n, _ in points), max(n for n, _ in points), len(points)))
+            if quantity == "time_per_sample_s":
+                source = "timed" if system != CIRCUIT else "circuit model"
+            else:
+                source = "/".join(sources)
+            b, lo, hi, a = fit_power_law([n for n, _ in points], [y for _, y in points])
+            out.append(
+                Fit(
+                    system,
+                    op,
+                    batch,
+                    quantity,
+                    source,
+                    b,
+                    lo,
+                    hi,
+                    a,
+                    min(n for n, _ in points),
+                    max(n for n, _ in points),
+                    len(points),
+                )
+            )
     return out
 
 
@@ -553,12 +652,14 @@ class Crossover:
 
 def _measured_comparison(rows: list[dict], operation: str, quantity: str, system: str, batch: int) -> str:
     """Which of the circuit and ``system`` is lower at each size both measured, in words."""
-    def values(name, b):
+
+    def values(name: str, b: int) -> dict[int, float]:
         chosen = (r for r in rows if r["system"] == name and r["operation"] == operation and int(r["batch"]) == b)
-        return {int(r["n"]): _number(r.get(quantity)) for r in chosen}
+        found = {int(r["n"]): _number(r.get(quantity)) for r in chosen}
+        return {n: y for n, y in found.items() if y is not None}
 
     circuit, other = values(CIRCUIT, 1), values(system, batch)
-    common = sorted(n for n in circuit if circuit[n] is not None and other.get(n) is not None)
+    common = sorted(n for n in circuit if n in other)
     if not common:
         return ""
     lower = [circuit[n] < other[n] for n in common]
@@ -588,13 +689,14 @@ def crossovers(fits: Iterable[Fit], rows: list[dict] | None = None) -> list[Cros
         n_cross = math.exp((math.log(f.prefactor) - math.log(c.prefactor)) / (c.exponent - f.exponent))
         in_range = max(c.n_min, f.n_min) <= n_cross <= min(c.n_max, f.n_max)
         measured = _measured_comparison(rows, f.operation, f.quantity, f.system, f.batch) if rows else ""
-        out.append(Crossover(f.operation, f.quantity, f.system, f.batch, n_cross, in_range, c.exponent < f.exponent,
-                             measured))
+        out.append(
+            Crossover(f.operation, f.quantity, f.system, f.batch, n_cross, in_range, c.exponent < f.exponent, measured)
+        )
     return out
 
 
 # ------------------------------------------------------------------ output
-def write_csv(study: Study, path) -> Path:
+def write_csv(study: Study, path: str | Path) -> Path:
     """Write the rows as ``path`` (columns :data:`COLUMNS`; empty cells where nothing was measured)."""
     path = Path(path)
     with open(path, "w", newline="") as fh:
@@ -605,17 +707,20 @@ def write_csv(study: Study, path) -> Path:
     return path
 
 
-def read_csv(path) -> list[dict]:
+def read_csv(path: str | Path) -> list[dict]:
     """Rows of an ``energy.csv`` as dicts of strings (as written)."""
     with open(path, newline="") as fh:
         return list(csv.DictReader(fh))
 
 
-_LABELS = {"time_per_sample_s": "time per sample (s)", "power_w": "power (W)",
-           "energy_per_sample_j": "energy per sample (J)"}
+_LABELS = {
+    "time_per_sample_s": "time per sample (s)",
+    "power_w": "power (W)",
+    "energy_per_sample_j": "energy per sample (J)",
+}
 
 
-def plot_study(rows: list[dict], fits: list[Fit], path) -> Path:
+def plot_study(rows: list[dict], fits: list[Fit], path: str | Path) -> Path:
     """Log-log time, power and energy against N, one row of panels per operation, fits dashed over their range.
 
     Estimated energies (``--cpu-watts``) are drawn with open markers and labelled; a
@@ -638,23 +743,50 @@ def plot_study(rows: list[dict], fits: list[Fit], path) -> Path:
                 points = [(int(r["n"]), _number(r.get(quantity)), r["energy_source"]) for r in chosen]
                 points = [p for p in points if p[1] is not None]
                 if not points:
-                    missing.append(f"{key[0]}, batch {key[1]}: {', '.join(sorted({r['energy_source'] for r in chosen}))}")
+                    missing.append(
+                        f"{key[0]}, batch {key[1]}: {', '.join(sorted({r['energy_source'] for r in chosen}))}"
+                    )
                     continue
                 estimate = quantity != "time_per_sample_s" and any(p[2] == ESTIMATE for p in points)
                 label = f"{key[0]}, batch {key[1]}" + (" (estimate)" if estimate else "")
-                ax.plot([p[0] for p in points], [p[1] for p in points], "o", color=colours[key], label=label,
-                        markerfacecolor="none" if estimate else colours[key])
+                ax.plot(
+                    [p[0] for p in points],
+                    [p[1] for p in points],
+                    "o",
+                    color=colours[key],
+                    label=label,
+                    markerfacecolor="none" if estimate else colours[key],
+                )
                 fit = fit_of.get((key[0], key[1], op, quantity))
                 if fit is not None:
                     grid = np.geomspace(fit.n_min, fit.n_max, 50)
-                    ax.plot(grid, fit.predict(grid), "--", color=colours[key], linewidth=1,
-                            label=f"  fit N^{fit.exponent:.2f}")
-            ax.set(xscale="log", yscale="log", xlabel="N (= n_visible = n_hidden)", ylabel=_LABELS[quantity],
-                   title=f"{op}: {_LABELS[quantity].split(' (')[0]}")
+                    ax.plot(
+                        grid,
+                        fit.predict(grid),
+                        "--",
+                        color=colours[key],
+                        linewidth=1,
+                        label=f"  fit N^{fit.exponent:.2f}",
+                    )
+            ax.set(
+                xscale="log",
+                yscale="log",
+                xlabel="N (= n_visible = n_hidden)",
+                ylabel=_LABELS[quantity],
+                title=f"{op}: {_LABELS[quantity].split(' (')[0]}",
+            )
             ax.grid(True, which="major", alpha=0.3)
             if missing:
-                ax.text(0.98, 0.02, "\n".join(missing), transform=ax.transAxes, ha="right", va="bottom", fontsize=7,
-                        color="0.35")
+                ax.text(
+                    0.98,
+                    0.02,
+                    "\n".join(missing),
+                    transform=ax.transAxes,
+                    ha="right",
+                    va="bottom",
+                    fontsize=7,
+                    color="0.35",
+                )
             if ax.lines:
                 ax.legend(fontsize=7)
     fig.tight_layout()
@@ -667,20 +799,26 @@ def summary_text(study: Study, fits: list[Fit], cross: list[Crossover]) -> str:
     lines = ["energy sources:"]
     lines += [f"  {name:<12} {text}" for name, text in study.meters.items()]
     lines.append("")
-    lines.append(f"{'system':<12} {'operation':<9} {'batch':>5}  {'quantity':<20} {'exponent':>8}  "
-                 f"{'95% interval':<17} {'fit range':<12} source")
+    lines.append(
+        f"{'system':<12} {'operation':<9} {'batch':>5}  {'quantity':<20} {'exponent':>8}  "
+        f"{'95% interval':<17} {'fit range':<12} source"
+    )
     for f in sorted(fits, key=lambda f: (f.operation, f.quantity, f.system != CIRCUIT, f.system, f.batch)):
         interval = "n/a (2 points)" if math.isnan(f.ci_low) else f"[{f.ci_low:.3f}, {f.ci_high:.3f}]"
-        lines.append(f"{f.system:<12} {f.operation:<9} {f.batch:>5}  {f.quantity:<20} {f.exponent:>8.3f}  "
-                     f"{interval:<17} {f'{f.n_min}..{f.n_max}':<12} {f.source}")
+        lines.append(
+            f"{f.system:<12} {f.operation:<9} {f.batch:>5}  {f.quantity:<20} {f.exponent:>8.3f}  "
+            f"{interval:<17} {f'{f.n_min}..{f.n_max}':<12} {f.source}"
+        )
     lines.append("")
     if cross:
         lines.append("crossovers of the fitted laws (circuit vs digital):")
         for c in sorted(cross, key=lambda c: (c.operation, c.quantity, c.system, c.batch)):
             where = "inside the fitted sizes" if c.in_range else "extrapolated"
             side = "above" if c.circuit_lower_above else "below"
-            lines.append(f"  {c.operation:<7} {c.quantity:<20} vs {c.system}, batch {c.batch:<4}: N* = {c.n_cross:.3g} "
-                         f"({where}); the circuit is lower {side} N*" + (f"; {c.measured}" if c.measured else ""))
+            lines.append(
+                f"  {c.operation:<7} {c.quantity:<20} vs {c.system}, batch {c.batch:<4}: N* = {c.n_cross:.3g} "
+                f"({where}); the circuit is lower {side} N*" + (f"; {c.measured}" if c.measured else "")
+            )
     else:
         lines.append("crossovers: none (need fits of the circuit and a digital system of the same quantity)")
     return "\n".join(lines)
@@ -701,63 +839,152 @@ def _name_list(text: str) -> tuple[str, ...]:
     return tuple(x.strip() for x in text.split(",") if x.strip())
 
 
-def add_energy_parser(subparsers) -> argparse.ArgumentParser:
+def add_energy_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``rkm energy`` on the ``rkm`` command's sub-parsers."""
     d, u = Settings(), si.DEFAULT_UNITS
     p = subparsers.add_parser(
-        "energy", help="time, power and energy per operation: the circuit against a digital RBM",
+        "energy",
+        help="time, power and energy per operation: the circuit against a digital RBM",
         description="The paper's energy study. For each size N (n_visible = n_hidden = N) it computes the "
         "resistor network's time, power and energy per pass, Gibbs step and update in SI units, times the same "
         "operations as a plain RBM on the CPU (and CUDA when present) and measures their energy with RAPL or "
         "NVML where available. Writes DIR/energy.csv and DIR/energy.png and prints the fitted power laws and "
-        "crossover sizes. See docs/energy.md.")
-    p.add_argument("--sizes", type=_int_list, default=d.sizes, metavar="N,N,...",
-                   help=f"sizes N (default {','.join(map(str, d.sizes))})")
-    p.add_argument("--batches", type=_int_list, default=d.batches, metavar="B,B,...",
-                   help="digital batch sizes (default 1,64); the circuit runs one sample per pass")
-    p.add_argument("--operations", type=_name_list, default=d.operations, metavar="OP,...",
-                   help="pass, gibbs, update (default all)")
-    p.add_argument("--devices", type=_name_list, default=None, metavar="DEV,...",
-                   help="cpu and/or cuda (default: cpu, plus cuda when available)")
-    p.add_argument("--model", type=Path, metavar="RUN_DIR",
-                   help="a trained run: the circuit of its parameters and its training data, at its own shape")
-    p.add_argument("--out", type=Path, default=Path("runs/energy"), metavar="DIR", help="output folder (default runs/energy)")
+        "crossover sizes. See docs/energy.md.",
+    )
+    p.add_argument(
+        "--sizes",
+        type=_int_list,
+        default=d.sizes,
+        metavar="N,N,...",
+        help=f"sizes N (default {','.join(map(str, d.sizes))})",
+    )
+    p.add_argument(
+        "--batches",
+        type=_int_list,
+        default=d.batches,
+        metavar="B,B,...",
+        help="digital batch sizes (default 1,64); the circuit runs one sample per pass",
+    )
+    p.add_argument(
+        "--operations",
+        type=_name_list,
+        default=d.operations,
+        metavar="OP,...",
+        help="pass, gibbs, update (default all)",
+    )
+    p.add_argument(
+        "--devices",
+        type=_name_list,
+        default=None,
+        metavar="DEV,...",
+        help="cpu and/or cuda (default: cpu, plus cuda when available)",
+    )
+    p.add_argument(
+        "--model",
+        type=Path,
+        metavar="RUN_DIR",
+        help="a trained run: the circuit of its parameters and its training data, at its own shape",
+    )
+    p.add_argument(
+        "--out", type=Path, default=Path("runs/energy"), metavar="DIR", help="output folder (default runs/energy)"
+    )
     p.add_argument("--k", type=int, default=d.k, help="Gibbs steps of an update (default 1; --model: the model's)")
-    p.add_argument("--samples", type=int, default=d.samples, help="clamped states averaged for the circuit power (default 32)")
-    p.add_argument("--weight-std", type=float, default=d.weight_std, help="std of the synthetic weights, code units (default 1)")
-    p.add_argument("--bias-std", type=float, default=d.bias_std, help="std of the synthetic biases, code units (default 1)")
+    p.add_argument(
+        "--samples", type=int, default=d.samples, help="clamped states averaged for the circuit power (default 32)"
+    )
+    p.add_argument(
+        "--weight-std", type=float, default=d.weight_std, help="std of the synthetic weights, code units (default 1)"
+    )
+    p.add_argument(
+        "--bias-std", type=float, default=d.bias_std, help="std of the synthetic biases, code units (default 1)"
+    )
     p.add_argument("--seed", type=int, default=d.seed, help="seed of the machines and states (default 0)")
     p.add_argument("--threads", type=int, default=d.threads, help="torch threads of the CPU rows (default 1)")
-    p.add_argument("--min-time", type=float, default=d.min_time_s, metavar="S", help="timing per configuration (default 0.2 s)")
-    p.add_argument("--energy-window", type=float, default=d.energy_window_s, metavar="S",
-                   help="metered window per configuration, when a meter exists (default 1 s)")
+    p.add_argument(
+        "--min-time", type=float, default=d.min_time_s, metavar="S", help="timing per configuration (default 0.2 s)"
+    )
+    p.add_argument(
+        "--energy-window",
+        type=float,
+        default=d.energy_window_s,
+        metavar="S",
+        help="metered window per configuration, when a meter exists (default 1 s)",
+    )
     p.add_argument("--idle", type=float, default=d.idle_s, metavar="S", help="idle baseline measurement (default 2 s)")
-    p.add_argument("--cpu-watts", type=float, metavar="W",
-                   help="no RAPL: estimate CPU energy as this power x time (labelled 'estimate')")
-    p.add_argument("--fit-min-n", type=int, metavar="N", help="fit the power laws over sizes >= N (default: the upper half)")
-    p.add_argument("--conductance-unit", type=float, default=u.conductance_s, metavar="S",
-                   help=f"siemens per code unit of conductance (default {u.conductance_s:g})")
-    p.add_argument("--voltage-unit", type=float, default=u.voltage_v, metavar="V",
-                   help=f"volts per code unit of voltage (default {u.voltage_v:g})")
-    p.add_argument("--node-capacitance", type=float, default=u.node_capacitance_f, metavar="F",
-                   help=f"capacitance of each node in farads (default {u.node_capacitance_f:g})")
-    p.add_argument("--settling-precision", type=float, default=u.settling_precision, metavar="EPS",
-                   help=f"a pass lasts ln(1/EPS) slowest relaxation times (default {u.settling_precision:g})")
-    p.add_argument("--comparator-energy", type=float, default=u.comparator_energy_j, metavar="J",
-                   help="energy of one comparator decision in joules (default 0: not counted)")
+    p.add_argument(
+        "--cpu-watts",
+        type=float,
+        metavar="W",
+        help="no RAPL: estimate CPU energy as this power x time (labelled 'estimate')",
+    )
+    p.add_argument(
+        "--fit-min-n", type=int, metavar="N", help="fit the power laws over sizes >= N (default: the upper half)"
+    )
+    p.add_argument(
+        "--conductance-unit",
+        type=float,
+        default=u.conductance_s,
+        metavar="S",
+        help=f"siemens per code unit of conductance (default {u.conductance_s:g})",
+    )
+    p.add_argument(
+        "--voltage-unit",
+        type=float,
+        default=u.voltage_v,
+        metavar="V",
+        help=f"volts per code unit of voltage (default {u.voltage_v:g})",
+    )
+    p.add_argument(
+        "--node-capacitance",
+        type=float,
+        default=u.node_capacitance_f,
+        metavar="F",
+        help=f"capacitance of each node in farads (default {u.node_capacitance_f:g})",
+    )
+    p.add_argument(
+        "--settling-precision",
+        type=float,
+        default=u.settling_precision,
+        metavar="EPS",
+        help=f"a pass lasts ln(1/EPS) slowest relaxation times (default {u.settling_precision:g})",
+    )
+    p.add_argument(
+        "--comparator-energy",
+        type=float,
+        default=u.comparator_energy_j,
+        metavar="J",
+        help="energy of one comparator decision in joules (default 0: not counted)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
 
-def cmd_energy(args) -> int:
+def cmd_energy(args: argparse.Namespace) -> int:
     """Run ``rkm energy``: the study, ``energy.csv``, ``energy.png`` and the summary on stdout."""
-    units = si.Units(conductance_s=args.conductance_unit, voltage_v=args.voltage_unit,
-                     node_capacitance_f=args.node_capacitance, settling_precision=args.settling_precision,
-                     comparator_energy_j=args.comparator_energy)
-    settings = Settings(sizes=args.sizes, batches=args.batches, operations=args.operations, devices=args.devices,
-                        units=units, weight_std=args.weight_std, bias_std=args.bias_std, samples=args.samples,
-                        k=args.k, threads=args.threads, min_time_s=args.min_time, energy_window_s=args.energy_window,
-                        idle_s=args.idle, cpu_watts=args.cpu_watts, seed=args.seed)
+    units = si.Units(
+        conductance_s=args.conductance_unit,
+        voltage_v=args.voltage_unit,
+        node_capacitance_f=args.node_capacitance,
+        settling_precision=args.settling_precision,
+        comparator_energy_j=args.comparator_energy,
+    )
+    settings = Settings(
+        sizes=args.sizes,
+        batches=args.batches,
+        operations=args.operations,
+        devices=args.devices,
+        units=units,
+        weight_std=args.weight_std,
+        bias_std=args.bias_std,
+        samples=args.samples,
+        k=args.k,
+        threads=args.threads,
+        min_time_s=args.min_time,
+        energy_window_s=args.energy_window,
+        idle_s=args.idle,
+        cpu_watts=args.cpu_watts,
+        seed=args.seed,
+    )
     model = visible = None
     if args.model is not None:
         from .run import load_run

@@ -281,7 +281,7 @@ TABLE: tuple[Setting, ...] = (
     Setting("generator", _M, str, None, "a torch.Generator to use instead of seeding one", _generator, "model",
             config=NOT_IN_CONFIG, optional=True, mutable=False, type_doc="torch.Generator or None"),
     Setting("device", _M, str, None, "cpu or cuda (default: CUDA when available)",
-            lambda name, value: checks.device(value), _N, config="cpu",
+            lambda name, value: checks.device(value, available=False), _N, config="cpu",
             optional=True, mutable=False, type_doc="str or torch.device"),
     Setting("threshold_sharing", _M, str, "sample", "single-threshold sharing: one threshold per sample or batch",
             _among(_flag_choice(comparators.SHARINGS)), _N, choices=_flag_choice(comparators.SHARINGS)),

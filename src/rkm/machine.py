@@ -41,6 +41,7 @@ from .training import Trainer, batches, fit, phases
 from .training.callbacks import Reporter, SavePoints
 from .training.loop import Callback
 from .training.optim import Gradient
+from .units import DEFAULT_UNITS, Readings, Units, readings
 
 logger = logging.getLogger("rkm.training")
 
@@ -524,6 +525,10 @@ class RBM(_Learning):
         """Updates at which ``train`` writes a save point: ~50 log-spaced in [1, max_epochs]."""
         points = np.round(np.logspace(0, np.log10(self.max_epochs), 50)).astype(int)
         return sorted(set(points.tolist()))
+
+    def si(self, units: Units = DEFAULT_UNITS) -> Readings:
+        """Power, energy and relaxation times in SI units (``rkm.units``); ``power_f``... stay in code units."""
+        return readings(self, units)
 
     def realised_parameters(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The realised ``(W, v_bias, h_bias)`` the circuit sees (sign = terminal, magnitude = conductance)."""

@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .errors import RKMError
 
@@ -154,7 +155,7 @@ class NvmlMeter(Meter):
 
     source = "nvml"
 
-    def __init__(self, index: int = 0, nvml=None) -> None:
+    def __init__(self, index: int = 0, nvml: Any = None) -> None:
         if nvml is None:
             try:
                 nvml = importlib.import_module("pynvml")
@@ -171,7 +172,8 @@ class NvmlMeter(Meter):
             self.start_mj = nvml.nvmlDeviceGetTotalEnergyConsumption(self.handle)
         except nvml.NVMLError as err:
             nvml.nvmlShutdown()
-            raise MeterUnavailable(f"no NVML energy counter on GPU {index} ({err}); it needs a Volta or later GPU") from None
+            raise MeterUnavailable(f"no NVML energy counter on GPU {index} ({err}); it needs a Volta or later "
+                                   "GPU") from None
         self.description = f"NVML total energy, GPU {index} {name.decode() if isinstance(name, bytes) else name}"
 
     def read_j(self) -> float:
@@ -190,7 +192,7 @@ def cpu_meter(root: Path | str = POWERCAP_ROOT) -> tuple[Meter | None, str]:
     return meter, meter.description
 
 
-def gpu_meter(index: int = 0, nvml=None) -> tuple[Meter | None, str]:
+def gpu_meter(index: int = 0, nvml: Any = None) -> tuple[Meter | None, str]:
     """The NVML meter of GPU ``index`` if one can be read, else ``(None, why not)``."""
     try:
         meter = NvmlMeter(index, nvml)

@@ -28,6 +28,7 @@ the tests hold these formulas to it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -55,6 +56,9 @@ class LayerPhysics:
         ``Gp + Gm - 2 c Gm``: the source weights of a 0/1 clamped layer (x^2 = x).
     constant : Tensor, shape ()
         K + c^2 sum_i Gm_i, with K = sum_j (|b_j|/g) u_j^2 the bias supplies' share.
+    slowest : Tensor, shape ()
+        The slowest finite relaxation time 2 / G of the free nodes (0 if every node is isolated):
+        how long a pass of this direction takes to settle, in relaxation times (``rkm.units``).
     offset : float
         The offset voltage c.
     """
@@ -66,6 +70,7 @@ class LayerPhysics:
     source_neg: torch.Tensor
     source_binary: torch.Tensor
     constant: torch.Tensor
+    slowest: torch.Tensor
     offset: float
 
 
@@ -93,6 +98,7 @@ def _layer(abs_row: torch.Tensor, row: torch.Tensor, abs_col: torch.Tensor, col:
         source_neg=source_neg,
         source_binary=source_binary,
         constant=constant,
+        slowest=2.0 / torch.where(conductance > 0, conductance, math.inf).min(),
         offset=float(offset),
     )
 

@@ -62,8 +62,27 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 
 METRIC_COLUMNS = (
     "update", "elapsed_s", "updates_per_s", "train_error", "test_error", "power_f", "power_b", "energy",
-    "relax_t_f_mean", "relax_t_b_mean",
+    "relax_t_f_mean", "relax_t_b_mean", "power_f_w", "power_b_w", "energy_j", "relax_t_f_mean_s", "relax_t_b_mean_s",
 )
+"""Columns of ``metrics.csv``: the code-unit readings as pyrkm reports them, then the same in SI
+(watts, joules, seconds; ``rkm.units.DEFAULT_UNITS``, see ``docs/energy.md``)."""
+
+
+def physical_readings(model: RBM) -> dict[str, float]:
+    """Power, energy and mean relaxation times of ``model``, in code units and in SI."""
+    si = model.si()
+    return {
+        "power_f": float(model.power_f),
+        "power_b": float(model.power_b),
+        "energy": float(model.energy),
+        "relax_t_f_mean": float(model.relax_t_f.mean()),
+        "relax_t_b_mean": float(model.relax_t_b.mean()),
+        "power_f_w": si.power_f_w,
+        "power_b_w": si.power_b_w,
+        "energy_j": si.energy_j,
+        "relax_t_f_mean_s": float(si.relax_t_f_s.mean()),
+        "relax_t_b_mean_s": float(si.relax_t_b_s.mean()),
+    }
 
 
 # ------------------------------------------------------------------ config
@@ -223,11 +242,7 @@ class MetricsLog:
             "updates_per_s": round(rate, 2),
             "train_error": monitored_error(model, self.train_probe),
             "test_error": monitored_error(model, self.test) if self.test is not None else "",
-            "power_f": float(model.power_f),
-            "power_b": float(model.power_b),
-            "energy": float(model.energy),
-            "relax_t_f_mean": float(model.relax_t_f.mean()),
-            "relax_t_b_mean": float(model.relax_t_b.mean()),
+            **physical_readings(model),
         }
         with open(self.path, "a", newline="") as fh:
             csv.writer(fh).writerow([row[c] for c in METRIC_COLUMNS])
@@ -322,11 +337,7 @@ def finish(model: RBM, dataset: Dataset, run_dir: Path, config: dict, train_seco
         "test_samples": n_eval,
         "generated_samples": len(samples),
         "generate_k": r["generate_k"],
-        "energy": float(model.energy),
-        "power_f": float(model.power_f),
-        "power_b": float(model.power_b),
-        "relax_t_f_mean": float(model.relax_t_f.mean()),
-        "relax_t_b_mean": float(model.relax_t_b.mean()),
+        **physical_readings(model),
         "sample_quality_vs_test": quality,
         "figures": sorted(str(p) for p in figures.glob("*.png")),
     }

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 
@@ -56,6 +57,8 @@ __all__ = [
     "settling_time_s",
     "pass_energy_j",
     "training_energy_j",
+    "Readings",
+    "readings",
 ]
 
 
@@ -105,14 +108,14 @@ DEFAULT_UNITS = Units()
 """10 kOhm per unit of |W|, 1 V per unit of voltage, 100 pF per node, settled to 1e-3."""
 
 
-def _value(x):
+def _value(x: Any) -> Any:
     """A Python float for a 0-d tensor or a number; other tensors and arrays pass through."""
     if isinstance(x, torch.Tensor) and x.dim() == 0:
         return float(x)
     return x
 
 
-def power_watts(code_power, units: Units = DEFAULT_UNITS):
+def power_watts(code_power: Any, units: Units = DEFAULT_UNITS) -> Any:
     """Power in watts of a power in code units (``model.power_forward(v)``, ``model.power_f``...)."""
     return _value(code_power) * (units.conductance_s * units.voltage_v**2)
 
@@ -124,7 +127,7 @@ def time_unit_s(units: Units = DEFAULT_UNITS) -> float:
     return units.node_capacitance_f / NODE_CAPACITANCE / units.conductance_s
 
 
-def seconds(code_time, units: Units = DEFAULT_UNITS):
+def seconds(code_time: Any, units: Units = DEFAULT_UNITS) -> Any:
     """Time in seconds of a time in code units (``model.relax_t_f``, ``model.relaxation_times()``)."""
     return _value(code_time) * time_unit_s(units)
 
@@ -139,7 +142,7 @@ def settling_multiple(units: Units = DEFAULT_UNITS) -> float:
     return math.log(1.0 / units.settling_precision)
 
 
-def slowest_relaxation(code_times) -> float:
+def slowest_relaxation(code_times: Any) -> float:
     """Largest finite relaxation time (code units) of one pass direction; isolated nodes left out.
 
     Raises
@@ -155,7 +158,7 @@ def slowest_relaxation(code_times) -> float:
     return float(finite.max())
 
 
-def settling_time_s(code_times, units: Units = DEFAULT_UNITS) -> float:
+def settling_time_s(code_times: Any, units: Units = DEFAULT_UNITS) -> float:
     """Duration in seconds of a pass whose free nodes have the relaxation times ``code_times``.
 
     ``ln(1 / settling_precision)`` times the slowest finite relaxation time (see the module
@@ -164,7 +167,7 @@ def settling_time_s(code_times, units: Units = DEFAULT_UNITS) -> float:
     return settling_multiple(units) * seconds(slowest_relaxation(code_times), units)
 
 
-def pass_energy_j(code_power, code_times, units: Units = DEFAULT_UNITS) -> float:
+def pass_energy_j(code_power: Any, code_times: Any, units: Units = DEFAULT_UNITS) -> float:
     """Energy in joules of one pass: power x settling time + one comparator decision per free node.
 
     Parameters
@@ -175,10 +178,11 @@ def pass_energy_j(code_power, code_times, units: Units = DEFAULT_UNITS) -> float
         Relaxation times of the pass's free nodes in code units.
     """
     n_free = torch.as_tensor(code_times).numel()
-    return power_watts(float(code_power), units) * settling_time_s(code_times, units) + n_free * units.comparator_energy_j
+    power = power_watts(float(code_power), units)
+    return power * settling_time_s(code_times, units) + n_free * units.comparator_energy_j
 
 
-def training_energy_j(power_tau_sum, decisions: int = 0, units: Units = DEFAULT_UNITS) -> float:
+def training_energy_j(power_tau_sum: Any, decisions: int = 0, units: Units = DEFAULT_UNITS) -> float:
     """Energy in joules of many passes from the sum a trainer accumulates.
 
     Parameters
@@ -192,4 +196,46 @@ def training_energy_j(power_tau_sum, decisions: int = 0, units: Units = DEFAULT_
         Comparator decisions made (free nodes x samples, summed over passes); they count
         only when ``units.comparator_energy_j`` is set.
     """
-    return float(power_tau_sum) * settling_multiple(units) * energy_unit_j(units) + decisions * units.comparator_energy_j
+    energy = float(power_tau_sum) * settling_multiple(units) * energy_unit_j(units)
+    return energy + decisions * units.comparator_energy_j
+
+
+@dataclass(frozen=True)
+class Readings:
+    """A model's power, energy and times in SI units (:func:`readings`; ``model.si()``).
+
+    Attributes
+    ----------
+    power_f_w, power_b_w : float
+        The last update's forward / backward power (``model.power_f``, ``power_b``), watts.
+    energy_j : float
+        Energy of every pass of training, each lasting its settling time, plus the comparator
+        decisions (NaN for a model resumed from a save point that did not record it).
+    relax_t_f_s, relax_t_b_s : Tensor
+        Relaxation times of the hidden (forward pass) and visible (backward pass) nodes, seconds.
+    pass_time_f_s, pass_time_b_s : float
+        How long a forward / backward pass takes to settle with the current parameters, seconds.
+    """
+
+    power_f_w: float
+    power_b_w: float
+    energy_j: float
+    relax_t_f_s: torch.Tensor
+    relax_t_b_s: torch.Tensor
+    pass_time_f_s: float
+    pass_time_b_s: float
+
+
+def readings(model: Any, units: Units = DEFAULT_UNITS) -> Readings:
+    """The SI readings of an ``rkm.RKM``/``rkm.RBM`` (its code-unit ``power_f``, ``energy``... are unchanged)."""
+    tau_f, tau_b = model.relaxation_times()
+    trainer = model.trainer
+    return Readings(
+        power_f_w=power_watts(trainer.power_f, units),
+        power_b_w=power_watts(trainer.power_b, units),
+        energy_j=training_energy_j(trainer.settled, trainer.decisions, units),
+        relax_t_f_s=seconds(tau_f, units),
+        relax_t_b_s=seconds(tau_b, units),
+        pass_time_f_s=settling_time_s(tau_f, units),
+        pass_time_b_s=settling_time_s(tau_b, units),
+    )

@@ -2,7 +2,10 @@
 
 Following the reference, ``power_f`` / ``power_b`` of an update are the sum, over its forward /
 backward passes, of the batch-mean power of each pass; its energy is the power of every pass
-and every sample (in units of power x pass time), summed in float64.
+and every sample (in units of power x pass time), summed in float64. For energy in joules
+(``rkm.units``) a pass lasts a multiple of its direction's slowest relaxation time, which
+changes as the parameters learn, so each update also sums power x that time (``settled``) and
+counts its comparator decisions (samples x free nodes of every pass).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ class Measured:
     power_b: torch.Tensor
     energy_f: torch.Tensor
     energy_b: torch.Tensor
+    settled: torch.Tensor
+    decisions: int
 
 
 class PassRecorder:
@@ -37,6 +42,7 @@ class PassRecorder:
         self.powers: tuple[list[torch.Tensor], list[torch.Tensor]] = ([], [])
         cache = network.physics(check=False)
         self.constants = (cache.forward.constant, cache.backward.constant)
+        self.slowest = (cache.forward.slowest, cache.backward.slowest)
 
     def forward(self, v: torch.Tensor, binary: bool = True) -> torch.Tensor:
         """Hidden sample from ``v``; ``binary=False`` when ``v`` may not be 0/1 (data, user-set chains)."""
@@ -66,8 +72,8 @@ class PassRecorder:
 
     def close(self) -> Measured:
         """The update's per-direction power (sum of batch means) and energy (sum over samples)."""
-        out = []
-        for powers, constant in zip(self.powers, self.constants):
+        out, decisions = [], 0
+        for powers, constant, n_free in zip(self.powers, self.constants, self.sizes):
             power = torch.cat(powers).add_(constant).clamp_min_(0.0).mul_(0.5)
             sizes = [p.shape[0] for p in powers]
             if len(set(sizes)) == 1:
@@ -75,5 +81,12 @@ class PassRecorder:
             else:  # a short last data batch beside full-size chains
                 means = torch.stack([part.mean(dtype=torch.float64) for part in power.split(sizes)])
             out.append((means.sum(), power.sum(dtype=torch.float64)))
+            decisions += power.shape[0] * n_free
         (power_f, energy_f), (power_b, energy_b) = out
-        return Measured(power_f, power_b, energy_f, energy_b)
+        settled = energy_f * self.slowest[0] + energy_b * self.slowest[1]
+        return Measured(power_f, power_b, energy_f, energy_b, settled, decisions)
+
+    @property
+    def sizes(self) -> tuple[int, int]:
+        """Free nodes of a forward and of a backward pass."""
+        return self.network.n_hidden, self.network.n_visible

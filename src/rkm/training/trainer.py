@@ -9,13 +9,16 @@
 
 It returns what the update measured (:class:`UpdateResult`) and keeps the training state: the
 update counter ``epoch`` (pyrkm's name), the cumulative ``energy`` (float64), the last update's
-``power_f``/``power_b``, the negative phases' chains, the optimisers' moments and the centering
-offsets. The settings (``k``, ``lr``, ``train_algo``...) are plain attributes, taken as validated
-(the model's facade checks them, see ``rkm.hyperparams``).
+``power_f``/``power_b``, the sums that give the energy in joules (``settled``: power x the
+direction's slowest relaxation time, and the comparator ``decisions``; see ``rkm.units``), the
+negative phases' chains, the optimisers' moments and the centering offsets. The settings (``k``,
+``lr``, ``train_algo``...) are plain attributes, taken as validated (the model's facade checks
+them, see ``rkm.hyperparams``).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -69,6 +72,7 @@ class Trainer:
         self.epoch = 0
         zero = torch.zeros((), dtype=torch.float64, device=network.device)
         self.energy, self.power_f, self.power_b = zero.clone(), zero.clone(), zero.clone()
+        self.settled, self.decisions = zero.clone(), 0
         self._phases: dict[str, phases.NegativePhase] = {}
         self._optimizers: dict[str, optim.Optimizer] = {}
         self.centering_state = None if average_data is None or not centering else optim.Centering(
@@ -149,6 +153,8 @@ class Trainer:
         self.power_f, self.power_b = measured.power_f, measured.power_b
         self.energy += measured.energy_f
         self.energy += measured.energy_b
+        self.settled += measured.settled
+        self.decisions += measured.decisions
         self.epoch += 1
         return UpdateResult(self.epoch, measured.power_f, measured.power_b, measured.energy_f + measured.energy_b)
 
@@ -176,7 +182,8 @@ class Trainer:
     # ------------------------------------------------------------ state I/O
     def state_dict(self) -> dict[str, torch.Tensor]:
         """Energy, powers, chains, moments and offsets, as CPU tensors."""
-        tensors = {"energy": self.energy, "power_f": self.power_f, "power_b": self.power_b}
+        tensors = {"energy": self.energy, "power_f": self.power_f, "power_b": self.power_b,
+                   "energy_settled": self.settled, "comparator_decisions": torch.tensor(self.decisions)}
         tensors.update(self.phase.state_dict())
         tensors.update(self.optimizer_state.state_dict())
         if self.centering_state is not None:
@@ -184,11 +191,18 @@ class Trainer:
         return {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}
 
     def load_state_dict(self, tensors: dict[str, torch.Tensor], epoch: int) -> None:
-        """Restore :meth:`state_dict` at update ``epoch``."""
+        """Restore :meth:`state_dict` at update ``epoch``.
+
+        Save points written before rkm recorded ``energy_settled`` leave it NaN: the energy in joules
+        of the updates before them is unknown.
+        """
         device, dtype = self.network.device, self.network.dtype
-        moved = {k: v.to(device=device, dtype=dtype if k not in ("energy", "power_f", "power_b") else None)
+        kept = ("energy", "power_f", "power_b", "energy_settled")
+        moved = {k: v.to(device=device, dtype=dtype if k not in kept else None)
                  for k, v in tensors.items() if v.is_floating_point()}
         self.energy, self.power_f, self.power_b = moved["energy"], moved["power_f"], moved["power_b"]
+        self.settled = moved.get("energy_settled", torch.full((), math.nan, dtype=torch.float64, device=device))
+        self.decisions = int(tensors["comparator_decisions"]) if "comparator_decisions" in tensors else 0
         self.phase.load_state_dict(moved)
         self.optimizer_state.load_state_dict(moved)
         if self.centering_state is not None:
@@ -197,7 +211,8 @@ class Trainer:
 
     def to(self, device: torch.device, dtype: torch.dtype) -> None:
         """Move the training state (energy and powers stay float64)."""
-        self.energy, self.power_f, self.power_b = (t.to(device) for t in (self.energy, self.power_f, self.power_b))
+        self.energy, self.power_f, self.power_b, self.settled = (
+            t.to(device) for t in (self.energy, self.power_f, self.power_b, self.settled))
         for piece in (*self._phases.values(), *self._optimizers.values(), self.centering_state):
             if piece is not None:
                 piece.to(device, dtype)
