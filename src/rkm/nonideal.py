@@ -30,11 +30,13 @@ non-idealities, each off by default:
 
 Every resistor of the circuit is a device, the bias resistors included: a bias ``b`` is a
 conductance ``|b|/g`` to a supply (``g`` = ``g_h`` or ``g_v``), so range, levels and spread act
-on ``|b|/g`` exactly as on ``|W|``, and the realised bias is ``sign(b) g G``. The sign of a
-parameter says which terminal its device connects to; the devices never change it.
+on ``|b|/g`` exactly as on ``|W|``. The sign of a parameter says which terminal its device
+connects to; the devices never change it. The realised parameters are
 
-The realised values are ``sign(p) * nominal(|p|) * exp(s z)`` with ``nominal`` the clipping to
-the range followed by the rounding to a level. ``docs/nonideal.md`` gives the physical device
+    sign(p) * g * nominal(|p| / g) * exp(s z)
+
+(``g`` = 1 for a weight), ``nominal`` the clipping to the range followed by the rounding to a
+level. ``docs/nonideal.md`` gives the physical device
 behaviour each stands for, with references.
 """
 
