@@ -12,7 +12,9 @@ default), and measures on the 500 test digits
   drawn under ``rkm.training.evaluation_rng``): the FID on the shipped classifier's features
   against the test digits (``rkm.metrics.fid``) and the entropy in bits of the digits the
   shipped classifier reads in them (``rkm.fid.predict``; log2(10) = 3.32 for all ten equally
-  often, 0 when every sample is one digit).
+  often, 0 when every sample is one digit);
+* ``model.energy``, the power of every pass of training summed (code units; every run makes
+  the same passes, so its ratios are those of the mean power).
 
 The runs are the ideal machine (no non-ideality, for reference), the range alone (a continuum
 of conductances in ``--range``, no spread), the levels ``L`` in ``--levels`` without spread and
@@ -21,7 +23,8 @@ the same parameters (the devices draw after the initial parameters). Each run is
 with one torch thread, ``--jobs`` at a time; its row is appended to ``nonideal.csv`` as soon as it
 ends, and rows already there are not run again, so an interrupted study resumes. At the end
 ``nonideal.png`` plots every measure against each non-ideality (mean and standard deviation over
-the seeds, each seed a dot, the ideal machine as a band) and a Markdown table is printed.
+the seeds, each seed a dot, the ideal machine as a band), and a Markdown table and the rank
+correlation of every measure with each non-ideality are printed.
 """
 
 from __future__ import annotations
@@ -200,6 +203,11 @@ def _record(path: Path, finished: Any, total: int) -> None:
               f"{row['eval_seconds']:.0f} s)", flush=True)
 
 
+def _sd(values: list[float]) -> float:
+    """Sample standard deviation (0 for one value)."""
+    return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
 def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Mean and standard deviation over the seeds of every measure, one row per configuration."""
     groups: dict[tuple[str, str, float], list[dict[str, Any]]] = {}
@@ -211,27 +219,27 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for (kind, levels, s), members in groups.items():
         entry: dict[str, Any] = {"kind": kind, "conductance_levels": levels, "variability": s, "seeds": len(members)}
-        for name, _ in (*MEASURES, ("train_seconds", "")):
+        for name, _ in (*MEASURES, ("energy", ""), ("train_seconds", "")):
             values = [float(m[name]) for m in members]
             entry[name] = statistics.fmean(values)
-            entry[name + "_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+            entry[name + "_std"] = _sd(values)
         out.append(entry)
     return out
 
 
-DIGITS = {"test_error": 4, "fid": 0, "label_entropy_bits": 2, "train_seconds": 0}
+FORMATS = {"test_error": ".4f", "fid": ".0f", "label_entropy_bits": ".2f", "energy": ".3g"}
 
 
 def _cell(entry: dict[str, Any], name: str) -> str:
-    return f"{entry[name]:.{DIGITS[name]}f} ± {entry[name + '_std']:.{DIGITS[name]}f}"
+    return f"{entry[name]:{FORMATS[name]}} ± {entry[name + '_std']:{FORMATS[name]}}"
 
 
 def markdown(summary: list[dict[str, Any]]) -> str:
     """The summary as a Markdown table (mean ± standard deviation over the seeds)."""
-    lines = ["| runs | L | s | seeds | test error | FID | label entropy (bits) | training (s) |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| runs | L | s | seeds | test error | FID | label entropy (bits) | model.energy (code units) | "
+             "training (s) |", "|---|---|---|---|---|---|---|---|---|"]
     for e in summary:
-        cells = [_cell(e, name) for name, _ in MEASURES]
+        cells = [_cell(e, name) for name in (*(n for n, _ in MEASURES), "energy")]
         lines.append(f"| {e['kind']} | {e['conductance_levels']} | {e['variability']:g} | {e['seeds']} | "
                      + " | ".join(cells) + f" | {e['train_seconds']:.0f} |")
     return "\n".join(lines)
@@ -241,6 +249,25 @@ def levels_order(rows: list[dict[str, Any]]) -> list[str]:
     """The levels of the rows from few to many, 'none' (a continuum) last: the plot's x positions."""
     present = {str(r["conductance_levels"]) for r in rows if r["kind"] != "ideal"}
     return sorted((L for L in present if L != "none"), key=int) + (["none"] if "none" in present else [])
+
+
+def trends(rows: list[dict[str, Any]]) -> list[str]:
+    """Spearman's rank correlation of every measure with the levels (few to many, none last) and with the
+    spread, over all runs of each sweep (the range-only runs are the end points of both)."""
+    from scipy import stats
+
+    order = levels_order(rows)
+    sweeps = (("levels", lambda r: order.index(str(r["conductance_levels"]))), ("variability",
+                                                                                lambda r: float(r["variability"])))
+    out = []
+    for kind, x_of in sweeps:
+        runs = [r for r in rows if r["kind"] in ("range", kind)]
+        if len({x_of(r) for r in runs}) < 2:
+            continue
+        for name in (*(n for n, _ in MEASURES), "energy"):
+            rho, p = stats.spearmanr([x_of(r) for r in runs], [float(r[name]) for r in runs])
+            out.append(f"{name} against {kind}: Spearman rho {rho:+.2f}, p = {p:.2g} ({len(runs)} runs)")
+    return out
 
 
 def _lines(rows: list[dict[str, Any]], by_levels: bool) -> list[tuple[str, dict[float, list[dict[str, Any]]]]]:
@@ -289,14 +316,14 @@ def plot(rows: list[dict[str, Any]], path: Path, settings: Settings) -> Path:
             ax = axes[row_index][col]
             if ideal:
                 values = [float(r[name]) for r in ideal]
-                mean, std = statistics.fmean(values), statistics.pstdev(values)
+                mean, std = statistics.fmean(values), _sd(values)
                 ax.axhspan(mean - std, mean + std, color="0.85", label="ideal devices (mean ± sd)")
                 ax.axhline(mean, color="0.5", lw=1)
             for label, series in _lines(rows, by_levels):
                 xs = sorted(series)
                 values_at = [[float(r[name]) for r in series[x]] for x in xs]
                 line = ax.errorbar(xs, [statistics.fmean(v) for v in values_at],
-                                   yerr=[statistics.pstdev(v) for v in values_at], marker="o", capsize=3,
+                                   yerr=[_sd(v) for v in values_at], marker="o", capsize=3,
                                    label=label or "mean ± sd over seeds")
                 for x, v in zip(xs, values_at):
                     ax.plot([x] * len(v), v, ".", color=line[0].get_color(), alpha=0.4)
@@ -348,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = run_study(settings, points(args.levels, args.variability, args.grid), args.seeds, args.out, args.jobs)
     plot(rows, args.out / "nonideal.png", settings)
     print(markdown(summarise(rows)))
+    print("\n".join(trends(rows)))
     print(f"{len(rows)} rows in {args.out / 'nonideal.csv'}; this call took {time.perf_counter() - start:.0f} s")
     return 0
 

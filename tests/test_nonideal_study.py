@@ -48,7 +48,18 @@ def test_a_tiny_study_runs_resumes_and_plots(tmp_path):
     summary = nonideal.summarise(rows)
     assert [e["kind"] for e in summary] == ["range", "levels"]
     table = nonideal.markdown(summary)
-    assert "| range | none | 0 | 1 |" in table and "| levels | 2 | 0 | 1 |" in table
+    assert "| range | none | 0 | 1 |" in table and "| levels | 2 | 0 | 1 |" in table and "model.energy" in table
     assert nonideal.plot(rows, tmp_path / "nonideal.png", TINY).stat().st_size > 10_000
     with pytest.raises(SystemExit, match="other settings"):
         nonideal.run_study(nonideal.Settings(n_hidden=5, updates=3), todo, seeds=1, out=tmp_path, jobs=1)
+
+
+def test_trends_are_rank_correlations_over_the_runs():
+    rows = [{"kind": "range", "conductance_levels": "none", "variability": 0.0, "seed": 0, "test_error": 0.05,
+             "fid": 100.0, "label_entropy_bits": 2.0, "energy": 1.0}]
+    rows += [{"kind": "levels", "conductance_levels": str(L), "variability": 0.0, "seed": 0, "test_error": 0.05 + i,
+              "fid": 500.0 - 50 * i, "label_entropy_bits": 0.5 * i, "energy": 9.0 - i} for i, L in enumerate((2, 4, 8))]
+    lines = nonideal.trends(rows)
+    assert "fid against levels: Spearman rho -1.00" in lines[1] and "(4 runs)" in lines[1]
+    assert "label_entropy_bits against levels: Spearman rho +1.00" in lines[2]
+    assert not any("variability" in line for line in lines)  # one spread only: no trend to measure
