@@ -149,7 +149,7 @@ def test_library_never_touches_global_rng_or_default_dtype():
     expected = torch.rand(3)
     torch.manual_seed(0)
     dtype = torch.get_default_dtype()
-    model = rkm.RKM("g", 10, 4, mytype=torch.float64, device="cpu", seed=3)
+    model = rkm.RKM("g", 10, 4, mytype=torch.float64, device="cpu", seed=3, max_epochs=3)
     model.generate(3, 2)
     model.train(torch.ones(4, 10, dtype=torch.float64), save=False)
     assert torch.get_default_dtype() == dtype

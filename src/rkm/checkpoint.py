@@ -113,8 +113,7 @@ def _refusal(path: Path, head: bytes) -> CheckpointError:
         kind = "a pickle or torch.save archive (pyrkm's format)"
         return CheckpointError(
             f"{path} is {kind}, not an rkm save point. rkm never unpickles files: loading a "
-            "pickle runs arbitrary code. Convert trusted pyrkm models by assigning W, v_bias and "
-            "h_bias to an rkm model and saving it."
+            "pickle runs arbitrary code. Convert pyrkm save points with `rkm convert-pyrkm FOLDER`."
         )
     return CheckpointError(f"{path} is not an rkm save point (no safetensors header); it may be truncated or "
                            "another file.")
@@ -167,7 +166,8 @@ def refuse_pickles(model_state_path: str | os.PathLike, name: str) -> None:
     if folder.is_dir() and any(folder.glob(f"{glob_escape(name)}_t*.pkl")):
         raise CheckpointError(
             f"{folder} holds pickled save points of {name!r} (pyrkm's format) and no rkm save points. "
-            "rkm never unpickles files: loading a pickle runs arbitrary code."
+            "rkm never unpickles files: loading a pickle runs arbitrary code. Convert them with "
+            f"`rkm convert-pyrkm {folder}` (rkm.legacy.convert_pyrkm), which reads them without running code."
         )
 
 

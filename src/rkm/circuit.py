@@ -318,7 +318,8 @@ def build_netlist(
 # --------------------------------------------------------------------------- #
 # Linear algebra on the netlist
 # --------------------------------------------------------------------------- #
-def _laplacian(net: Netlist) -> sp.csr_matrix:
+def laplacian(net: Netlist) -> sp.csr_matrix:
+    """Weighted graph Laplacian of the netlist, shape (n_nodes, n_nodes): ``L = B^T diag(G) B``."""
     a, b, G = net.edges_a, net.edges_b, net.conductance
     rows = np.concatenate([a, b, a, b])
     cols = np.concatenate([a, b, b, a])
@@ -411,7 +412,7 @@ def solve_netlist(net: Netlist, *, isolated: Isolated = "raise") -> np.ndarray:
     keep = np.setdiff1d(np.arange(nf), bad)
     if keep.size == 0 or net.n_samples == 0:
         return out
-    L = _laplacian(net)
+    L = laplacian(net)
     L_ff = L[keep][:, keep].tocsc()
     L_fs = L[keep][:, nf:]
     rhs = -(L_fs @ net.source_voltages.T)  # (n_keep, N)

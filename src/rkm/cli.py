@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, hyperparams, sweep
+from . import __version__, hyperparams, legacy, sweep
 from .energy import add_energy_parser, cmd_energy
 from .errors import ConfigError, RKMError
 
@@ -109,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("datasets", help="list the datasets", description="List the datasets and whether they work offline.")
     add_energy_parser(sub)
     sweep.add_command(sub)
+    legacy.add_convert_parser(sub)
     return parser
 
 
@@ -248,6 +249,7 @@ COMMANDS = {
     "datasets": cmd_datasets,
     "energy": cmd_energy,
     "sweep": lambda args: sweep.cmd_sweep(args, _overrides(args)),
+    "convert-pyrkm": legacy.cmd_convert_pyrkm,
 }
 
 

@@ -84,6 +84,12 @@ class Comparator:
         """``(p, s)``: P(unit = 1 | x) and a 0/1 sample of ``x``'s dtype, every draw from ``generator``."""
         raise NotImplementedError
 
+    def log_probability(self, x: torch.Tensor, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(log P(unit = 1 | x), log P(unit = 0 | x))``; modes with a closed form override it so that a
+        saturated unit keeps its exact log-probability instead of ``-inf``."""
+        p = self.probability(x, beta)
+        return torch.log(p), torch.log1p(-p)
+
     def _thresholds(self, shape: torch.Size, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         if self.distribution == "gaussian":
             return torch.randn(shape, generator=generator, dtype=x.dtype, device=x.device)
@@ -93,6 +99,12 @@ class Comparator:
         if self.distribution == "gaussian":
             return 0.5 * (1.0 + torch.erf(z / math.sqrt(2.0)))
         return ((1.0 + z) * 0.5).clamp(0.0, 1.0)
+
+    def _threshold_log_probability(self, x: torch.Tensor, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.distribution == "gaussian":
+            z = _scaled(x, beta)
+            return torch.special.log_ndtr(z), torch.special.log_ndtr(-z)
+        return Comparator.log_probability(self, x, beta)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(distribution={self.distribution!r}, sharing={self.sharing!r})"
@@ -116,6 +128,10 @@ class Bernoulli(Comparator):
     def probability(self, x: torch.Tensor, beta: float) -> torch.Tensor:
         return torch.sigmoid(_scaled(x, beta))
 
+    def log_probability(self, x: torch.Tensor, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
+        z = _scaled(x, beta)
+        return torch.nn.functional.logsigmoid(z), torch.nn.functional.logsigmoid(-z)
+
     def sample(self, x: torch.Tensor, beta: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         p = self.probability(x, beta)
         # in place: the uniform draws become the 0/1 sample, with no temporary
@@ -130,6 +146,9 @@ class MultiThreshold(Comparator):
 
     def probability(self, x: torch.Tensor, beta: float) -> torch.Tensor:
         return self._threshold_probability(_scaled(x, beta))
+
+    def log_probability(self, x: torch.Tensor, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._threshold_log_probability(x, beta)
 
     def sample(self, x: torch.Tensor, beta: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         z = _scaled(x, beta)
@@ -163,6 +182,14 @@ def probability(comparator: Comparator, x: torch.Tensor, beta: float) -> torch.T
     if is_deterministic(beta):
         return (x > 0).to(x.dtype)
     return comparator.probability(x, beta)
+
+
+def log_probability(comparator: Comparator, x: torch.Tensor, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(log P(unit = 1 | x), log P(unit = 0 | x))`` of ``comparator``, the deterministic limit included."""
+    if is_deterministic(beta):
+        p = (x > 0).to(x.dtype)
+        return torch.log(p), torch.log1p(-p)
+    return comparator.log_probability(x, beta)
 
 
 def binarise(

@@ -102,10 +102,14 @@ def classifier_from_state(state: dict[str, torch.Tensor]) -> FidClassifier:
 
     The network is run in float64 so that its features and predictions do not
     depend, beyond round-off, on the batch size or on which CPU kernels torch
-    picks (in float32 they differ by ~1e-6 between batch sizes).
+    picks (in float32 they differ by ~1e-6 between batch sizes). It is built on
+    the meta device and then given ``state``, so no initial weights are drawn
+    from torch's global generator (a script seeded with ``torch.manual_seed``
+    repeats whether or not the classifier was loaded before).
     """
-    model = FidClassifier()
-    model.load_state_dict({k: v.detach().clone() for k, v in state.items()})
+    with torch.device("meta"):
+        model = FidClassifier()
+    model.load_state_dict({k: v.detach().clone() for k, v in state.items()}, assign=True)
     model.double()
     model.eval()
     return model

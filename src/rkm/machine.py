@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from . import checkpoint, checks, comparators, hyperparams, physics, plots
+from . import checkpoint, checks, comparators, hopfield, hyperparams, physics, plots
 from .errors import ConfigError, DataError
 from .network import Network
 from .nonideal import Devices
@@ -293,7 +293,75 @@ class _Passes:
         return self.network.relaxation_times()
 
 
-class _Learning(_Passes):
+class _Boltzmann(_Passes):
+    """pyrkm's energy methods for ``energy_type='hopfield'``, as delegates to :mod:`rkm.hopfield`.
+
+    They use the realised parameters, the ones every pass uses (the programmed ones for ideal devices).
+    """
+
+    def _hopfield_only(self, method: str) -> None:
+        if self.energy_type != "hopfield":
+            raise ConfigError(
+                f"{method} is the Boltzmann law of energy_type='hopfield'; this model's energy_type is "
+                f"{self.energy_type!r}, whose Gibbs chain has no energy function in general (see "
+                "RBM.free_energy). Use v_to_h / h_to_v for its conditionals (they return P(unit = 1))."
+            )
+
+    def free_energy(self, v: Any, beta: float | None = None) -> torch.Tensor:
+        """Free energy ``F(v)`` of each row, shape (N,), so that ``P(v) ~ exp(-F(v))``.
+
+        For ``energy_type='hopfield'`` this is pyrkm's value,
+        ``-sum_j softplus(beta (W v + b)_j) - beta v_bias . v`` (``rkm.hopfield``).
+
+        An RKM (``energy_type='RKM'``) has no free energy in general: its forward pass
+        divides hidden unit j's weights by the node conductance ``G_j`` and its backward
+        pass divides visible unit i's by ``G_i``, so the two conditionals are not those of
+        one Boltzmann law and its distribution is only the Gibbs chain's stationary law
+        (``rkm.exact.stationary_distribution``). pyrkm returned the Hopfield value of the RKM's
+        parameters, which is not that law; ``_free_energy_hopfield`` still computes it.
+
+        Raises
+        ------
+        ConfigError
+            For ``energy_type='RKM'``, or a non-finite ``beta``.
+        """
+        self._hopfield_only("free_energy")
+        return self._free_energy_hopfield(v, beta)
+
+    def _free_energy_hopfield(self, v: Any, beta: float | None = None) -> torch.Tensor:
+        """Free energy of the bilinear (Hopfield) energy with this model's parameters, shape (N,)."""
+        v, single = self._batch(v, self.n_visible, "v")
+        W, a, b = self.network.realised_parameters()
+        out = hopfield.free_energy(v, W, a, b, self._beta(beta))
+        return out[0] if single else out
+
+    def _energy_hopfield(self, v: Any, h: Any) -> torch.Tensor:
+        """Bilinear energy ``-h . (W v) - v_bias . v - h_bias . h`` of each row pair, shape (N,)."""
+        v, single = self._batch(v, self.n_visible, "v")
+        h, _ = self._batch(h, self.n_hidden, "h")
+        if v.shape[0] != h.shape[0]:
+            raise DataError(f"v and h must have the same batch size, got {v.shape[0]} and {h.shape[0]}.")
+        out = hopfield.energy(v, h, *self.network.realised_parameters())
+        return out[0] if single else out
+
+    def _prob_h_given_v(self, v: Any, beta: float | None = None) -> torch.Tensor:
+        """``P(h = 1 | v) = sigmoid(beta (v W^T + h_bias))`` (``energy_type='hopfield'`` only)."""
+        self._hopfield_only("_prob_h_given_v")
+        v, single = self._batch(v, self.n_visible, "v")
+        W, _, b = self.network.realised_parameters()
+        out = hopfield.prob_h_given_v(v, W, b, self._beta(beta))
+        return out[0] if single else out
+
+    def _prob_v_given_h(self, h: Any, beta: float | None = None) -> torch.Tensor:
+        """``P(v = 1 | h) = sigmoid(beta (h W + v_bias))`` (``energy_type='hopfield'`` only)."""
+        self._hopfield_only("_prob_v_given_h")
+        h, single = self._batch(h, self.n_hidden, "h")
+        W, a, _ = self.network.realised_parameters()
+        out = hopfield.prob_v_given_h(h, W, a, self._beta(beta))
+        return out[0] if single else out
+
+
+class _Learning(_Boltzmann):
     """The seed methods of learning: derivatives, steps, clipping, training, pretraining."""
 
     # ------------------------------------------------------------- learning
@@ -483,7 +551,10 @@ class RBM(_Learning):
 
     @W_t.setter
     def W_t(self, value: Any) -> None:
-        self.network.W = torch.as_tensor(value).t()
+        tensor = torch.as_tensor(value, dtype=self.mytype, device=self.device)
+        if tuple(tensor.shape) != (self.n_visible, self.n_hidden):
+            raise DataError(f"W_t must have shape {(self.n_visible, self.n_hidden)}, got {tuple(tensor.shape)}.")
+        self.network.W = tensor.t()
 
     @property
     def _pcd(self) -> phases.PCD:

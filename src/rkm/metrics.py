@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import scipy.linalg
+import scipy.special
 import torch
 
 from rkm import checks
@@ -42,6 +43,7 @@ from rkm.fid import features as _fid_features
 __all__ = [
     "METRIC_KEYS",
     "aats",
+    "binary_entropy",
     "covariance_error",
     "entropy_measure",
     "evaluate_samples",
@@ -92,6 +94,35 @@ def _centred(x: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- metrics
+def binary_entropy(p: Any) -> np.ndarray:
+    """Entropy in bits of a Bernoulli(p) unit, elementwise.
+
+    ``-p log2 p - (1 - p) log2 (1 - p)``, with the limit 0 at ``p = 0`` and ``p = 1``
+    (:func:`scipy.special.entr`, which needs no guard against ``log 0``).
+
+    Parameters
+    ----------
+    p : array_like or torch.Tensor
+        Probabilities in [0, 1], any shape (e.g. the mean of binary data over samples).
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, the shape of ``p``; 1 at ``p = 0.5``.
+
+    Raises
+    ------
+    DataError
+        If a value is outside [0, 1] or NaN.
+    """
+    if isinstance(p, torch.Tensor):
+        p = p.detach().cpu().to(torch.float64).numpy()
+    q = np.asarray(p, dtype=np.float64)
+    if not np.all((q >= 0) & (q <= 1)):
+        raise DataError("binary_entropy needs probabilities in [0, 1] (for example the mean of 0/1 data)")
+    return (scipy.special.entr(q) + scipy.special.entr(1.0 - q)) / math.log(2.0)
+
+
 def reconstruction_error(model: Any, data: Any, k: int = 1) -> float:
     """Mean squared reconstruction error of a model.
 

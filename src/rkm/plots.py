@@ -7,13 +7,17 @@ Every function returns a matplotlib ``Figure`` made through pyplot (so scripts t
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Sequence
 from typing import Any
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.colors import Colormap, Normalize
 from matplotlib.figure import Figure
 
-from .errors import DataError
+from .errors import ConfigError, DataError
 
 
 def _numpy(x: Any) -> np.ndarray:
@@ -35,6 +39,22 @@ def infer_image_shape(n: int, image_shape: Any = None) -> tuple[int, int]:
     return side, side
 
 
+def tile(images: np.ndarray, ncols: int, pad: int, fill: float) -> np.ndarray:
+    """Images (N, h, w) side by side, ``ncols`` per row, ``pad`` pixels of ``fill`` around each.
+
+    Returns the canvas, shape ``(rows (h + pad) + pad, ncols (w + pad) + pad)`` with
+    ``rows = ceil(N / ncols)``; image k sits at row ``k // ncols``, column ``k % ncols``.
+    """
+    n, h, w = images.shape
+    nrows = int(math.ceil(n / ncols))
+    canvas = np.full((nrows * (h + pad) + pad, ncols * (w + pad) + pad), fill, dtype=np.float64)
+    for i, image in enumerate(images):
+        r, c = divmod(i, ncols)
+        top, left = pad + r * (h + pad), pad + c * (w + pad)
+        canvas[top: top + h, left: left + w] = image
+    return canvas
+
+
 def image_grid(images: Any, image_shape: Any = None, *, ncols: int | None = None, title: str = "",
                cmap: str = "gray", symmetric: bool = False, colorbar: bool = False) -> Figure:
     """Show rows of ``images`` (N, n_pixels) as a grid of small images."""
@@ -45,12 +65,7 @@ def image_grid(images: Any, image_shape: Any = None, *, ncols: int | None = None
     h, w = infer_image_shape(data.shape[1], image_shape)
     ncols = ncols or int(math.ceil(math.sqrt(n)))
     nrows = int(math.ceil(n / ncols))
-    pad = 1
-    canvas = np.full((nrows * (h + pad) + pad, ncols * (w + pad) + pad), np.nan)
-    for i, row in enumerate(data):
-        r, c = divmod(i, ncols)
-        top, left = pad + r * (h + pad), pad + c * (w + pad)
-        canvas[top: top + h, left: left + w] = row.reshape(h, w)
+    canvas = tile(data.reshape(n, h, w), ncols, pad=1, fill=np.nan)
     if symmetric:
         bound = float(np.nanmax(np.abs(canvas))) or 1.0
         vmin, vmax = -bound, bound
@@ -139,4 +154,83 @@ def training_curves(rows: list[dict[str, float]]) -> Figure:
     for ax in axes.flat:
         ax.set_xlabel("update")
     fig.tight_layout()
+    return fig
+
+
+def show_image(
+    img: Any,
+    title: str = "",
+    *,
+    cmap: str = "gray",
+    vmin: float | None = None,
+    vmax: float | None = None,
+    labels: Sequence[Any] | None = None,
+    figsize: tuple[float, float] | None = None,
+    save_to: str | os.PathLike | None = None,
+) -> Figure:
+    """One 2-D image (for example a :func:`tile` canvas) with a title; returns the figure.
+
+    ``labels``, one per cell of a square grid laid over the image (``len(labels)`` a perfect
+    square), are written at the top right corner of each cell. With ``save_to`` the
+    figure is written there (see :func:`save`) and closed.
+    """
+    if save_to is not None and not str(save_to):
+        raise ConfigError("saving needs a file name to write (e.g. 'samples.png').")
+    data = _numpy(img)
+    if data.ndim != 2:
+        raise DataError(f"show_image draws one 2-D image, got an array of shape {data.shape}.")
+    side = math.isqrt(len(labels)) if labels is not None else 0
+    if labels is not None and side * side != len(labels):
+        raise DataError(f"labels must be one per cell of a square grid; {len(labels)} is not a perfect square.")
+    fig, ax = plt.subplots(figsize=figsize)
+    ax.set_title(title)
+    ax.imshow(data, cmap=cmap, vmin=vmin, vmax=vmax)
+    if labels is not None:
+        cell_h, cell_w = data.shape[0] // side, data.shape[1] // side
+        for i, label in enumerate(labels):
+            r, c = divmod(i, side)
+            ax.text((c + 1) * cell_w, r * cell_h, label, color="red", fontsize=10, ha="center", va="center",
+                    bbox={"facecolor": "white", "alpha": 0.6, "edgecolor": "none"})
+    if save_to is not None:
+        save(fig, save_to)
+    return fig
+
+
+def _state_colours(state: np.ndarray, cmap: str) -> tuple[Normalize, Colormap]:
+    norm = plt.Normalize(vmin=float(np.min(state)), vmax=float(np.max(state)))
+    return norm, matplotlib.colormaps[cmap]
+
+
+def graph_nodes(
+    positions: Any,
+    state: Any,
+    title: str | None = None,
+    lw: float = 0.5,
+    cmap: str = "RdYlBu_r",
+    size_factor: float = 100,
+) -> Figure:
+    """Nodes at ``positions`` (n, 2), sized by ``|state|`` and coloured by ``state``; returns the figure."""
+    pts, state = _numpy(positions), _numpy(state)
+    norm, colours = _state_colours(state, cmap)
+    fig, ax = plt.subplots(figsize=(4, 4), constrained_layout=True)
+    ax.scatter(pts[:, 0], pts[:, 1], s=size_factor * np.abs(state), c=state, edgecolors="black", linewidth=lw,
+               cmap=colours, norm=norm)
+    ax.set(aspect="equal", xticks=[], yticks=[], title=title)
+    fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=colours), ax=ax, shrink=0.5)
+    return fig
+
+
+def graph_edges(
+    segments: Any, state: Any, title: str | None = None, lw: float = 0.5, cmap: str = "RdYlBu_r"
+) -> Figure:
+    """Edges ``segments`` (n_edges, 2, 2) (two end points each) coloured by ``state``; returns the figure."""
+    from matplotlib.collections import LineCollection
+
+    segments, state = _numpy(segments), _numpy(state)
+    norm, colours = _state_colours(state, cmap)
+    fig, ax = plt.subplots(figsize=(4, 4))
+    ax.add_collection(LineCollection(segments, colors=colours(norm(state)), linewidths=lw))
+    ax.autoscale()
+    ax.set(xticks=[], yticks=[], title=title)
+    fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=colours), ax=ax, shrink=0.5)
     return fig

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from .. import checks
+from ..batches import batch_rows
 from ..errors import DataError
 from .trainer import Trainer, UpdateResult
 
@@ -32,35 +33,6 @@ def pass_seed(seed: int, pass_index: int) -> int:
 
 def _is_array(x: Any) -> bool:
     return isinstance(x, (torch.Tensor, np.ndarray))
-
-
-def batch_of(item: Any, n_visible: int) -> Any:
-    """The data of one item of an iterable of batches, before conversion.
-
-    An array is a batch; a ``(data, label)`` pair (tuple or list of two) whose first item is a
-    2-D array, or a 1-D row of ``n_visible`` values beside a label that is no such row, is a
-    labelled batch, and so is a 2-D array alone in a list (a DataLoader over a one-tensor
-    dataset yields those); a list of rows (arrays or lists of numbers) is one batch; anything
-    else is ambiguous and a :class:`DataError`.
-    """
-    if _is_array(item) or not isinstance(item, (tuple, list)):
-        return item
-    if len(item) in (1, 2) and _is_array(item[0]) and item[0].ndim == 2:
-        return item[0]
-    if len(item) == 2 and _is_array(item[0]):
-        first, second = item
-        if first.ndim == 1 and first.shape[0] == n_visible and not (
-            (_is_array(second) or isinstance(second, (list, tuple))) and np.shape(second) == (n_visible,)
-        ):
-            return first
-    if len(item) > 0 and all(np.ndim(x) == 0 for x in item):
-        return item
-    if len(item) > 0 and all((_is_array(x) or isinstance(x, (list, tuple))) and np.ndim(x) == 1 for x in item):
-        return [x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x) for x in item]
-    raise DataError(
-        "a training batch is a list or tuple that is neither a (data, labels) pair nor a list of rows; "
-        "pass a (batch, n_visible) array, a list of rows, or (data, labels)."
-    )
 
 
 def batches(data: Any, *, n_visible: int, batch_size: int, epoch: int, seed: int, dtype: torch.dtype,
@@ -92,7 +64,7 @@ def batches(data: Any, *, n_visible: int, batch_size: int, epoch: int, seed: int
             if i < skip:
                 continue
             produced += 1
-            yield checks.batch(batch_of(item, n_visible), n_visible, "a training batch", dtype, device)[0]
+            yield checks.batch(batch_rows(item), n_visible, "a training batch", dtype, device)[0]
         if produced == 0:
             raise DataError("train_data yielded no batches; pass a re-iterable (a DataLoader, a list) or an array.")
         skip = 0
