@@ -371,6 +371,11 @@ def test_the_settings_are_config_keys_and_flags(tmp_path):
     assert model.conductance_levels == 8 and model.level_spacing == "log" and model.variability == 0.1
     with pytest.raises(rkm.ConfigError, match="needs conductance_range"):
         rkm.run.resolve_config(overrides={"model": {"conductance_levels": 8}})
+    # low:high, for the command lines where commas separate values (rkm sweep --grid)
+    colon = rkm.run.resolve_config(overrides={"model": {"conductance_range": "0.01:2"}})
+    assert colon["model"]["conductance_range"] == (0.01, 2.0)
+    with pytest.raises(rkm.ConfigError, match="written like 0.01,1"):
+        rkm.run.resolve_config(overrides={"model": {"conductance_range": "0.01;2"}})
 
 
 def test_the_cli_refuses_levels_without_a_range_before_making_a_run_folder(tmp_path, capsys):

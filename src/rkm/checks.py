@@ -63,12 +63,13 @@ def number(name: str, value: Any, *, positive: bool = False, nonnegative: bool =
 def interval(name: str, value: Any, *, positive: bool = False) -> tuple[float, float]:
     """``(low, high)`` with ``low < high``, finite (``positive``: ``low > 0``).
 
-    Given as a pair of numbers, or as text ``'low,high'`` (brackets allowed: ``'[1, 2]'``,
-    ``'(1, 2)'``), as configuration files and command lines write it.
+    Given as a pair of numbers, or as text ``'low,high'`` or ``'low:high'`` (brackets allowed:
+    ``'[1, 2]'``, ``'(1, 2)'``), as configuration files and command lines write it (``:`` where
+    commas separate values, as in ``rkm sweep --grid``).
     """
     wanted = f"{name} must be a pair (low, high) of numbers with {'0 < ' if positive else ''}low < high"
     if isinstance(value, str):
-        parts = value.strip().strip("()[]").split(",")
+        parts = value.strip().strip("()[]").replace(":", ",").split(",")
         try:
             value = [float(part) for part in parts]
         except ValueError:
