@@ -19,8 +19,15 @@ from test_ngspice import clamped_states, model_pass, needs_ngspice, random_machi
 
 import rkm
 import rkm.run
-from rkm.circuit import NODE_CAPACITANCE, edge_power, netlist_of, ngspice_relaxation_time, node_conductance, \
-    simulate_ngspice, solve_netlist
+from rkm.circuit import (
+    NODE_CAPACITANCE,
+    edge_power,
+    netlist_of,
+    ngspice_relaxation_time,
+    node_conductance,
+    simulate_ngspice,
+    solve_netlist,
+)
 from rkm.data import bars_and_stripes
 from rkm.nonideal import Devices
 from rkm.training import monitored_error
