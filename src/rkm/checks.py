@@ -1,4 +1,4 @@
-"""Input checks shared by every module: numbers, choices, booleans, dtypes, devices, arrays, batches.
+"""Input checks shared by every module: numbers, intervals, choices, booleans, dtypes, devices, arrays, batches.
 
 Each check returns the value normalised (a Python ``int``/``float``/``bool``, a torch dtype, a
 tensor of the model's dtype) or raises a :class:`~rkm.errors.ConfigError` (settings) or
@@ -61,6 +61,32 @@ def number(name: str, value: Any, *, positive: bool = False, nonnegative: bool =
     if (lower is not None and result < lower) or (upper is not None and result > upper):
         raise ConfigError(f"{name} must lie in [{lower}, {upper}], got {value!r}.")
     return result
+
+
+def interval(name: str, value: Any, *, positive: bool = False) -> tuple[float, float]:
+    """``(low, high)`` with ``low < high``, finite (``positive``: ``low > 0``).
+
+    Given as a pair of numbers, or as text ``'low,high'`` or ``'low:high'`` (brackets allowed:
+    ``'[1, 2]'``, ``'(1, 2)'``), as configuration files and command lines write it (``:`` where
+    commas separate values, as in ``rkm sweep --grid``).
+    """
+    wanted = f"{name} must be a pair (low, high) of numbers with {'0 < ' if positive else ''}low < high"
+    if isinstance(value, str):
+        parts = value.strip().strip("()[]").replace(":", ",").split(",")
+        try:
+            value = [float(part) for part in parts]
+        except ValueError:
+            raise ConfigError(f"{wanted}, written like 0.01,1; got {value!r}.") from None
+    if isinstance(value, (bytes, dict)) or not isinstance(value, Iterable):
+        raise ConfigError(f"{wanted}; got {value!r}.")
+    pair = list(value)
+    if len(pair) != 2:
+        raise ConfigError(f"{wanted}; got {value!r}.")
+    low = number(f"{name}[0]", pair[0], positive=positive)
+    high = number(f"{name}[1]", pair[1], positive=positive)
+    if low >= high:
+        raise ConfigError(f"{wanted}; got {value!r}.")
+    return low, high
 
 
 def choice(name: str, value: Any, choices: Iterable[str]) -> str:

@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from . import checks, comparators, network
+from . import checks, comparators, network, nonideal
 from .errors import ConfigError
 from .training import optim, phases
 
@@ -54,8 +54,9 @@ class Setting:
         One line for ``--help`` and the docstrings.
     check : callable, optional
         ``check(name, value) -> value``: validates and normalises; raises ConfigError.
-    owner : {'network', 'trainer', 'model', ''}
-        Which object of a model holds the setting (``model`` settings only).
+    owner : {'network', 'trainer', 'devices', 'model', ''}
+        Which object of a model holds the setting (``model`` settings only; ``devices`` is
+        ``model.network.devices``).
     positional : bool
         One of the seed constructor's 25 positional parameters.
     config : object
@@ -226,11 +227,15 @@ def _read_regularization(value: Any) -> Any:
     return value
 
 
+def _conductance_range(name: str, value: Any) -> tuple[float, float]:
+    return checks.interval(name, value, positive=True)
+
+
 def _flag_choice(options: tuple[str, ...]) -> Callable[[], tuple[str, ...]]:
     return lambda: options
 
 
-_M, _N, _T = "model", "network", "trainer"
+_M, _N, _T, _D = "model", "network", "trainer", "devices"
 
 TABLE: tuple[Setting, ...] = (
     # the seed's 25 positional parameters, in its order
@@ -285,6 +290,21 @@ TABLE: tuple[Setting, ...] = (
             from_config=fast_matmul_setting),
     Setting("n_chains", _M, int, None, "model chains of PCD, RDM, vRDM and hRDM (default: batch_size)", _int(), _T,
             optional=True, type_doc="int or None"),
+    # keyword-only: the device non-idealities (rkm.nonideal.Devices), all off by default
+    Setting("conductance_range", _M, str, None, "(g_min, g_max), 0 < g_min < g_max: the range of every realised "
+            "conductance (written g_min,g_max in a configuration)", _conductance_range, _D, optional=True,
+            type_doc="(float, float) or None", reader=lambda value: _conductance_range("model.conductance_range",
+                                                                                       value)),
+    Setting("conductance_levels", _M, int, None, "number of conductance levels in conductance_range (>= 2)", _int(2),
+            _D, optional=True, type_doc="int or None"),
+    Setting("level_spacing", _M, str, "linear", "spacing of the conductance levels",
+            _among(_flag_choice(nonideal.SPACINGS)), _D, choices=_flag_choice(nonideal.SPACINGS)),
+    Setting("variability", _M, float, 0.0, "log-standard deviation of the fixed device-to-device spread "
+            "(lognormal)", _num(nonnegative=True), _D),
+    Setting("write_noise", _M, float, 0.0, "relative noise on every programmed change of a conductance",
+            _num(nonnegative=True), _D),
+    Setting("comparator_offset", _M, float, 0.0, "standard deviation of each comparator's fixed offset voltage",
+            _num(nonnegative=True), _D),
     # [data]
     Setting("dataset", "data", str, "mnist-5k", "mnist-5k (default), digits, bars-and-stripes, mnist, or a "
             ".npy/.npz/.csv path"),

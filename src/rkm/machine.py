@@ -36,6 +36,7 @@ from matplotlib.figure import Figure
 from . import checkpoint, checks, comparators, hopfield, hyperparams, physics, plots, schema
 from .errors import CheckpointError, ConfigError, DataError
 from .network import Network
+from .nonideal import Devices
 from .training import Trainer, batches, fit, phases
 from .training.callbacks import Reporter, SavePoints
 from .training.loop import Callback
@@ -174,7 +175,9 @@ class _Passes:
         """Comparator input of each hidden unit given ``v``, shape (N, n_hidden).
 
         For the RBM this is the energy change ``v @ W.T + h_bias`` of switching the unit
-        on; for the RKM it is the node voltage (times ``n_visible`` if layer-scaled).
+        on; for the RKM it is the node voltage (times ``n_visible`` if layer-scaled). With
+        comparator offsets (``comparator_offset``) each unit's offset voltage is taken from it
+        first: ``scale (V - V_os)``.
         """
         return self._drive(v, True, "v")
 
@@ -526,12 +529,13 @@ class RBM(_Learning):
                               f"n_visible={v['n_visible']} values (e.g. data.mean(0)).")
         self.average_data = average
         owned = {owner: {n: v[n] for n, s in hyperparams.MODEL.items() if s.owner == owner and n in v}
-                 for owner in ("network", "trainer")}
+                 for owner in ("network", "trainer", "devices")}
         net = owned["network"]
         dtype = net.pop("mytype")
         self.network = Network(net.pop("n_visible"), net.pop("n_hidden"), generator=generator, device=device,
                                dtype=dtype, **net)
         self.network.initialise(average)
+        self.network.devices = Devices(self.network, **owned["devices"])
         self.trainer = Trainer(self.network, average_data=average, after_step=self.after_step_keepup,
                                **owned["trainer"])
 
@@ -551,6 +555,8 @@ class RBM(_Learning):
     v_bias = _Attribute("network", "v_bias", "Programmed visible bias, shape (n_visible,).")
     h_bias = _Attribute("network", "h_bias", "Programmed hidden bias, shape (n_hidden,).")
     generator = _Attribute("network", "generator", "The model's torch.Generator: every random draw comes from it.")
+    devices = _Attribute("network", "devices", "The device model (rkm.nonideal.Devices): conductance range, levels, "
+                         "spread, write noise, comparator offsets.")
     uses_fast_matmul = _Attribute("network", "uses_fast_matmul", "Whether the fast float32 products are in effect.")
     epoch = _Attribute("trainer", "epoch", "Gradient updates done (pyrkm's name).")
     energy = _Attribute("trainer", "energy", "Cumulative energy of every pass, float64.")
@@ -671,7 +677,7 @@ class RBM(_Learning):
 
 
 for _s in hyperparams.MODEL.values():
-    if _s.owner in ("network", "trainer"):
+    if _s.owner in ("network", "trainer", "devices"):
         setattr(RBM, _s.name, _Setting(_s, "dtype" if _s.name == "mytype" else None))
 
 

@@ -183,7 +183,7 @@ class Network:
         key, cached = self._key(), self._cache
         if cached is None or any(x is not y and (isinstance(x, torch.Tensor) or x != y)
                                  for x, y in zip(key, cached[0])):
-            W, a, b = self.devices.realise(self._W, self._v_bias, self._h_bias)
+            W, a, b = self.devices.realise(self._W, self._v_bias, self._h_bias, g_v=self.g_v, g_h=self.g_h)
             forward, backward = physics.layer_physics(W, a, b, self.g_v, self.g_h, self.offset)
             if check and not all(
                 checks.all_finite(t) for t in (forward.conductance, backward.conductance,
@@ -222,15 +222,23 @@ class Network:
         """Comparator input of the free layer times ``gain``, and the Kirchhoff numerator if asked.
 
         Returns ``(gain * x, num, phys)``; ``num`` is None unless ``numerator`` or the energy is RKM.
+        A comparator offset ``V_os`` of the devices (``devices.comparator_offsets``) is taken from
+        the node voltage before the layer scaling, ``x = scale (V - V_os)``, and from the field
+        for the hopfield energy.
         """
+        offsets = self.devices.comparator_offsets(forward)
         if self.energy_type == "RKM":
             num, phys = self.numerator(clamped, forward)
-            return num * ((gain * self.scale(forward)) * phys.inverse_conductance), num, phys
+            if offsets is None:
+                return num * ((gain * self.scale(forward)) * phys.inverse_conductance), num, phys
+            return (num * phys.inverse_conductance).sub_(offsets).mul_(gain * self.scale(forward)), num, phys
         cache = self.physics(check=False)
         phys = cache.direction(forward)
         bias = cache.h_bias if forward else cache.v_bias
         x = matmul.addmm(bias, clamped, cache.W.t() if forward else cache.W, self.uses_fast_matmul)
         kirchhoff = x + (phys.effective_bias - bias) if numerator else None
+        if offsets is not None:
+            x.sub_(offsets)
         return (x if gain == 1.0 else x.mul_(gain)), kirchhoff, phys
 
     def pass_(self, clamped: torch.Tensor, forward: bool, beta: float, power: bool = False,
@@ -246,7 +254,8 @@ class Network:
         p, s = comparators.binarise(self.comparator, z, beta / gain, self.generator)
         if not power:
             return Pass(p, s, None)
-        drive = (z, 1.0 / (gain * self.scale(forward))) if self.energy_type == "RKM" else None
+        plain = self.energy_type == "RKM" and self.devices.comparator_offsets(forward) is None
+        drive = (z, 1.0 / (gain * self.scale(forward))) if plain else None
         assert num is not None
         return Pass(p, s, physics.twice_pass_power(clamped, num, phys, binary, drive, constant=False))
 

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import hyperparams, metrics, plots
+from . import hyperparams, metrics, nonideal, plots
 from .checkpoint import atomic_write
 from .data import Dataset, load_dataset
 from .errors import ConfigError, DataError
@@ -119,6 +119,7 @@ def validate(config: dict) -> dict:
     m, r = config["model"], config["run"]
     if m["min_W"] >= m["max_W"]:
         raise ConfigError(f"model.min_W ({m['min_W']}) must be smaller than model.max_W ({m['max_W']}).")
+    nonideal.check_levels(m["conductance_range"], m["conductance_levels"])
     if r["lr_final"] is not None and r["lr_final"] > m["lr"]:
         raise ConfigError(f"run.lr_final ({r['lr_final']}) must not exceed model.lr ({m['lr']}): it is the rate "
                           "the learning rate is annealed down to.")
@@ -149,6 +150,8 @@ def _toml_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return repr(value)
+    if isinstance(value, (tuple, list)):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
     return json.dumps(str(value))
 
 

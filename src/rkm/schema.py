@@ -28,18 +28,21 @@ from .errors import CheckpointError, ConfigError
 
 CLASSES = ("RKM", "RBM")
 """The model classes a save point may name."""
-CONFIG_KEYS = (*hyperparams.SEED_ORDER, "n_chains")
+DEVICE_KEYS = tuple(name for name, s in hyperparams.MODEL.items() if s.owner == "devices")
+"""The device non-idealities' settings (``rkm.nonideal``)."""
+CONFIG_KEYS = (*hyperparams.SEED_ORDER, "n_chains", *DEVICE_KEYS)
 """The constructor arguments a save point's ``config`` holds."""
 STATE_KEYS = ("epoch", "seed", "threshold_sharing", "fast_matmul", "rng_device")
 """The values a save point's ``state`` holds."""
-_OPTIONAL_IN_V1 = {"config": ("n_chains",), "state": ("fast_matmul",)}
+_OPTIONAL_IN_V1 = {"config": ("n_chains", *DEVICE_KEYS), "state": ("fast_matmul",)}
 _ADAM = ("m_dW", "v_dW", "m_dv", "v_dv", "m_dh", "v_dh")
 _CENTERING = ("ov", "oh")
 _SETTLED = ("energy_settled", "comparator_decisions", "energy_settled_since")
 """The sums of the energy in joules (``rkm.units``), since format 2."""
 _SCALARS = ("energy", "power_f", "power_b")
 _RNG_DEVICES = ("cpu", "cuda", "mps", "xpu")
-_TYPES: dict[str, tuple[type, ...]] = {"regularization": (bool, str), "fast_matmul": (bool,)}
+_TYPES: dict[str, tuple[type, ...]] = {"regularization": (bool, str), "fast_matmul": (bool,),
+                                     "conductance_range": (list, tuple)}
 """Settings whose saved values are not of their table kind (which says how configuration text is read)."""
 
 

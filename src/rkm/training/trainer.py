@@ -165,13 +165,15 @@ class Trainer:
     def apply(self, grad: optim.Gradient, pieces: list[Transform] | None = None, optimizer: str | None = None,
               t: int | None = None) -> None:
         """Step the parameters along ``grad``: the transforms, the optimiser (step ``t``, default
-        ``epoch + 1``), then :attr:`after_step` (clipping)."""
+        ``epoch + 1``) as a write of the devices (``network.devices.write``: write noise), then
+        :attr:`after_step` (clipping)."""
         params = self.network.parameters()
         for piece in self.transforms() if pieces is None else pieces:
             piece(grad, params)
         chosen = self.optimizer_named(self.optimizer if optimizer is None else optimizer)
+        step = self.epoch + 1 if t is None else int(t)
         with step_overflow(self.epoch + 1, self.lr, self.network.dtype):
-            chosen.step(grad, params, self.lr, self.epoch + 1 if t is None else int(t))
+            self.network.devices.write(params, lambda: chosen.step(grad, params, self.lr, step))
         self.after_step()
 
     def derivatives(self, v: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
