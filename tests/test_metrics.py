@@ -368,3 +368,25 @@ def test_evaluate_samples_skips_what_does_not_apply():
     assert "power_spectrum_error" in out
     with pytest.raises(DataError):
         metrics.evaluate_samples(a, _noise(20, p=27))
+
+
+# --------------------------------------------------------------------------- label quality
+def test_label_quality_of_real_digits_covers_every_class(mnist5k):
+    q = metrics.label_quality(mnist5k[0][:1000])
+    assert q["label_entropy"] > 2.25
+    assert q["classes_covered"] == 1.0
+    assert q["min_class_fraction"] >= 0.06
+
+
+def test_label_quality_of_one_digit_repeated_is_zero_entropy(mnist5k):
+    images, labels = mnist5k[0], mnist5k[1]
+    sevens = images[labels == 7][:1]
+    q = metrics.label_quality(np.repeat(sevens, 50, axis=0))
+    assert q["label_entropy"] == 0.0
+    assert q["classes_covered"] == pytest.approx(0.1)
+    assert q["min_class_fraction"] == 0.0
+
+
+def test_label_quality_refuses_other_shapes():
+    with pytest.raises(DataError, match="28x28"):
+        metrics.label_quality(np.zeros((5, 64)))

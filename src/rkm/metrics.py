@@ -39,6 +39,7 @@ from rkm import checks
 from rkm.errors import ConfigError, DataError
 from rkm.fid import IMAGE_SIDE as _FID_SIDE
 from rkm.fid import features as _fid_features
+from rkm.fid import predict as _fid_predict
 
 __all__ = [
     "METRIC_KEYS",
@@ -49,6 +50,7 @@ __all__ = [
     "evaluate_samples",
     "fid",
     "frechet_distance",
+    "label_quality",
     "power_spectrum_error",
     "reconstruction_error",
     "third_moment_error",
@@ -561,6 +563,52 @@ def fid(real: Any, synthetic: Any, *, classifier: Any = None) -> float:
     return frechet_distance(
         fr.mean(axis=0), np.cov(fr, rowvar=False), fs.mean(axis=0), np.cov(fs, rowvar=False)
     )
+
+
+N_CLASSES = 10
+"""Digit classes of the shipped classifier."""
+
+COVERAGE_FRACTION = 0.04
+"""A class counts as covered by a set of samples when at least this fraction of them is labelled with it."""
+
+
+def label_quality(synthetic: Any, *, classifier: Any = None) -> dict[str, float]:
+    """How evenly a set of generated 28x28 digits covers the ten classes.
+
+    Every image is labelled by the shipped MNIST classifier (:func:`rkm.fid.predict`,
+    or ``classifier``). A model that generates every digit as often as the data scores a
+    label entropy near ``log 10 = 2.303`` nats; one that generates a single digit scores 0.
+
+    Parameters
+    ----------
+    synthetic : array_like or torch.Tensor, shape (n, 784)
+        Binary (or [0, 1]-valued) 28x28 images as rows, at least one.
+    classifier : rkm.fid.FidClassifier, optional, keyword-only
+        Network to label with; the shipped one if None.
+
+    Returns
+    -------
+    dict[str, float]
+        ``label_entropy``: entropy of the label frequencies in nats;
+        ``classes_covered``: fraction of the ten classes with at least
+        :data:`COVERAGE_FRACTION` of the samples; ``min_class_fraction``: the
+        fraction of the rarest class (0 when a class is missing).
+
+    Raises
+    ------
+    DataError
+        If the images are not 28x28 (784 columns), empty or non-finite.
+    """
+    s = checks.rows(synthetic, "synthetic")
+    if s.shape[1] != _FID_SIDE**2 or s.shape[0] < 1:
+        raise DataError(f"label_quality works on at least one 28x28 image (784 columns), got shape {s.shape}")
+    labels = _fid_predict(s, classifier)
+    fractions = np.bincount(labels, minlength=N_CLASSES) / len(labels)
+    return {
+        "label_entropy": float(scipy.special.entr(fractions).sum()),
+        "classes_covered": float(np.mean(fractions >= COVERAGE_FRACTION)),
+        "min_class_fraction": float(fractions.min()),
+    }
 
 
 def evaluate_samples(
