@@ -108,7 +108,7 @@ def test_clipping_keeps_parameters_in_range():
         ({"sampling": "gibbs"}, "sampling"),
         ({"distribution": "cauchy"}, "distribution"),
         ({"energy_type": "ising"}, "energy_type"),
-        ({"train_algo": "PT"}, "train_algo"),
+        ({"train_algo": "annealing"}, "train_algo"),
         ({"optimizer": "RMSprop"}, "optimizer"),
         ({"regularization": "l3"}, "regularization"),
         ({"centering": True}, "average_data"),

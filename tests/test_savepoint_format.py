@@ -125,7 +125,7 @@ def _set(key, value):
     ({"change_config": _set("centering", "false")}, r"config.centering = 'false'"),
     ({"change_config": _set("mytype", "int8")}, r"invalid config.mytype"),
     ({"change_config": _set("n_hidden", -3)}, r"invalid config.n_hidden"),
-    ({"change_config": _set("train_algo", "PT")}, r"invalid config.train_algo"),
+    ({"change_config": _set("train_algo", "annealing")}, r"invalid config.train_algo"),
     ({"change_state": _set("epoch", -1)}, r"state.epoch = -1"),
     ({"change_state": _set("epoch", 2.5)}, r"state.epoch = 2.5"),
     ({"change_state": _set("epoch", True)}, r"state.epoch = True"),

@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     again = train.add_mutually_exclusive_group()
     again.add_argument("--resume", type=Path, metavar="RUN_DIR",
                        help="continue the run in RUN_DIR from its last save point (flags may change --max-epochs, "
-                       "--log-every, --n-generate, --generate-k)")
+                       "--log-every, --n-generate, --generate-k, --quality-every, --n-quality)")
     again.add_argument("--restart", type=Path, metavar="RUN_DIR",
                        help="start the run in RUN_DIR over with its config.toml, when it stopped before its first save "
                        "point")

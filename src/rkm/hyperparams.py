@@ -231,6 +231,18 @@ def _conductance_range(name: str, value: Any) -> tuple[float, float]:
     return checks.interval(name, value, positive=True)
 
 
+def _generate_k(name: str, value: Any) -> int | str:
+    """Gibbs steps of generation: an integer >= 0, or ``'k'`` (the model's ``k``)."""
+    if isinstance(value, str) and value.strip().lower() == "k":
+        return "k"
+    if isinstance(value, str):
+        try:
+            value = int(value)
+        except ValueError:
+            raise ConfigError(f"{name} must be an integer >= 0 or k (the model's k), got {value!r}.") from None
+    return checks.integer(name, value, minimum=0)
+
+
 def _flag_choice(options: tuple[str, ...]) -> Callable[[], tuple[str, ...]]:
     return lambda: options
 
@@ -288,8 +300,12 @@ TABLE: tuple[Setting, ...] = (
     Setting("fast_matmul", _M, str, None, "auto, true or false: bfloat16-based float32 products (rkm.matmul)",
             _fast_matmul, _N, config="auto", optional=True, type_doc="bool or None",
             from_config=fast_matmul_setting),
-    Setting("n_chains", _M, int, None, "model chains of PCD, RDM, vRDM and hRDM (default: batch_size)", _int(), _T,
-            optional=True, type_doc="int or None"),
+    Setting("n_chains", _M, int, None, "model chains of PCD, PT (per rung), RDM, vRDM and hRDM (default: batch_size)",
+            _int(), _T, optional=True, type_doc="int or None"),
+    Setting("n_temperatures", _M, int, 8, "rungs of the parallel-tempering ladder (train_algo PT; 1: PCD)", _int(),
+            _T),
+    Setting("pt_beta_ratio", _M, float, 0.5, "lowest inverse temperature of the PT ladder as a fraction of "
+            "model_beta (the rungs are geometric between it and model_beta)", _num(positive=True, upper=1.0), _T),
     # keyword-only: the device non-idealities (rkm.nonideal.Devices), all off by default
     Setting("conductance_range", _M, str, None, "(g_min, g_max), 0 < g_min < g_max: the range of every realised "
             "conductance (written g_min,g_max in a configuration)", _conductance_range, _D, optional=True,
@@ -319,8 +335,14 @@ TABLE: tuple[Setting, ...] = (
     Setting("log_every", "run", int, 250, "updates between rows of metrics.csv", _int()),
     Setting("save", "run", bool, True, "write save points", checks.boolean, flag=""),
     Setting("n_generate", "run", int, 100, "samples generated from noise for the figures", _int()),
-    Setting("generate_k", "run", int, 1000, "Gibbs steps when generating", _int(0)),
+    Setting("generate_k", "run", str, 1000, "Gibbs steps when generating from noise: an integer, or k for the "
+            "model's k (a model trained for generation at exactly k steps, e.g. vRDM)", _generate_k,
+            reader=lambda value: _generate_k("run.generate_k", value)),
     Setting("n_eval", "run", int, 500, "test samples used for errors and sample metrics", _int()),
+    Setting("quality_every", "run", int, 0, "updates between rows of metrics.csv that also record the quality of "
+            "samples from noise (0: the last row only)", _int(0)),
+    Setting("n_quality", "run", int, 500, "samples generated from noise for the quality columns of metrics.csv",
+            _int()),
     Setting("progress", "run", bool, True, "show a progress bar", checks.boolean, flag=""),
     Setting("lr_final", "run", float, None, "anneal the learning rate geometrically to this value at the end",
             _num(positive=True), optional=True),

@@ -259,6 +259,19 @@ class Network:
         assert num is not None
         return Pass(p, s, physics.twice_pass_power(clamped, num, phys, binary, drive, constant=False))
 
+    def read(self, clamped: torch.Tensor, forward: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """A pass that reads the free layer's comparator inputs instead of sampling it.
+
+        Returns the comparator inputs at unit gain (the drive :meth:`drive` forms, offsets
+        included) and twice each sample's power, as :meth:`pass_` with ``power`` (``clamped``
+        0/1). Draws nothing from the generator.
+        """
+        x, num, phys = self.drive(clamped, forward, numerator=True)
+        assert num is not None
+        plain = self.energy_type == "RKM" and self.devices.comparator_offsets(forward) is None
+        drive = (x, 1.0 / self.scale(forward)) if plain else None
+        return x, physics.twice_pass_power(clamped, num, phys, True, drive, constant=False)
+
     def gibbs(self, v: torch.Tensor, k: int, beta: float) -> torch.Tensor:
         """``k`` Gibbs steps v -> h -> v from ``v``; returns the last visible sample."""
         for _ in range(k):

@@ -16,6 +16,7 @@ from typing import Any
 import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.colors import Colormap, Normalize
 from matplotlib.figure import Figure
 
@@ -133,13 +134,22 @@ def reconstructions(originals: Any, recon: Any, image_shape: Any = None) -> Figu
 
 
 def training_curves(rows: list[dict[str, float]]) -> Figure:
-    """Reconstruction errors, power, energy and relaxation times against updates."""
+    """Reconstruction errors, power, energy and relaxation times against updates; the quality of
+    samples from noise (label entropy, FID) against the cumulative energy in joules; the swap
+    acceptance of parallel tempering where the rows have it."""
     updates = [r["update"] for r in rows]
 
     def series(key: str) -> list[float]:
         return [r.get(key, np.nan) for r in rows]
 
-    fig, axes = plt.subplots(2, 2, figsize=(10, 7))
+    fig, axes = plt.subplots(2, 3, figsize=(15, 7))
+    _quality_panel(axes[1, 2], rows)
+    ax = axes[0, 2]
+    if any("swap_acceptance" in r for r in rows):
+        ax.plot(updates, series("swap_acceptance"))
+        ax.set(ylabel="swap acceptance (PT, since the start)", ylim=(0, 1), xlabel="update")
+    else:
+        ax.set_axis_off()
     ax = axes[0, 0]
     ax.plot(updates, series("train_error"), label="train (k=1)")
     ax.plot(updates, series("test_error"), label="test (k=1)")
@@ -158,10 +168,27 @@ def training_curves(rows: list[dict[str, float]]) -> Figure:
     ax.plot(updates, series("relax_t_b_mean"), label="visible (backward)")
     ax.set(ylabel="mean relaxation time", yscale="log")
     ax.legend()
-    for ax in axes.flat:
+    for ax in axes[:, :2].flat:
         ax.set_xlabel("update")
     fig.tight_layout()
     return fig
+
+
+def _quality_panel(ax: Axes, rows: list[dict[str, float]]) -> None:
+    """Label entropy (left axis) and FID (right axis, log) of samples from noise against cumulative energy."""
+    ax.set(xlabel="cumulative energy (J)", ylabel="label entropy (nats)", title="samples from noise")
+    marked = [r for r in rows if "label_entropy" in r or "fid" in r]
+    if not marked:
+        ax.text(0.5, 0.5, "no sample quality recorded", ha="center", va="center", transform=ax.transAxes)
+        return
+    energy = [r.get("energy_j", np.nan) for r in marked]
+    ax.plot(energy, [r.get("label_entropy", np.nan) for r in marked], "o-", color="C0", label="label entropy")
+    ax.axhline(np.log(10), color="C0", linestyle=":", linewidth=0.8)
+    ax.set_ylim(0, 2.5)
+    right = ax.twinx()
+    right.plot(energy, [r.get("fid", np.nan) for r in marked], "s--", color="C3", label="FID")
+    right.set(ylabel="FID (shipped classifier)", yscale="log")
+    ax.legend(handles=[*ax.get_lines()[:1], *right.get_lines()], loc="upper right", fontsize=8)
 
 
 def show_image(

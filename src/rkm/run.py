@@ -4,7 +4,7 @@ A run folder holds::
 
     config.toml        the resolved configuration (re-usable with ``rkm train --config``)
     model_states/      save points (safetensors), the last one written on Ctrl-C too
-    metrics.csv        one row every ``log_every`` updates
+    metrics.csv        one row every ``log_every`` updates (and ``quality_every``), :data:`METRIC_COLUMNS`
     figures/*.png      reconstructions, samples from noise, weights, biases, curves
     summary.json       headline numbers at the end of training
     data.json          name, sizes and SHA-256 of the data (checked on resume)
@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import copy
 import csv
+import functools
 import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,12 +66,57 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 }
 """Ready-made configurations: ``demo`` (the ``make demo`` job) and ``bars`` (seconds)."""
 
+@dataclass(frozen=True)
+class Probe:
+    """What a quality column reads: the model, samples it generated from noise, the held-out rows."""
+
+    model: RBM
+    samples: np.ndarray
+    test: np.ndarray
+
+    @functools.cached_property
+    def labels(self) -> dict[str, float]:
+        """The shipped classifier's label statistics of the samples (:func:`rkm.metrics.label_quality`)."""
+        return metrics.label_quality(self.samples)
+
+
+@dataclass(frozen=True)
+class QualityColumn:
+    """A column of ``metrics.csv`` on what the model learned: its name, the data it applies to, its measure."""
+
+    name: str
+    applies: Callable[[Dataset], bool]
+    measure: Callable[[Probe], float]
+
+
+def _digits(dataset: Dataset) -> bool:
+    return dataset.image_shape == (28, 28)
+
+
+QUALITY_COLUMNS: tuple[QualityColumn, ...] = (
+    QualityColumn("label_entropy", _digits, lambda probe: probe.labels["label_entropy"]),
+    QualityColumn("classes_covered", _digits, lambda probe: probe.labels["classes_covered"]),
+    QualityColumn("fid", _digits, lambda probe: metrics.fid(probe.test, probe.samples)),
+)
+"""The quality columns of ``metrics.csv``, filled every ``run.quality_every`` updates and on the
+last row, empty where a column does not apply to the data or was not computed on that row.
+For 28x28 digits: the label entropy (nats; ``log 10 = 2.303`` for balanced classes) and the
+fraction of the ten classes with at least 4% of ``run.n_quality`` samples generated from noise
+with ``run.generate_k`` steps (:func:`rkm.metrics.label_quality`), and their FID against the
+held-out digits (:func:`rkm.metrics.fid`). A new column is one row here; a measure that needs
+more than :class:`Probe` holds (an exact KL of a tiny machine needs the training data) adds
+it to :class:`Probe`."""
+
 METRIC_COLUMNS = (
     "update", "elapsed_s", "updates_per_s", "train_error", "test_error", "power_f", "power_b", "energy",
     "relax_t_f_mean", "relax_t_b_mean", "power_f_w", "power_b_w", "energy_j", "relax_t_f_mean_s", "relax_t_b_mean_s",
+    "swap_acceptance", *(column.name for column in QUALITY_COLUMNS),
 )
 """Columns of ``metrics.csv``: the code-unit readings as pyrkm reports them, then the same in SI
-(watts, joules, seconds; ``rkm.units.DEFAULT_UNITS``, see ``docs/energy.md``)."""
+(watts, joules, seconds; ``rkm.units.DEFAULT_UNITS``, see ``docs/energy.md``); what the negative
+phase reports (``swap_acceptance``: parallel tempering's accepted fraction of swaps since the
+start, :class:`rkm.training.phases.PT`; empty for the other phases); the quality columns
+(:data:`QUALITY_COLUMNS`)."""
 
 
 def physical_readings(model: RBM) -> dict[str, float]:
@@ -214,6 +261,59 @@ def learning_rate(config: dict, update: int) -> float:
 
 
 # ------------------------------------------------------------------- logging
+def generation_steps(config: dict, model: RBM) -> int:
+    """Gibbs steps of generation from noise: ``run.generate_k``, or the model's ``k`` where it is ``'k'``."""
+    steps = config["run"]["generate_k"]
+    return model.k if steps == "k" else int(steps)
+
+
+def noise_samples(model: RBM, n: int, k: int) -> np.ndarray:
+    """``n`` samples after ``k`` Gibbs steps from noise, drawn under :func:`rkm.training.evaluation_rng`."""
+    with evaluation_rng(model):
+        return model.generate(n, k)
+
+
+@dataclass
+class SampleQuality:
+    """The quality columns of a run: those that apply to its data, when they are due, their samples.
+
+    The last row generates ``n_final`` samples (the figures' and the summary's too, so
+    :func:`finish` reuses them: :attr:`last`); its quality reads the first ``n`` of them.
+    """
+
+    columns: tuple[QualityColumn, ...]
+    every: int
+    n: int
+    n_final: int
+    test: np.ndarray
+    last: tuple[int, np.ndarray] | None = None
+
+    @classmethod
+    def of(cls, config: dict, dataset: Dataset) -> SampleQuality:
+        """The quality columns of ``config``'s run on ``dataset``."""
+        r = config["run"]
+        n_eval = min(r["n_eval"], len(dataset.test))
+        columns = tuple(c for c in QUALITY_COLUMNS if c.applies(dataset))
+        n_final = max(r["n_generate"], n_eval, r["n_quality"] if columns else 0)
+        return cls(columns, r["quality_every"], r["n_quality"], n_final, dataset.test[:n_eval])
+
+    def due(self, update: int, final: bool) -> bool:
+        """Whether the row of ``update`` (the last of the run when ``final``) records the quality."""
+        return bool(self.columns) and (final or (self.every > 0 and update % self.every == 0))
+
+    def measure(self, model: RBM, k: int, final: bool) -> dict[str, float]:
+        """The quality columns of the model as it is now."""
+        samples = noise_samples(model, self.n_final if final else self.n, k)
+        if final:
+            self.last = (model.epoch, samples)
+        probe = Probe(model, samples[: self.n], self.test)
+        return {column.name: column.measure(probe) for column in self.columns}
+
+    def samples_at(self, update: int) -> np.ndarray | None:
+        """The last row's samples if that row is at ``update``."""
+        return self.last[1] if self.last is not None and self.last[0] == update else None
+
+
 @dataclass
 class MetricsLog:
     """The ``train`` callback of a run: the learning-rate schedule, the progress bar, and a
@@ -234,13 +334,16 @@ class MetricsLog:
                 csv.writer(fh).writerow(METRIC_COLUMNS)
 
     config: dict | None = None
+    quality: SampleQuality | None = None
 
     def __call__(self, model: RBM) -> None:
         if self.config is not None:
             model.trainer.lr = learning_rate(self.config, model.epoch)
         if self.bar is not None:
             self.bar.update(1)
-        if model.epoch % self.every and model.epoch != model.max_epochs:
+        final = model.epoch == model.max_epochs
+        assess = self.quality is not None and self.config is not None and self.quality.due(model.epoch, final)
+        if model.epoch % self.every and not final and not assess:
             return
         now = time.perf_counter()
         rate = (model.epoch - self.last_update) / max(now - self.last_time, 1e-9)
@@ -251,9 +354,13 @@ class MetricsLog:
             "train_error": monitored_error(model, self.train_probe),
             "test_error": monitored_error(model, self.test) if self.test is not None else "",
             **physical_readings(model),
+            **model.trainer.phase.readings(),
         }
+        if assess:
+            assert self.quality is not None and self.config is not None
+            row.update(self.quality.measure(model, generation_steps(self.config, model), final))
         with open(self.path, "a", newline="") as fh:
-            csv.writer(fh).writerow([row[c] for c in METRIC_COLUMNS])
+            csv.writer(fh).writerow([row.get(c, "") for c in METRIC_COLUMNS])
         self.last_update, self.last_time = model.epoch, time.perf_counter()
         if self.bar is not None:
             self.bar.set_postfix(
@@ -325,7 +432,9 @@ def _train(config: dict, folder: RunFolder, resume: bool, restart: bool) -> dict
 
         bar = tqdm(total=model.max_epochs, initial=model.epoch, unit="update", dynamic_ncols=True)
     now = time.perf_counter()
-    log = MetricsLog(run_dir / "metrics.csv", r["log_every"], probe, test, now, model.epoch, now, bar, config)
+    quality = SampleQuality.of(config, dataset)
+    log = MetricsLog(run_dir / "metrics.csv", r["log_every"], probe, test, now, model.epoch, now, bar, config,
+                     quality)
     model.trainer.lr = learning_rate(config, model.epoch)
     train_data = _tensor(model, dataset.train)
     start = time.perf_counter()
@@ -337,24 +446,32 @@ def _train(config: dict, folder: RunFolder, resume: bool, restart: bool) -> dict
         if bar is not None:
             bar.close()
     seconds = time.perf_counter() - start
-    return finish(model, dataset, run_dir, config, train_seconds=seconds)
+    return finish(model, dataset, run_dir, config, train_seconds=seconds, samples=quality.samples_at(model.epoch))
 
 
-def finish(model: RBM, dataset: Dataset, run_dir: Path, config: dict, train_seconds: float | None = None) -> dict:
-    """Figures and summary of a trained model."""
+def finish(model: RBM, dataset: Dataset, run_dir: Path, config: dict, train_seconds: float | None = None,
+           samples: np.ndarray | None = None) -> dict:
+    """Figures and summary of a trained model; ``samples``: those the last row of ``metrics.csv``
+    generated from noise at this update (:class:`SampleQuality`), generated here if None."""
     r = config["run"]
     figures = run_dir / "figures"
     figures.mkdir(exist_ok=True)
     n_eval = min(r["n_eval"], len(dataset.test))
     test = _tensor(model, dataset.test[:n_eval])
+    steps = generation_steps(config, model)
+    sample_quality = SampleQuality.of(config, dataset)
+    if samples is None:
+        samples = noise_samples(model, sample_quality.n_final, steps)
     with evaluation_rng(model):
-        samples = model.generate(max(r["n_generate"], n_eval), r["generate_k"])
         recon = model.forward(test[:16], 1).cpu().numpy()
     shape = dataset.image_shape
     write_figures(model, figures, test[:16].cpu().numpy(), recon, samples[: r["n_generate"]], shape,
                   run_dir / "metrics.csv")
     real = dataset.test[:n_eval]
     quality = metrics.evaluate_samples(real, samples[:n_eval], shape, include_fid=shape == (28, 28))
+    if _digits(dataset):
+        quality.update(metrics.label_quality(samples[: r["n_quality"]]))
+    acceptance = getattr(model.trainer.phase, "acceptance", None)
     summary = {
         "run_dir": str(run_dir),
         "dataset": dataset.name,
@@ -363,8 +480,9 @@ def finish(model: RBM, dataset: Dataset, run_dir: Path, config: dict, train_seco
         "test_reconstruction_error_k1": monitored_error(model, test),
         "test_samples": n_eval,
         "generated_samples": len(samples),
-        "generate_k": r["generate_k"],
+        "generate_k": steps,
         **physical_readings(model),
+        **({} if acceptance is None else {"swap_acceptance": [round(float(a), 6) for a in acceptance]}),
         "sample_quality_vs_test": quality,
         "figures": sorted(str(p) for p in figures.glob("*.png")),
     }

@@ -30,6 +30,7 @@ import contextlib
 import csv
 import errno
 import hashlib
+import io
 import json
 import logging
 import os
@@ -54,8 +55,9 @@ logger = logging.getLogger("rkm.run")
 LOCK_NAME = ".lock"
 DATA_NAME = "data.json"
 RESUMABLE = frozenset({("model", "max_epochs"), ("run", "log_every"), ("run", "progress"), ("run", "n_generate"),
-                       ("run", "generate_k")})
-"""The settings a resume may change: how long to train, how often to log, what the figures show."""
+                       ("run", "generate_k"), ("run", "quality_every"), ("run", "n_quality")})
+"""The settings a resume may change: how long to train, how often to log, what the figures and the
+quality columns show."""
 WRITE_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG})
 """The ``errno`` values of a write that failed for lack of room or a read-only file system."""
 _UNTOUCHED_BY_RESUME = ("max_epochs", "lr", "device", "fast_matmul", "average_data", "seed")
@@ -261,24 +263,34 @@ class RunFolder:
                               "run.")
 
     def truncate_metrics(self, update: int, columns: tuple[str, ...]) -> None:
-        """Keep the rows of ``metrics.csv`` up to ``update``, each update once and in order.
+        """Keep the rows of ``metrics.csv`` up to ``update``, each update once and in order, under ``columns``.
 
         Rows past the save point resumed from, repeated or unordered rows, and a last row cut
-        short by a kill (no line end) are dropped; the file is rewritten atomically, and only
-        if that changes it.
+        short by a kill (no line end) are dropped. A log written with other columns (an older
+        rkm) keeps its values under the names ``columns`` shares with its header, the new
+        columns empty. The file is rewritten atomically, and only if that changes it.
         """
         if not self.metrics_path.is_file():
             return
         raw = self.metrics_path.read_bytes()
         lines = raw.split(b"\n")[:-1]  # the last piece has no line end: empty, or cut short
+        rows = [next(csv.reader([line.decode("utf-8", "replace").rstrip("\r")]), []) for line in lines]
+        header = rows[0] if rows and rows[0] and rows[0][0] == columns[0] else list(columns)
         kept, last = [",".join(columns)], -1
-        for line in lines:
-            fields = next(csv.reader([line.decode("utf-8", "replace").rstrip("\r")]), [])
-            if len(fields) != len(columns) or not fields[0].isdigit():
+        for fields in rows:
+            if len(fields) != len(header) or not fields[0].isdigit():
                 continue
             if last < int(fields[0]) <= update:
-                kept.append(line.decode("utf-8", "replace").rstrip("\r"))
+                values = dict(zip(header, fields))
+                kept.append(_csv_line([values.get(name, "") for name in columns]))
                 last = int(fields[0])
         text = ("\r\n".join(kept) + "\r\n").encode()
         if text != raw:
             checkpoint.atomic_write(self.metrics_path, text)
+
+
+def _csv_line(fields: list[str]) -> str:
+    """One row as ``csv.writer`` writes it, without the line end."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="").writerow(fields)
+    return out.getvalue()

@@ -12,9 +12,11 @@ same names, shapes and dtypes; and the generator state to its size. Every proble
 :class:`~rkm.errors.CheckpointError` that says what is wrong; nothing is loaded before all
 checks pass.
 
-Format 1 files may lack ``config.n_chains`` and ``state.fast_matmul`` (rkm before the
-architecture redesign) and may hold optional tensors of inactive components (persistent
-chains without PCD, Adam moments without Adam), which are ignored when loaded.
+Files written before rkm had parallel tempering lack ``config.n_temperatures`` and
+``config.pt_beta_ratio``, which then take their defaults. Format 1 files may lack
+``config.n_chains`` and ``state.fast_matmul`` (rkm before the architecture redesign) and may
+hold optional tensors of inactive components (persistent chains without PCD, Adam moments
+without Adam), which are ignored when loaded.
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ CLASSES = ("RKM", "RBM")
 """The model classes a save point may name."""
 DEVICE_KEYS = tuple(name for name, s in hyperparams.MODEL.items() if s.owner == "devices")
 """The device non-idealities' settings (``rkm.nonideal``)."""
-CONFIG_KEYS = (*hyperparams.SEED_ORDER, "n_chains", *DEVICE_KEYS)
+TEMPERING_KEYS = ("n_temperatures", "pt_beta_ratio")
+"""The parallel-tempering ladder's settings (``train_algo='PT'``), recorded since rkm had PT."""
+CONFIG_KEYS = (*hyperparams.SEED_ORDER, "n_chains", *DEVICE_KEYS, *TEMPERING_KEYS)
 """The constructor arguments a save point's ``config`` holds."""
 STATE_KEYS = ("epoch", "seed", "threshold_sharing", "fast_matmul", "rng_device")
 """The values a save point's ``state`` holds."""
@@ -87,7 +91,7 @@ def _checked(part: str, name: str, value: Any, source: Any) -> Any:
 
 def check_config(config: dict[str, Any], version: int, source: Any) -> dict[str, Any]:
     """The constructor arguments of a save point's ``config``, each checked; returns them normalised."""
-    optional = _OPTIONAL_IN_V1["config"] if version == 1 else ()
+    optional = (*(_OPTIONAL_IN_V1["config"] if version == 1 else ()), *TEMPERING_KEYS)
     _keys(config, CONFIG_KEYS, optional, "config", source)
     values = {}
     for name, value in config.items():
@@ -99,6 +103,8 @@ def check_config(config: dict[str, Any], version: int, source: Any) -> dict[str,
     if values["min_W"] >= values["max_W"]:
         raise _fail(source, f"has config.min_W = {values['min_W']} not below config.max_W = {values['max_W']}.")
     values.setdefault("n_chains", None)
+    for name in TEMPERING_KEYS:
+        values.setdefault(name, hyperparams.MODEL[name].default)
     return values
 
 
@@ -136,6 +142,10 @@ def expected_tensors(config: dict[str, Any], version: int,
     lenient = version == 1
     if lenient or config["train_algo"] == "PCD":
         spec["persistent_chains"] = ((chains, nv), dtype)
+    if config["train_algo"] == "PT":
+        rungs = config["n_temperatures"]
+        spec.update({"pt_chains": ((rungs, chains, nv), dtype), "pt_swaps_accepted": ((rungs - 1,), torch.int64),
+                     "pt_swaps_attempted": ((rungs - 1,), torch.int64)})
     if lenient or config["optimizer"] == "Adam":
         spec.update({name: ((nh, nv) if name.endswith("W") else (nv,) if name.endswith("v") else (nh,), dtype)
                      for name in _ADAM})

@@ -44,31 +44,45 @@ class PassRecorder:
         self.constants = (cache.forward.constant, cache.backward.constant)
         self.slowest = (cache.forward.slowest, cache.backward.slowest)
 
-    def forward(self, v: torch.Tensor, binary: bool = True) -> torch.Tensor:
-        """Hidden sample from ``v``; ``binary=False`` when ``v`` may not be 0/1 (data, user-set chains)."""
-        result = self.network.pass_(v, True, self.beta, power=True, binary=binary)
+    def forward(self, v: torch.Tensor, binary: bool = True, beta: float | None = None) -> torch.Tensor:
+        """Hidden sample from ``v``; ``binary=False`` when ``v`` may not be 0/1 (data, user-set chains).
+
+        ``beta`` is the pass's inverse temperature (default: the recorder's).
+        """
+        result = self.network.pass_(v, True, self.beta if beta is None else beta, power=True, binary=binary)
         assert result.twice_power is not None
         self.powers[0].append(result.twice_power)
         return result.s
 
-    def backward(self, h: torch.Tensor) -> torch.Tensor:
-        """Visible sample from the 0/1 hidden layer ``h``."""
-        result = self.network.pass_(h, False, self.beta, power=True, binary=True)
+    def backward(self, h: torch.Tensor, beta: float | None = None) -> torch.Tensor:
+        """Visible sample from the 0/1 hidden layer ``h`` (at ``beta``, default the recorder's)."""
+        result = self.network.pass_(h, False, self.beta if beta is None else beta, power=True, binary=True)
         assert result.twice_power is not None
         self.powers[1].append(result.twice_power)
         return result.s
 
-    def gibbs(self, v: torch.Tensor, steps: int, binary: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-        """``steps`` >= 1 full steps v -> h -> v; returns the last v and the h it came from.
+    def gibbs(self, v: torch.Tensor, steps: int, binary: bool = True,
+              beta: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``steps`` >= 1 full steps v -> h -> v at ``beta``; returns the last v and the h it came from.
 
         ``binary`` says whether the starting ``v`` is known to be 0/1; every later state is.
         """
-        h = self.forward(v, binary)
-        v = self.backward(h)
+        h = self.forward(v, binary, beta)
+        v = self.backward(h, beta)
         for _ in range(steps - 1):
-            h = self.forward(v)
-            v = self.backward(h)
+            h = self.forward(v, beta=beta)
+            v = self.backward(h, beta)
         return v, h
+
+    def read(self, clamped: torch.Tensor, forward: bool) -> torch.Tensor:
+        """The comparator inputs of a pass from the 0/1 layer ``clamped``, at unit gain, without a decision.
+
+        The pass reads the free nodes' voltages (:meth:`rkm.network.Network.read`); it costs
+        what a sampling pass costs, so its power and its decisions count like one.
+        """
+        x, twice_power = self.network.read(clamped, forward)
+        self.powers[0 if forward else 1].append(twice_power)
+        return x
 
     def close(self) -> Measured:
         """The update's per-direction power (sum of batch means) and energy (sum over samples)."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -54,7 +55,7 @@ class Trainer:
     ----------
     network : Network
     k, lr, max_epochs, optimizer, regularization, l1_factor, l2_factor, batch_size, train_algo,
-    centering, n_chains
+    centering, n_chains, n_temperatures, pt_beta_ratio
         As the model's constructor arguments of the same names (``rkm.RBM``).
     average_data : Tensor, optional
         The data mean: the centering offset's start.
@@ -64,13 +65,14 @@ class Trainer:
 
     def __init__(self, network: Network, *, k: int, lr: float, max_epochs: int, optimizer: str,
                  regularization: object, l1_factor: float, l2_factor: float, batch_size: int, train_algo: str,
-                 centering: bool, n_chains: int | None = None, average_data: torch.Tensor | None = None,
-                 after_step: Callable[[], None] | None = None) -> None:
+                 centering: bool, n_chains: int | None = None, n_temperatures: int = 8, pt_beta_ratio: float = 0.5,
+                 average_data: torch.Tensor | None = None, after_step: Callable[[], None] | None = None) -> None:
         self.network = network
         self.k, self.lr, self.max_epochs, self.batch_size = k, lr, max_epochs, batch_size
         self.optimizer, self.regularization = optimizer, regularization
         self.l1_factor, self.l2_factor = l1_factor, l2_factor
         self.train_algo, self.centering, self.n_chains = train_algo, centering, n_chains
+        self.n_temperatures, self.pt_beta_ratio = n_temperatures, pt_beta_ratio
         self.after_step = network.clip if after_step is None else after_step
         self.epoch = 0
         zero = torch.zeros((), dtype=torch.float64, device=network.device)
@@ -84,13 +86,17 @@ class Trainer:
             adam = self.optimizer_state
             assert isinstance(adam, optim.Adam)
             adam.init_state(network.parameters())
-        self.phase.init_state(network, self.chains)
+        self.phase.init_state(network, self.chains, **self.phase_settings())
 
     # ---------------------------------------------------------------- state
     @property
     def chains(self) -> int:
         """Number of model chains: ``n_chains``, or ``batch_size`` when it is unset."""
         return self.batch_size if self.n_chains is None else self.n_chains
+
+    def phase_settings(self) -> dict[str, Any]:
+        """The settings the negative phase of ``train_algo`` reads (its ``settings``), by name."""
+        return {name: getattr(self, name) for name in self.phase.settings}
 
     def phase_named(self, name: str) -> phases.NegativePhase:
         """The negative phase registered as ``name``, with its chain state (made on first use)."""
@@ -144,7 +150,7 @@ class Trainer:
         data_binary = counting and matmul.is_binary(v_data)
         h_data = recorder.forward(v_data, binary=data_binary)
         v_model, h_model = self.phase.sample(recorder, v_data, k=self.k, n_chains=self.chains,
-                                             data_binary=data_binary)
+                                             data_binary=data_binary, **self.phase_settings())
         offsets = None
         if self.centering and self.centering_state is not None:
             offsets = self.centering_state.slide(v_data, h_data)
@@ -214,7 +220,7 @@ class Trainer:
         else:
             self.settled = torch.zeros((), dtype=torch.float64, device=device)
             self.decisions, self.settled_since = 0, epoch
-        self.phase.load_state_dict(moved)
+        self.phase.load_state_dict({**tensors, **moved})
         self.optimizer_state.load_state_dict(moved)
         if self.centering_state is not None:
             self.centering_state.load_state_dict(moved)
