@@ -65,7 +65,7 @@ class Trainer:
 
     def __init__(self, network: Network, *, k: int, lr: float, max_epochs: int, optimizer: str,
                  regularization: object, l1_factor: float, l2_factor: float, batch_size: int, train_algo: str,
-                 centering: bool, n_chains: int | None = None, n_temperatures: int = 8, pt_beta_ratio: float = 0.5,
+                 centering: bool, n_temperatures: int, pt_beta_ratio: float, n_chains: int | None = None,
                  average_data: torch.Tensor | None = None, after_step: Callable[[], None] | None = None) -> None:
         self.network = network
         self.k, self.lr, self.max_epochs, self.batch_size = k, lr, max_epochs, batch_size
