@@ -66,6 +66,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 }
 """Ready-made configurations: ``demo`` (the ``make demo`` job) and ``bars`` (seconds)."""
 
+
 @dataclass(frozen=True)
 class Probe:
     """What a quality column reads: the model, samples it generated from noise, the held-out rows."""
@@ -82,11 +83,16 @@ class Probe:
 
 @dataclass(frozen=True)
 class QualityColumn:
-    """A column of ``metrics.csv`` on what the model learned: its name, the data it applies to, its measure."""
+    """A column of ``metrics.csv`` on what the model learned: its name, the data it applies to, its
+    measure (None: not defined on this row, an empty cell)."""
 
     name: str
     applies: Callable[[Dataset], bool]
-    measure: Callable[[Probe], float]
+    measure: Callable[[Probe], float | None]
+
+
+def _fid(probe: Probe) -> float | None:
+    return metrics.fid(probe.test, probe.samples) if len(probe.test) >= 2 and len(probe.samples) >= 2 else None
 
 
 def _digits(dataset: Dataset) -> bool:
@@ -96,14 +102,14 @@ def _digits(dataset: Dataset) -> bool:
 QUALITY_COLUMNS: tuple[QualityColumn, ...] = (
     QualityColumn("label_entropy", _digits, lambda probe: probe.labels["label_entropy"]),
     QualityColumn("classes_covered", _digits, lambda probe: probe.labels["classes_covered"]),
-    QualityColumn("fid", _digits, lambda probe: metrics.fid(probe.test, probe.samples)),
+    QualityColumn("fid", _digits, _fid),
 )
 """The quality columns of ``metrics.csv``, filled every ``run.quality_every`` updates and on the
 last row, empty where a column does not apply to the data or was not computed on that row.
 For 28x28 digits: the label entropy (nats; ``log 10 = 2.303`` for balanced classes) and the
 fraction of the ten classes with at least 4% of ``run.n_quality`` samples generated from noise
 with ``run.generate_k`` steps (:func:`rkm.metrics.label_quality`), and their FID against the
-held-out digits (:func:`rkm.metrics.fid`). A new column is one row here; a measure that needs
+held-out digits (:func:`rkm.metrics.fid`; at least 2 of each). A new column is one row here; a measure that needs
 more than :class:`Probe` holds (an exact KL of a tiny machine needs the training data) adds
 it to :class:`Probe`."""
 
@@ -302,12 +308,13 @@ class SampleQuality:
         return bool(self.columns) and (final or (self.every > 0 and update % self.every == 0))
 
     def measure(self, model: RBM, k: int, final: bool) -> dict[str, float]:
-        """The quality columns of the model as it is now."""
+        """The quality columns of the model as it is now (those defined on this row)."""
         samples = noise_samples(model, self.n_final if final else self.n, k)
         if final:
             self.last = (model.epoch, samples)
         probe = Probe(model, samples[: self.n], self.test)
-        return {column.name: column.measure(probe) for column in self.columns}
+        values = {column.name: column.measure(probe) for column in self.columns}
+        return {name: value for name, value in values.items() if value is not None}
 
     def samples_at(self, update: int) -> np.ndarray | None:
         """The last row's samples if that row is at ``update``."""
