@@ -31,12 +31,13 @@ with ``A[v, h] = P(h | v)`` and ``B[h, v] = P(v | h)``, ``T = A B``, and the ker
 smaller layer (``B A`` on the hidden states, or ``A B`` on the visible ones) is a ``2^m x 2^m``
 stochastic matrix, ``m = min(n_visible, n_hidden)``; its stationary law ``mu`` solves a linear
 system on its one closed class, and ``pi = mu B`` when the smaller layer is the hidden one.
-The larger layer's states are visited in chunks, so memory is that of the ``2^m x 2^m`` kernel
-plus chunks of about :data:`CHUNK_ELEMENTS` numbers; time is ``2^(2m + n)`` multiply-adds
-(``n`` the larger layer) for the kernel and ``(2^m)^3 / 3`` for the solve. Measured on one core
-(2026-12-02, ``docs/likelihood.md``): 16 x 10 in about 3 s, 16 x 12 in about a minute; a
-16 x 16 machine would need a 65536 x 65536 kernel (34 GB) and 2^48 multiply-adds, so the
-smaller layer is limited to :data:`MAX_SMALLER` units.
+With independent units the larger layer's states are visited in chunks, so memory is that of the
+``2^m x 2^m`` kernel plus chunks of about :data:`CHUNK_ELEMENTS` numbers, and time is ``2^(2m + n)``
+multiply-adds (``n`` the larger layer) for the kernel and ``(2^m)^3 / 3`` for the solve; a shared
+threshold gives sparse conditionals (``n + 1`` states per row), whose kernel costs little. Measured
+on one loaded core (``docs/likelihood.md``): bernoulli 16 x 10 in about 5 s, 16 x 12 in about 100 s
+(1.2 GB); single-threshold 16 x 12 in 3 s. A 16 x 16 machine would need a 65536 x 65536 kernel
+(34 GB) and 2^48 multiply-adds, so the smaller layer is limited to :data:`MAX_SMALLER` units.
 
 For ``energy_type='hopfield'`` with the bernoulli comparator the chain's law is the Boltzmann
 marginal ``exp(-F(v)) / Z`` of :mod:`rkm.hopfield` (comparator offsets shift the fields, that
@@ -217,7 +218,7 @@ def stationary_distribution(model: Any, beta: float | None = None) -> np.ndarray
     Notes
     -----
     Memory is the ``2^m x 2^m`` float64 kernel of the smaller layer (128 MiB at ``m = 12``) plus
-    chunks of :data:`CHUNK_ELEMENTS` numbers; time grows as ``2^(2m + n)`` (16 x 12: about a minute
+    chunks of :data:`CHUNK_ELEMENTS` numbers; time grows as ``2^(2m + n)`` (bernoulli 16 x 12: about 100 s
     on one core). See the module docstring for the construction.
     """
     _check_chain_size(model)
