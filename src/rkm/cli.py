@@ -130,6 +130,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("-k", type=_count(0), default=1000, help="Gibbs steps for generation (default 1000)")
     ev.add_argument("--no-fid", action="store_true", help="skip the FID (it needs 28x28 images)")
     ev.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    ev.add_argument("--log-likelihood", action="store_true",
+                    help="also the log-likelihood of the train and test data (nats per sample): exact for small "
+                    "machines (and the exact KL(train || model) for n_visible <= 16), AIS for large hopfield "
+                    "models, or why none applies (docs/likelihood.md)")
+    ev.add_argument("--ais-chains", type=_count(2), default=100, help="AIS runs (default 100)")
+    ev.add_argument("--ais-betas", type=_count(10), default=10000, help="AIS annealing steps (default 10000)")
+    ev.add_argument("--ais-seed", type=int, default=0, help="seed of the AIS (default 0)")
 
     pl = sub.add_parser("plot", help="redraw a run's figures", description="Redraw the PNG figures of RUN_DIR.")
     pl.add_argument("run_dir", type=Path, metavar="RUN_DIR")
@@ -246,6 +253,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         samples = model.generate(len(real), args.k)
     fid_ok = not args.no_fid and dataset.image_shape == (28, 28)
     results.update(metrics.evaluate_samples(real, samples, dataset.image_shape, include_fid=fid_ok))
+    if args.log_likelihood:
+        from .likelihood import report
+
+        results.update(report(model, dataset.train, dataset.test, n_chains=args.ais_chains, n_betas=args.ais_betas,
+                              seed=args.ais_seed))
     width = max(len(k) for k in results)
     for key, value in results.items():
         print(f"{key:<{width}}  {value:.6g}" if isinstance(value, float) else f"{key:<{width}}  {value}")
