@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import rkm
-from rkm import metrics, plots
+from rkm import exact, metrics, plots
 from rkm.checkpoint import list_savepoints, read_savepoint
 from rkm.cli import main
 from rkm.data import load_dataset
@@ -19,7 +19,7 @@ from rkm.training import evaluation_rng
 DIGITS = ["--dataset", "mnist-5k", "--n-hidden", "8", "--batch-size", "16", "--lr", "0.05", "--train-algo", "PCD",
           "--seed", "1", "--log-every", "10", "--generate-k", "3", "--n-generate", "4", "--n-eval", "40",
           "--n-quality", "40", "--name", "dig", "--no-progress"]
-QUALITY = ("label_entropy", "classes_covered", "fid")
+QUALITY = ("label_entropy", "classes_covered", "fid", "exact_kl")
 
 
 def raw_rows(run):
@@ -87,7 +87,8 @@ def test_a_resumed_run_records_the_same_quality_as_an_uninterrupted_one(runs, tm
     straight, resumed = read_metrics(every / "metrics.csv"), read_metrics(run / "metrics.csv")
     assert [r["update"] for r in resumed] == [10, 20, 30]
     for a, b in zip(straight, resumed):
-        for key in ("train_error", "test_error", "energy", "energy_j", *QUALITY):
+        assert a.keys() == b.keys()
+        for key in ("train_error", "test_error", "energy", "energy_j", "label_entropy", "classes_covered", "fid"):
             assert a[key] == b[key], (a["update"], key)
 
 
@@ -99,6 +100,21 @@ def test_quality_columns_that_do_not_apply_stay_empty(tmp_path):
     rows = raw_rows(run)
     assert len(rows) == 2 and all(r[c] == "" for r in rows for c in QUALITY)
     assert "label_entropy" not in json.loads((run / "summary.json").read_text())["sample_quality_vs_test"]
+
+
+def test_a_tiny_machine_records_the_exact_kl_of_each_quality_row(tmp_path):
+    run = tmp_path / "tiny"
+    argv = ["train", "--preset", "bars", "--n-hidden", "6", "--max-epochs", "20", "--log-every", "10",
+            "--quality-every", "10", "--no-progress", "--run-dir", str(run)]
+    assert main(argv) == 0
+    rows = read_metrics(run / "metrics.csv")
+    train = load_dataset("bars-and-stripes", size=4).train
+    points = dict(list_savepoints(run / "model_states", "bars"))
+    for row in rows:
+        model = restore(*read_savepoint(points[int(row["update"])]), device="cpu")
+        assert row["exact_kl"] == pytest.approx(exact.kl_divergence(model, train), rel=1e-12)
+        assert row["exact_kl"] > 0 and "label_entropy" not in row
+    assert [r["update"] for r in rows] == [10, 20]
 
 
 def test_a_log_of_older_columns_keeps_its_values_on_resume(tmp_path):

@@ -64,9 +64,11 @@ __all__ = [
     "MAX_UNITS",
     "binary_rows",
     "boltzmann_parameters",
+    "chain_within_limits",
     "data_entropy",
     "index_of",
     "kl_divergence",
+    "law_computable",
     "log_likelihood",
     "log_partition",
     "log_probabilities",
@@ -104,9 +106,15 @@ def _beta(model: Any, beta: Any) -> float:
     return float(model.model_beta) if beta is None else checks.beta(beta)
 
 
+def chain_within_limits(model: Any) -> bool:
+    """Whether :func:`stationary_distribution` computes the law of ``model`` (its size limits)."""
+    nv, nh = model.n_visible, model.n_hidden
+    return nv <= MAX_UNITS and nh <= MAX_UNITS and min(nv, nh) <= MAX_SMALLER
+
+
 def _check_chain_size(model: Any) -> None:
     nv, nh = model.n_visible, model.n_hidden
-    if nv > MAX_UNITS or nh > MAX_UNITS or min(nv, nh) > MAX_SMALLER:
+    if not chain_within_limits(model):
         raise ConfigError(
             f"the exact stationary law needs n_visible <= {MAX_UNITS}, n_hidden <= {MAX_UNITS} and the smaller layer "
             f"at most {MAX_SMALLER} units (its kernel has 2^m x 2^m entries and costs 2^(2m + n) multiply-adds); "
@@ -316,6 +324,13 @@ def samples_boltzmann(model: Any, beta: float) -> bool:
     """Whether the model's chain samples its Boltzmann law (hopfield energy, bernoulli comparator, noisy units)."""
     return (model.energy_type == "hopfield" and isinstance(model.network.comparator, comparators.Bernoulli)
             and not comparators.is_deterministic(beta))
+
+
+def law_computable(model: Any, beta: float | None = None) -> bool:
+    """Whether :func:`log_probabilities` can compute the law of ``model`` (hopfield with the bernoulli
+    comparator: smaller layer up to :data:`MAX_ENUMERATED` units; else :func:`chain_within_limits`)."""
+    enumerable = min(model.n_visible, model.n_hidden) <= MAX_ENUMERATED
+    return (samples_boltzmann(model, _beta(model, beta)) and enumerable) or chain_within_limits(model)
 
 
 def log_probabilities(model: Any, data: Any, beta: float | None = None) -> torch.Tensor:

@@ -30,11 +30,6 @@ ENUMERATE_UP_TO = 20
 one core); AIS is faster beyond."""
 
 
-def _exact_law_applies(model: Any) -> bool:
-    return (max(model.n_visible, model.n_hidden) <= exact.MAX_UNITS
-            and min(model.n_visible, model.n_hidden) <= exact.MAX_SMALLER)
-
-
 def _why_none(model: Any) -> str:
     size = (f"rkm.exact computes it for n_visible <= {exact.MAX_UNITS}, n_hidden <= {exact.MAX_UNITS} with the "
             f"smaller layer at most {exact.MAX_SMALLER} units; this model is {model.n_visible} x {model.n_hidden}")
@@ -73,7 +68,7 @@ def report(model: Any, train: Any, test: Any, *, n_chains: int = 100, n_betas: i
         if out["likelihood_method"] == "AIS":
             out["log_likelihood_test_low"] = minus_f["test"] - out["log_z_high"]
             out["log_likelihood_test_high"] = minus_f["test"] - out["log_z_low"]
-    elif _exact_law_applies(model):
+    elif exact.chain_within_limits(model):
         pi = torch.from_numpy(exact.stationary_distribution(model))
         out["likelihood_method"] = "exact stationary law"
         for name, v in rows.items():

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import hyperparams, metrics, nonideal, plots
+from . import exact, hyperparams, metrics, nonideal, plots
 from .checkpoint import atomic_write
 from .data import Dataset, load_dataset
 from .errors import ConfigError, DataError
@@ -69,11 +69,13 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 
 @dataclass(frozen=True)
 class Probe:
-    """What a quality column reads: the model, samples it generated from noise, the held-out rows."""
+    """What a quality column reads: the model, samples it generated from noise, the held-out and the
+    training rows."""
 
     model: RBM
     samples: np.ndarray
     test: np.ndarray
+    train: np.ndarray
 
     @functools.cached_property
     def labels(self) -> dict[str, float]:
@@ -99,19 +101,29 @@ def _digits(dataset: Dataset) -> bool:
     return dataset.image_shape == (28, 28)
 
 
+def _exact_kl(probe: Probe) -> float | None:
+    return exact.kl_divergence(probe.model, probe.train) if exact.law_computable(probe.model) else None
+
+
+def _tiny(dataset: Dataset) -> bool:
+    return dataset.train.shape[1] <= exact.MAX_UNITS
+
+
 QUALITY_COLUMNS: tuple[QualityColumn, ...] = (
     QualityColumn("label_entropy", _digits, lambda probe: probe.labels["label_entropy"]),
     QualityColumn("classes_covered", _digits, lambda probe: probe.labels["classes_covered"]),
     QualityColumn("fid", _digits, _fid),
+    QualityColumn("exact_kl", _tiny, _exact_kl),
 )
 """The quality columns of ``metrics.csv``, filled every ``run.quality_every`` updates and on the
 last row, empty where a column does not apply to the data or was not computed on that row.
 For 28x28 digits: the label entropy (nats; ``log 10 = 2.303`` for balanced classes) and the
 fraction of the ten classes with at least 4% of ``run.n_quality`` samples generated from noise
 with ``run.generate_k`` steps (:func:`rkm.metrics.label_quality`), and their FID against the
-held-out digits (:func:`rkm.metrics.fid`; at least 2 of each). A new column is one row here; a measure that needs
-more than :class:`Probe` holds (an exact KL of a tiny machine needs the training data) adds
-it to :class:`Probe`."""
+held-out digits (:func:`rkm.metrics.fid`; at least 2 of each). For data of at most 16 visible
+units (bars-and-stripes 4x4) and a machine whose law :mod:`rkm.exact` computes
+(:func:`rkm.exact.law_computable`): ``exact_kl``, KL(training data || the model's law) in nats.
+A new column is one row here; a measure that needs more than :class:`Probe` holds adds it there."""
 
 METRIC_COLUMNS = (
     "update", "elapsed_s", "updates_per_s", "train_error", "test_error", "power_f", "power_b", "energy",
@@ -292,6 +304,7 @@ class SampleQuality:
     n: int
     n_final: int
     test: np.ndarray
+    train: np.ndarray
     last: tuple[int, np.ndarray] | None = None
 
     @classmethod
@@ -301,7 +314,7 @@ class SampleQuality:
         n_eval = min(r["n_eval"], len(dataset.test))
         columns = tuple(c for c in QUALITY_COLUMNS if c.applies(dataset))
         n_final = max(r["n_generate"], n_eval, r["n_quality"] if columns else 0)
-        return cls(columns, r["quality_every"], r["n_quality"], n_final, dataset.test[:n_eval])
+        return cls(columns, r["quality_every"], r["n_quality"], n_final, dataset.test[:n_eval], dataset.train)
 
     def due(self, update: int, final: bool) -> bool:
         """Whether the row of ``update`` (the last of the run when ``final``) records the quality."""
@@ -312,7 +325,7 @@ class SampleQuality:
         samples = noise_samples(model, self.n_final if final else self.n, k)
         if final:
             self.last = (model.epoch, samples)
-        probe = Probe(model, samples[: self.n], self.test)
+        probe = Probe(model, samples[: self.n], self.test, self.train)
         values = {column.name: column.measure(probe) for column in self.columns}
         return {name: value for name, value in values.items() if value is not None}
 
