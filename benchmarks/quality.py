@@ -76,15 +76,13 @@ PROTOCOLS: tuple[Protocol, ...] = (
              _rdm(10, 500, 4000, 0.001, 0.0001, **{"model.optimizer": "Adam"})),
     Protocol("pcd-c1000-cent", 240, "PCD-1, 500 hidden, 1000 chains, centering, lr 0.01 -> 0.001, 3000 updates",
              {"model.n_hidden": 500, "model.n_chains": 1000, "model.centering": True, "model.max_epochs": 3000}),
-    Protocol("rdm50-h200", 240, "RDM k=50 from noise, 200 hidden, 2000 updates, lr 0.02 -> 0.002",
-             _rdm(50, 200, 2000, 0.02, 0.002)),
     Protocol("rdm20-h500-cent", 240, "RDM k=20 from noise, 500 hidden, centering, 3000 updates, lr 0.02 -> 0.002",
              _rdm(20, 500, 3000, 0.02, 0.002, **{"model.centering": True})),
-    Protocol("rdm20-h500-cent-4k", 420, "the T2 (demo) candidate: rdm20-h500-cent with 4000 updates",
+    Protocol("rdm20-h500-cent-4k", 420, "the demo (T2): rdm20-h500-cent with 4000 updates",
              _rdm(20, 500, 4000, 0.02, 0.002, **{"model.centering": True})),
-    Protocol("rdm20-h500-cent-12k", 1800, "the T1 candidate: rdm20-h500-cent with 12000 updates",
+    Protocol("rdm20-h500-cent-12k", 1800, "rdm20-h500-cent with 12000 updates",
              _rdm(20, 500, 12000, 0.02, 0.002, **{"model.centering": True})),
-    Protocol("rdm20-h1000-cent-6k", 1800, "RDM k=20 from noise, 1000 hidden, centering, 6000 updates, "
+    Protocol("rdm20-h1000-cent-6k", 1800, "T1: RDM k=20 from noise, 1000 hidden, centering, 6000 updates, "
              "lr 0.02 -> 0.002", _rdm(20, 1000, 6000, 0.02, 0.002, **{"model.centering": True})),
     Protocol("rdm10-h500-adam-cent", 240, "RDM k=10 from noise, 500 hidden, centering, Adam lr 0.001 -> 0.0001, "
              "4000 updates",
