@@ -155,6 +155,26 @@ def evaluate(run: str | os.PathLike) -> dict[str, Any]:
     return row
 
 
+def resample(run: str | os.PathLike, steps: list[int]) -> list[tuple[int, float, float, float]]:
+    """Label entropy, rarest class and FID of 500 samples of ``run``'s final model from noise after each
+    number of Gibbs ``steps`` (every draw under ``evaluation_rng``, as :func:`evaluate`)."""
+    import torch
+
+    from rkm import metrics
+    from rkm.run import load_run
+    from rkm.training import evaluation_rng
+
+    torch.set_num_threads(1)
+    _, dataset, model = load_run(run)
+    out = []
+    for k in steps:
+        with evaluation_rng(model):
+            samples = model.generate(N_SAMPLES, k)
+        q = metrics.label_quality(samples)
+        out.append((k, q["label_entropy"], q["min_class_fraction"], metrics.fid(dataset.test, samples)))
+    return out
+
+
 def _evaluate(run: Path) -> dict[str, Any]:
     if not (run / "quality.json").is_file():
         code = f"from benchmarks.quality import evaluate; evaluate({str(run)!r})"
@@ -262,7 +282,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--png", type=Path, default=Path("docs/quality.png"))
     p.add_argument("--list", action="store_true", help="print the protocols and their commands, then exit")
     p.add_argument("--report", action="store_true", help="train nothing: table, CSV and plot of the runs in --out")
+    p.add_argument("--resample", type=Path, metavar="RUN",
+                   help="train nothing: sample the final model of run folder RUN after each of --steps from noise")
+    p.add_argument("--steps", default="10,20,40,100,1000",
+                   help="Gibbs steps for --resample (default 10,20,40,100,1000)")
     a = p.parse_args(argv)
+    if a.resample is not None:
+        print("| steps | label entropy (nats) | rarest class | FID |\n|---|---|---|---|")
+        for k, entropy, rarest, fid in resample(a.resample, [int(x) for x in a.steps.split(",")]):
+            print(f"| {k} | {entropy:.2f} | {rarest:.3f} | {fid:.0f} |")
+        return 0
     by_name = {x.name: x for x in PROTOCOLS}
     chosen = [x.strip() for x in a.protocols.split(",") if x.strip()]
     unknown = [x for x in chosen if x not in by_name]

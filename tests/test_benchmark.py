@@ -192,3 +192,6 @@ def test_quality_study_trains_evaluates_resumes_and_reports(tmp_path, monkeypatc
     assert quality.main(args) == 0
     assert (out / "tiny_s0" / "quality.json").stat().st_mtime_ns == stamp
     assert quality.table(quality.read_all(out)).splitlines()[2].startswith("| tiny | 1 |")
+    again = quality.resample(out / "tiny_s0", [1, 2])
+    assert [k for k, *_ in again] == [1, 2]
+    assert again[1][3] == pytest.approx(float(row["fid"]))  # the same draw as the evaluation at generate_k
