@@ -8,7 +8,8 @@ API (the seed constructor, ``train``, ``W``/``v_bias``/``h_bias``, ``energy``, `
 ``power_b``, the generator's state), so any two versions of rkm can be compared. They cover
 every negative phase, both optimisers, L1/L2, centering, every comparator, offsets, both
 energies, float32 with the fast products at the demo's shapes, and the ``rkm.run`` machinery
-(learning-rate annealing, the metrics log) on the demo preset shortened to 300 updates.
+(learning-rate annealing, the metrics log) on the demo preset of 2026-11 (``DEMO_PRESET_2026_11``)
+shortened to 300 updates.
 """
 
 from __future__ import annotations
@@ -79,15 +80,23 @@ def fingerprints() -> dict[str, str]:
     return out
 
 
+DEMO_PRESET_2026_11 = {
+    "model": {"n_hidden": 1000, "k": 1, "lr": 0.01, "max_epochs": 20000, "batch_size": 64, "train_algo": "PCD",
+              "model_beta": 0.2, "optimizer": "SGD", "seed": 0},
+    "data": {"dataset": "mnist-5k"},
+    "run": {"name": "demo", "log_every": 500, "generate_k": 1000, "lr_final": 0.001, "anneal_start": 0.7},
+}
+"""The demo preset these fingerprints were first recorded with (``PRESETS['demo']`` has moved on)."""
+
+
 def _demo_run() -> str:
     from rkm import load_model
     from rkm.run import resolve_config, train_run
 
-    config = resolve_config("demo", overrides={"model": {"max_epochs": 300}, "run": {"progress": False,
-                                                                                     "log_every": 100,
-                                                                                     "n_generate": 16,
-                                                                                     "generate_k": 10,
-                                                                                     "n_eval": 50}})
+    old = DEMO_PRESET_2026_11
+    config = resolve_config(overrides={"model": {**old["model"], "max_epochs": 300}, "data": old["data"],
+                                       "run": {**old["run"], "progress": False, "log_every": 100, "n_generate": 16,
+                                               "generate_k": 10, "n_eval": 50}})
     with tempfile.TemporaryDirectory() as tmp:
         train_run(config, Path(tmp) / "run")
         found, model = load_model("demo", model_state_path=Path(tmp) / "run" / "model_states")

@@ -164,3 +164,34 @@ def test_demo_seeds_arguments_and_spread():
     with pytest.raises(SystemExit):
         demo_seeds.main(["--seeds", "1"])
     assert demo_seeds.spread([4.0, 1.0, 3.0, 2.0, 5.0], ".1f") == "median 3.0, quartiles 1.5 to 4.5, range 1.0 to 5.0"
+
+
+def test_quality_study_trains_evaluates_resumes_and_reports(tmp_path, monkeypatch):
+    """One tiny protocol through the whole quality study: a run folder, its evaluation (500 samples
+    from noise labelled by the shipped classifier), the CSV, the plot and the median table; a
+    second call keeps the finished run."""
+    from benchmarks import quality
+
+    with pytest.raises(SystemExit):
+        quality.main(["--protocols", "no-such-protocol"])
+    tiny = quality.Protocol("tiny", 10, "20 hidden, 6 updates", {
+        "model.n_hidden": 20, "model.max_epochs": 6, "model.train_algo": "RDM", "model.k": 2,
+        "model.centering": True, "run.generate_k": 2, "run.log_every": 3})
+    assert "model.centering=true" in quality.command(tiny, 3, tmp_path / "r")
+    assert "model.n_hidden=20" in quality.command(tiny, 3, tmp_path / "r")
+    monkeypatch.setattr(quality, "PROTOCOLS", (tiny,))
+    out, table = tmp_path / "runs", tmp_path / "q.csv"
+    args = ["--protocols", "tiny", "--seeds", "1", "--jobs", "1", "--out", str(out), "--csv", str(table),
+            "--png", str(tmp_path / "q.png")]
+    assert quality.main(args) == 0
+    (row,) = list(csv.DictReader(table.open()))
+    assert row["protocol"] == "tiny" and row["updates"] == "6" and row["generate_k"] == "2"
+    assert 0.0 <= float(row["label_entropy"]) <= math.log(10) + 1e-9 and float(row["fid"]) > 0
+    assert float(row["energy_j"]) > 0 and (tmp_path / "q.png").stat().st_size > 0
+    stamp = (out / "tiny_s0" / "quality.json").stat().st_mtime_ns
+    assert quality.main(args) == 0
+    assert (out / "tiny_s0" / "quality.json").stat().st_mtime_ns == stamp
+    assert quality.table(quality.read_all(out)).splitlines()[2].startswith("| tiny | 1 |")
+    again = quality.resample(out / "tiny_s0", [1, 2])
+    assert [k for k, *_ in again] == [1, 2]
+    assert again[1][3] == pytest.approx(float(row["fid"]))  # the same draw as the evaluation at generate_k
