@@ -143,3 +143,14 @@ def test_the_training_curves_show_quality_against_energy(runs):
     panel = next(ax for ax in fig.axes if ax.get_xlabel() == "cumulative energy (J)")
     assert len(panel.get_lines()[0].get_xdata()) == 3
     assert any(ax.get_ylabel().startswith("FID") for ax in fig.axes)
+
+
+def test_the_train_command_prints_the_label_quality_of_its_digits(runs, capsys):
+    from rkm.cli import _print_summary
+
+    summary = json.loads((runs[0] / "summary.json").read_text())
+    _print_summary(summary)
+    out = capsys.readouterr().out
+    q = summary["sample_quality_vs_test"]
+    assert f"label entropy {q['label_entropy']:.3f} nats" in out
+    assert f"rarest class {q['min_class_fraction']:.1%}" in out

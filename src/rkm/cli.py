@@ -158,6 +158,10 @@ def _print_summary(summary: dict) -> None:
     if "aats_truth" in q:
         print(f"AATS of {summary['test_samples']} samples from noise vs test data (ideal 0.5, 0.5): "
               f"{q['aats_truth']:.3f}, {q['aats_syn']:.3f}")
+    if "label_entropy" in q:
+        print(f"digits from noise by the shipped classifier: label entropy {q['label_entropy']:.3f} nats "
+              f"(balanced: 2.303), {q['classes_covered']:.0%} of the classes with >= 4%, "
+              f"rarest class {q['min_class_fraction']:.1%}")
     if "fid" in q:
         print(f"FID (shipped MNIST classifier features, ideal 0): {q['fid']:.2f}")
     print(f"energy dissipated: {summary['energy_j']:.4g} J ({summary['energy']:.4g} in code units)   last update "
