@@ -84,6 +84,8 @@ PROTOCOLS: tuple[Protocol, ...] = (
              _rdm(20, 500, 12000, 0.02, 0.002, **{"model.centering": True})),
     Protocol("rdm20-h1000-cent-6k", 1800, "T1: RDM k=20 from noise, 1000 hidden, centering, 6000 updates, "
              "lr 0.02 -> 0.002", _rdm(20, 1000, 6000, 0.02, 0.002, **{"model.centering": True})),
+    Protocol("rdm20-h1000-cent-4k", 900, "demo candidate: rdm20-h1000-cent-6k with 4000 updates",
+             _rdm(20, 1000, 4000, 0.02, 0.002, **{"model.centering": True})),
     Protocol("rdm10-h500-adam-cent", 240, "RDM k=10 from noise, 500 hidden, centering, Adam lr 0.001 -> 0.0001, "
              "4000 updates",
              _rdm(10, 500, 4000, 0.001, 0.0001, **{"model.optimizer": "Adam", "model.centering": True})),

@@ -195,3 +195,16 @@ def test_quality_study_trains_evaluates_resumes_and_reports(tmp_path, monkeypatc
     again = quality.resample(out / "tiny_s0", [1, 2])
     assert [k for k, *_ in again] == [1, 2]
     assert again[1][3] == pytest.approx(float(row["fid"]))  # the same draw as the evaluation at generate_k
+
+
+def test_checkouts_pairs_two_checkouts_and_reports_their_ratio():
+    src = str(REPO / "src")
+    done = subprocess.run([sys.executable, "-m", "benchmarks.checkouts", "--src", f"a={src}", "--src", f"b={src}",
+                           "--quick", "--rounds", "2"], capture_output=True, text=True, cwd=REPO, check=True)
+    row, total = done.stdout.strip().splitlines()
+    assert row.startswith("(50, 64, 'CD', 1, 30): a ") and " b/a " in row
+    ratio = float(total.rsplit(" ", 1)[1])
+    assert total.startswith("median paired ratio b/a over 2 measurements") and 0 < ratio < 10
+    refused = subprocess.run([sys.executable, "-m", "benchmarks.checkouts", "--src", f"a={src}"],
+                             capture_output=True, text=True, cwd=REPO)
+    assert refused.returncode == 2 and "at least two --src" in refused.stderr
