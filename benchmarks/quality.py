@@ -78,14 +78,18 @@ PROTOCOLS: tuple[Protocol, ...] = (
              {"model.n_hidden": 500, "model.n_chains": 1000, "model.centering": True, "model.max_epochs": 3000}),
     Protocol("rdm20-h500-cent", 240, "RDM k=20 from noise, 500 hidden, centering, 3000 updates, lr 0.02 -> 0.002",
              _rdm(20, 500, 3000, 0.02, 0.002, **{"model.centering": True})),
-    Protocol("rdm20-h500-cent-4k", 420, "the demo (T2): rdm20-h500-cent with 4000 updates",
+    Protocol("rdm20-h500-cent-4k", 420, "rdm20-h500-cent with 4000 updates",
              _rdm(20, 500, 4000, 0.02, 0.002, **{"model.centering": True})),
     Protocol("rdm20-h500-cent-12k", 1800, "rdm20-h500-cent with 12000 updates",
              _rdm(20, 500, 12000, 0.02, 0.002, **{"model.centering": True})),
     Protocol("rdm20-h1000-cent-6k", 1800, "T1: RDM k=20 from noise, 1000 hidden, centering, 6000 updates, "
              "lr 0.02 -> 0.002", _rdm(20, 1000, 6000, 0.02, 0.002, **{"model.centering": True})),
-    Protocol("rdm20-h1000-cent-4k", 900, "demo candidate: rdm20-h1000-cent-6k with 4000 updates",
+    Protocol("rdm20-h1000-cent-4k", 900, "the demo (T2): rdm20-h1000-cent-6k with 4000 updates",
              _rdm(20, 1000, 4000, 0.02, 0.002, **{"model.centering": True})),
+    Protocol("pt4-h500-cent", 600, "PT: 4 rungs from 0.5 model_beta, 256 chains, k=1, 500 hidden, centering, "
+             "3000 updates, lr 0.01 -> 0.001",
+             {"model.train_algo": "PT", "model.n_temperatures": 4, "model.pt_beta_ratio": 0.5, "model.n_chains": 256,
+              "model.n_hidden": 500, "model.centering": True, "model.max_epochs": 3000}),
     Protocol("rdm10-h500-adam-cent", 240, "RDM k=10 from noise, 500 hidden, centering, Adam lr 0.001 -> 0.0001, "
              "4000 updates",
              _rdm(10, 500, 4000, 0.001, 0.0001, **{"model.optimizer": "Adam", "model.centering": True})),

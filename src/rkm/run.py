@@ -52,7 +52,7 @@ updates after the fraction ``run.anneal_start`` of ``max_epochs`` (:func:`learni
 
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "demo": {
-        "model": {"n_hidden": 500, "k": 20, "lr": 0.02, "max_epochs": 4000, "batch_size": 64, "train_algo": "RDM",
+        "model": {"n_hidden": 1000, "k": 20, "lr": 0.02, "max_epochs": 4000, "batch_size": 64, "train_algo": "RDM",
                   "centering": True, "model_beta": 0.2, "optimizer": "SGD", "seed": 0},
         "data": {"dataset": "mnist-5k"},
         "run": {"name": "demo", "log_every": 500, "generate_k": 20, "lr_final": 0.002, "anneal_start": 0.7},
