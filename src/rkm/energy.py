@@ -839,6 +839,16 @@ def _name_list(text: str) -> tuple[str, ...]:
     return tuple(x.strip() for x in text.split(",") if x.strip())
 
 
+UNIT_FLAGS = (
+    ("conductance-unit", "conductance_s", "S", "siemens per code unit of conductance"),
+    ("voltage-unit", "voltage_v", "V", "volts per code unit of voltage"),
+    ("node-capacitance", "node_capacitance_f", "F", "capacitance of each node in farads"),
+    ("settling-precision", "settling_precision", "EPS", "a pass lasts ln(1/EPS) slowest relaxation times"),
+    ("comparator-energy", "comparator_energy_j", "J", "energy of one comparator decision in joules (0: not counted)"),
+)
+"""The flags of ``rkm energy`` that set a field of :class:`rkm.units.Units`: flag, field, metavar, help."""
+
+
 def add_energy_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``rkm energy`` on the ``rkm`` command's sub-parsers."""
     d, u = Settings(), si.DEFAULT_UNITS
@@ -920,54 +930,17 @@ def add_energy_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--fit-min-n", type=int, metavar="N", help="fit the power laws over sizes >= N (default: the upper half)"
     )
-    p.add_argument(
-        "--conductance-unit",
-        type=float,
-        default=u.conductance_s,
-        metavar="S",
-        help=f"siemens per code unit of conductance (default {u.conductance_s:g})",
-    )
-    p.add_argument(
-        "--voltage-unit",
-        type=float,
-        default=u.voltage_v,
-        metavar="V",
-        help=f"volts per code unit of voltage (default {u.voltage_v:g})",
-    )
-    p.add_argument(
-        "--node-capacitance",
-        type=float,
-        default=u.node_capacitance_f,
-        metavar="F",
-        help=f"capacitance of each node in farads (default {u.node_capacitance_f:g})",
-    )
-    p.add_argument(
-        "--settling-precision",
-        type=float,
-        default=u.settling_precision,
-        metavar="EPS",
-        help=f"a pass lasts ln(1/EPS) slowest relaxation times (default {u.settling_precision:g})",
-    )
-    p.add_argument(
-        "--comparator-energy",
-        type=float,
-        default=u.comparator_energy_j,
-        metavar="J",
-        help="energy of one comparator decision in joules (default 0: not counted)",
-    )
+    for flag, name, metavar, meaning in UNIT_FLAGS:
+        default = getattr(u, name)
+        p.add_argument(f"--{flag}", type=float, default=default, dest=name, metavar=metavar,
+                       help=f"{meaning} (default {default:g})")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
 
 def cmd_energy(args: argparse.Namespace) -> int:
     """Run ``rkm energy``: the study, ``energy.csv``, ``energy.png`` and the summary on stdout."""
-    units = si.Units(
-        conductance_s=args.conductance_unit,
-        voltage_v=args.voltage_unit,
-        node_capacitance_f=args.node_capacitance,
-        settling_precision=args.settling_precision,
-        comparator_energy_j=args.comparator_energy,
-    )
+    units = si.Units(**{name: getattr(args, name) for _, name, _, _ in UNIT_FLAGS})
     settings = Settings(
         sizes=args.sizes,
         batches=args.batches,

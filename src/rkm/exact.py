@@ -68,6 +68,7 @@ __all__ = [
     "data_entropy",
     "index_of",
     "kl_divergence",
+    "kl_from_log_likelihood",
     "law_computable",
     "log_likelihood",
     "log_partition",
@@ -375,5 +376,11 @@ def kl_divergence(model: Any, data: Any, beta: float | None = None) -> float:
     Every row counts once (a repeated row weighs more), so this is the log-likelihood less its
     best possible value, the data's entropy; ``inf`` if the model never visits a data state.
     """
-    value = -data_entropy(model, data) - log_likelihood(model, data, beta)
+    return kl_from_log_likelihood(model, data, log_likelihood(model, data, beta))
+
+
+def kl_from_log_likelihood(model: Any, data: Any, mean_log_p: float) -> float:
+    """``KL(empirical law of data || model)`` in nats from the rows' mean ``log p(v)`` under the model,
+    ``-H(data) - mean_log_p`` (rounding below 0 clipped to 0; ``inf`` stays ``inf``)."""
+    value = -data_entropy(model, data) - mean_log_p
     return max(0.0, value) if math.isfinite(value) else value

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 
 from . import ais, exact, hopfield
@@ -76,7 +75,6 @@ def report(model: Any, train: Any, test: Any, *, n_chains: int = 100, n_betas: i
     else:
         return {"likelihood_method": "none", "likelihood_note": _why_none(model)}
     if model.n_visible <= exact.MAX_UNITS:
-        kl = -exact.data_entropy(model, rows["train"]) - out["log_likelihood_train"]
-        out["kl_train"] = max(0.0, kl) if np.isfinite(kl) else kl
+        out["kl_train"] = exact.kl_from_log_likelihood(model, rows["train"], out["log_likelihood_train"])
     return out
 
