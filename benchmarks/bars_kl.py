@@ -3,9 +3,9 @@
     python -m benchmarks.bars_kl                       # 5 seeds, one after the other
     python -m benchmarks.bars_kl --seeds 0 1 --jobs 2  # two seeds, two processes
 
-Each seed trains the configuration (``rkm.run.train_run``, its ``model.seed`` replaced) into
+Each seed trains the configuration (``rkm.app.run.train_run``, its ``model.seed`` replaced) into
 ``--out/seed-N`` and evaluates the exact ``KL(empirical training data || stationary law of the
-Gibbs chain)`` in nats (``rkm.exact.kl_divergence``; the 30 patterns, so a uniform model scores
+Gibbs chain)`` in nats (``rkm.evaluation.exact.kl_divergence``; the 30 patterns, so a uniform model scores
 log(65536 / 30) = 7.69). Prints one line per seed and the median; docs/likelihood.md records the
 measured numbers.
 """
@@ -27,8 +27,8 @@ def run_seed(config_file: Path, out: Path, seed: int) -> tuple[int, float, float
     import torch
 
     torch.set_num_threads(1)
-    from rkm import exact
-    from rkm.run import load_run, resolve_config, train_run
+    from rkm.app.run import load_run, resolve_config, train_run
+    from rkm.evaluation import exact
 
     config = resolve_config(config_file=config_file, overrides={"model": {"seed": seed}, "run": {"progress": False}})
     run_dir = out / f"seed-{seed}"

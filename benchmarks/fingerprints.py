@@ -7,7 +7,7 @@ Two checkouts that train bit-identically give identical files. The runs use only
 API (the seed constructor, ``train``, ``W``/``v_bias``/``h_bias``, ``energy``, ``power_f``,
 ``power_b``, the generator's state), so any two versions of rkm can be compared. They cover
 every negative phase, both optimisers, L1/L2, centering, every comparator, offsets, both
-energies, float32 with the fast products at the demo's shapes, and the ``rkm.run`` machinery
+energies, float32 with the fast products at the demo's shapes, and the ``rkm.app.run`` machinery
 (learning-rate annealing, the metrics log) on the demo preset of 2026-11 (``DEMO_PRESET_2026_11``)
 shortened to 300 updates.
 """
@@ -57,7 +57,7 @@ def _digest(model) -> str:
 def fingerprints() -> dict[str, str]:
     """Digest of the final state of every run (CPU, one thread)."""
     import rkm
-    from rkm.data import load_dataset
+    from rkm.io.datasets import load_dataset
 
     torch.set_num_threads(1)
     digits = load_dataset("digits").train[:512].astype(np.float32)
@@ -91,7 +91,7 @@ DEMO_PRESET_2026_11 = {
 
 def _demo_run() -> str:
     from rkm import load_model
-    from rkm.run import resolve_config, train_run
+    from rkm.app.run import resolve_config, train_run
 
     old = DEMO_PRESET_2026_11
     config = resolve_config(overrides={"model": {**old["model"], "max_epochs": 300}, "data": old["data"],

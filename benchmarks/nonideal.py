@@ -10,8 +10,8 @@ default), and measures on the 500 test digits
 * the held-out reconstruction error (k = 1, ``rkm.training.monitored_error``);
 * the quality of ``--samples`` digits generated from random noise (``--gibbs`` Gibbs steps,
   drawn under ``rkm.training.evaluation_rng``): the FID on the shipped classifier's features
-  against the test digits (``rkm.metrics.fid``) and the entropy in bits of the digits the
-  shipped classifier reads in them (``rkm.fid.predict``; log2(10) = 3.32 for all ten equally
+  against the test digits (``rkm.evaluation.metrics.fid``) and the entropy in bits of the digits the
+  shipped classifier reads in them (``rkm.evaluation.fid.predict``; log2(10) = 3.32 for all ten equally
   often, 0 when every sample is one digit);
 * ``model.energy``, the power of every pass of training summed (code units; every run makes
   the same passes, so its ratios are those of the mean power).
@@ -114,8 +114,8 @@ def _run(settings: Settings, point: Point, seed: int) -> dict[str, Any]:
     import torch
 
     import rkm
-    from rkm import fid, metrics
-    from rkm.data import load_dataset
+    from rkm.evaluation import fid, metrics
+    from rkm.io.datasets import load_dataset
     from rkm.training import evaluation_rng, monitored_error
 
     data = load_dataset("mnist-5k")

@@ -38,8 +38,8 @@ def plot(csv_path: Path, out_path: Path) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.ticker
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
     import numpy as np
 
     rows = _read(Path(csv_path))

@@ -15,8 +15,8 @@ so an interrupted study resumes. The final model of every run is then evaluated 
 * 500 digits generated from random binary noise by the protocol's ``generate_k`` Gibbs steps, drawn
   under ``rkm.training.evaluation_rng`` (a generator seeded by the run's seed and update, not the
   training stream; the same draw as the run's own summary);
-* their ``rkm.metrics.label_quality`` (label entropy in nats, classes with >= 4% of the samples,
-  rarest class) and ``rkm.metrics.fid`` against the held-out test digits (shipped classifier);
+* their ``rkm.evaluation.metrics.label_quality`` (label entropy in nats, classes with >= 4% of the samples,
+  rarest class) and ``rkm.evaluation.metrics.fid`` against the held-out test digits (shipped classifier);
 * the held-out reconstruction error (k = 1, as ``test_reconstruction_error_k1`` of the summary);
 * training wall time, updates per second and dissipated energy (``energy_j``) from ``summary.json``.
 
@@ -133,8 +133,8 @@ def evaluate(run: str | os.PathLike) -> dict[str, Any]:
 
     import torch
 
-    from rkm import metrics
-    from rkm.run import load_run
+    from rkm.app.run import load_run
+    from rkm.evaluation import metrics
     from rkm.training import evaluation_rng, monitored_error
 
     torch.set_num_threads(1)
@@ -166,8 +166,8 @@ def resample(run: str | os.PathLike, steps: list[int]) -> list[tuple[int, float,
     number of Gibbs ``steps`` (every draw under ``evaluation_rng``, as :func:`evaluate`)."""
     import torch
 
-    from rkm import metrics
-    from rkm.run import load_run
+    from rkm.app.run import load_run
+    from rkm.evaluation import metrics
     from rkm.training import evaluation_rng
 
     torch.set_num_threads(1)

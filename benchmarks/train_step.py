@@ -48,7 +48,7 @@ GEMM_BIG = 2048
 ROW_LIBS = ("rkm", "rkm-noacct", "pyrkm", "sklearn", "sklearn-fit32")
 ROW_DESCRIPTIONS = {
     "rkm": "rkm RKM.train (energy accounting on, as always in rkm)",
-    "rkm-noacct": "rkm RKM.train with rkm.physics.twice_pass_power replaced by zeros (no power computation)",
+    "rkm-noacct": "rkm RKM.train with rkm.core.physics.twice_pass_power replaced by zeros (no power computation)",
     "pyrkm": "pyrkm 0.1.0 RKM.train (with its own energy accounting)",
     "sklearn": "sklearn BernoulliRBM.partial_fit per batch (PCD-1; partial_fit converts input to float64)",
     "sklearn-fit32": "sklearn BernoulliRBM.fit on the float32 rows, per mini-batch (PCD-1, float32 throughout)",
@@ -200,7 +200,7 @@ def _gemm_block(m: int, kdim: int, n: int, threads: int, fast: bool = False):
     """A block timing ``torch.mm(a, b, out=c)``, a (m x kdim) and b (kdim x n) float32.
 
     ``fast``: under ``torch.backends.mkldnn.matmul.fp32_precision = "bf16"``, the mode of
-    rkm's fast products (``rkm.matmul``), restored after each block.
+    rkm's fast products (``rkm.core._products``), restored after each block.
     """
     import torch
 
@@ -265,8 +265,8 @@ def _worker_rkm(spec):
     base.addHandler(logging.NullHandler())  # rkm then adds no stderr handler of its own
     base.setLevel(logging.WARNING)
     import rkm
-    import rkm.checkpoint  # noqa: F401 - imported lazily by train(): keep import memory in the baseline
-    import rkm.physics as physics
+    import rkm.core.physics as physics
+    import rkm.io.savepoints  # noqa: F401 - imported lazily by train(): keep import memory in the baseline
     import rkm.training  # noqa: F401
 
     batches = [torch.from_numpy(b) for b in _load_batches(spec)]
@@ -324,7 +324,7 @@ class _Window:
     def __init__(self, batches):
         self.batches, self.position, self.n = batches, 0, 0
 
-    def take(self, n: int) -> "_Window":
+    def take(self, n: int) -> _Window:
         self.n = n
         return self
 
@@ -578,7 +578,7 @@ def summarize(rows: list[dict], gemm: dict, notes: list[str]) -> list[str]:
         f3 = [r["gemm_fraction_fast"] for r in big if r["gemm_fraction_fast"] != ""]
         if f3:
             lines.append(f"- Same rows against the same-shape GEMM in the fast float32 mode rkm uses "
-                         f"(rkm.matmul): passes only median **{_median(f3):.0%}** (range {min(f3):.0%} to {max(f3):.0%}).")
+                         f"(rkm.core._products): passes only median **{_median(f3):.0%}** (range {min(f3):.0%} to {max(f3):.0%}).")
     else:
         lines.append("- Fraction of GEMM rate at n_hidden >= 500, batch 256, k=1: n/a (not in this grid).")
     acc = [(r["accounting_share"], r) for r in rkm_rows if r["accounting_share"] != ""]
@@ -698,10 +698,10 @@ def gemm_summary(samples: dict[str, list[float]]) -> dict[str, dict]:
 
 
 def rkm_matmul_probe() -> dict:
-    """rkm's measurement of its fast float32 products on this machine (``rkm.matmul.probe``)."""
-    from rkm import matmul
+    """rkm's measurement of its fast float32 products on this machine (``rkm.core._products.probe``)."""
+    from rkm.core import _products
 
-    return matmul.probe()
+    return _products.probe()
 
 
 def _versions(libs) -> dict[str, str]:
@@ -762,7 +762,8 @@ def parse_args(argv=None):
 def load_data():
     """Binarised mnist-5k training rows, float32 (4500 x 784)."""
     import numpy as np
-    from rkm.data import load_dataset
+
+    from rkm.io.datasets import load_dataset
 
     X = np.asarray(load_dataset("mnist-5k").train, dtype=np.float32)
     if X.ndim != 2 or X.shape[1] != N_VISIBLE or not np.isin(X, (0.0, 1.0)).all():

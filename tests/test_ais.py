@@ -1,4 +1,4 @@
-"""rkm.ais: the AIS estimate of log Z holds the exact value (2^20 hidden states enumerated) of a
+"""rkm.evaluation.ais: the AIS estimate of log Z holds the exact value (2^20 hidden states enumerated) of a
 784 x 20 RBM trained on mnist-5k."""
 
 import numpy as np
@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import rkm
-from rkm import ais, exact
-from rkm.data import load_dataset
+from rkm.evaluation import ais, exact
+from rkm.io.datasets import load_dataset
 
 
 @pytest.fixture(scope="module")

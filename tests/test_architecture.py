@@ -9,10 +9,11 @@ import pytest
 import torch
 
 import rkm
-from rkm import comparators, hyperparams
-from rkm.cli import build_parser
-from rkm.data import bars_and_stripes
-from rkm.run import DEFAULTS
+from rkm import hyperparams
+from rkm.app._cli import build_parser
+from rkm.app.run import DEFAULTS
+from rkm.core import comparators
+from rkm.io.datasets import bars_and_stripes
 from rkm.training import optim, phases
 
 SRC = pathlib.Path(rkm.__file__).parent
@@ -83,7 +84,7 @@ def test_a_comparator_a_negative_phase_and_an_optimiser_are_one_registered_class
 def test_registered_names_are_accepted_everywhere_at_once(registered):
     args = build_parser().parse_args(["train", "--sampling", "clipped", "--train-algo", "mirror"])
     assert getattr(args, "model.sampling") == "clipped"
-    config = rkm.run.resolve_config(overrides={"model": {"sampling": "clipped", "train_algo": "mirror",
+    config = rkm.app.run.resolve_config(overrides={"model": {"sampling": "clipped", "train_algo": "mirror",
                                                          "optimizer": "signsgd"}})
     assert config["model"]["train_algo"] == "mirror"
     assert "clipped" in build_parser()._subparsers._group_actions[0].choices["train"].format_help()
@@ -166,7 +167,7 @@ def test_no_import_cycle_among_the_modules_counting_imports_inside_functions():
 
     for name in sorted(graph):
         visit(name, [name])
-    assert "rkm.machine" in graph and "rkm.network" in graph["rkm.machine"]
+    assert "rkm.machine._model" in graph and "rkm.core.network" in graph["rkm.machine._model"]
 
 
 def test_no_class_over_300_lines():
@@ -188,15 +189,104 @@ def _private_names(tree):
 
 
 def test_no_module_uses_another_modules_private_names():
+    """A leading underscore on a module marks it internal to rkm (any rkm module may import it);
+    on a function, class or attribute, internal to its own module (no other module may use it)."""
     modules = {name: tree for name, _, tree in _modules()}
     private = {name: _private_names(tree) for name, tree in modules.items()}
     offenders = []
     for name, tree in modules.items():
         foreign = set().union(*(names for other, names in private.items() if other != name)) - private[name]
+        package = name if name in PACKAGES else name.rsplit(".", 1)[0]
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom):
-                offenders += [(name, a.name) for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
+                base = _absolute(node, package)
+                offenders += [(name, a.name) for a in node.names if a.name.startswith("_") and
+                              not a.name.startswith("__") and f"{base}.{a.name}" not in modules]
             if isinstance(node, ast.Attribute) and node.attr in foreign and not (
                     isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
                 offenders.append((name, node.attr))
     assert offenders == []
+
+
+# ------------------------------------------------------------ the folders
+LAYERS = {
+    "rkm.errors": 0,
+    "rkm.core": 1,
+    "rkm.io": 2,
+    "rkm.evaluation": 3, "rkm.plots": 3,
+    "rkm.training": 4,
+    "rkm.hyperparams": 5,
+    "rkm.machine": 6,
+    "rkm.circuits": 7, "rkm.sklearn": 7,
+    "rkm.compat": 8,
+    "rkm.app": 9,
+}
+"""Every part of rkm, from the physics up: a module imports its own part and parts of a lower rank only.
+
+So the core imports nothing of rkm but the errors; evaluation and the figures import the core and
+the files, never training or the machine; the circuits and the estimators import the machine, not
+the applications; only the applications import the applications. Parts of equal rank do not import
+each other. The package's front (``rkm/__init__.py``, ``__main__``) and pyrkm's one-line modules
+(``rkm.utils``, ``rkm.rbm``...) stand above everything."""
+
+FRONT = {"rkm", "rkm.__main__", "rkm.rbm", "rkm.rkm", "rkm.utils", "rkm.classifier", "rkm.circuit_utils"}
+PACKAGES = {"rkm", *(part for part in LAYERS if (SRC / part.removeprefix("rkm.")).is_dir())}
+
+
+def _absolute(node, package):
+    base = node.module or ""
+    if node.level:
+        parts = package.split(".")
+        base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
+    return base
+
+
+def _part(module):
+    for part in LAYERS:
+        if module == part or module.startswith(part + "."):
+            return part
+    assert module in FRONT, f"{module} belongs to no part of LAYERS: give it a place there"
+    return None
+
+
+def test_every_module_imports_only_its_own_part_and_lower_ones():
+    modules = {name: (path, tree) for name, path, tree in _modules()}
+    wrong = []
+    for name, (path, tree) in modules.items():
+        part = _part(name)
+        if part is None:
+            continue
+        for target in _imports(name, path, tree, modules):
+            if target not in modules or target == "rkm":
+                continue
+            other = _part(target)
+            if other is None or (other != part and LAYERS[other] >= LAYERS[part]):
+                wrong.append(f"{name} imports {target}")
+    assert wrong == []
+
+
+MODULE_LINES = 500
+LONG_MODULES: dict[str, str] = {}
+"""Modules allowed past MODULE_LINES, each with the reason."""
+
+
+def test_no_module_is_longer_than_about_500_lines():
+    long = {name: len(path.read_text().splitlines()) for name, path, _ in _modules()}
+    long = {name: n for name, n in long.items() if n > MODULE_LINES and name not in LONG_MODULES}
+    assert long == {}
+
+
+def test_every_public_module_declares_its_public_names_and_says_what_it_is_for():
+    missing_all, undocumented = [], []
+    for name, path, tree in _modules():
+        doc = ast.get_docstring(tree)
+        if not doc or not doc.splitlines()[0].strip():
+            undocumented.append(name)
+        if any(part.startswith("_") and part not in ("__init__", "__main__") for part in name.split(".")):
+            continue
+        if name != "rkm.__main__" and not any(
+                (isinstance(node, (ast.Assign, ast.AnnAssign)) and "__all__" in ast.unparse(node).split("=")[0]) or
+                (isinstance(node, ast.ImportFrom) and any(a.name == "__all__" for a in node.names)) for node in tree.body):
+            missing_all.append(name)
+    assert undocumented == []
+    assert missing_all == []

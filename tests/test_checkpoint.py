@@ -8,9 +8,9 @@ import pytest
 import torch
 
 import rkm
-from rkm.checkpoint import list_savepoints, read_savepoint, save_model
-from rkm.data import bars_and_stripes
 from rkm.errors import CheckpointError
+from rkm.io.datasets import bars_and_stripes
+from rkm.io.savepoints import list_savepoints, read_savepoint, save_model
 
 BAS = torch.tensor(bars_and_stripes(4))
 

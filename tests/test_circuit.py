@@ -1,4 +1,4 @@
-"""Tests of the explicit resistor-network solver (rkm.circuit)."""
+"""Tests of the explicit resistor-network solver (rkm.circuits.netlist)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from rkm.circuit import (
+from rkm.circuits.netlist import (
     CircuitPass,
     Netlist,
     build_netlist,

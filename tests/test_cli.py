@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rkm.cli import main
+from rkm.app._cli import main
 
 FAST = ["--preset", "bars", "--max-epochs", "120", "--log-every", "40", "--generate-k", "20", "--no-progress"]
 
@@ -130,7 +130,7 @@ def test_ctrl_c_leaves_a_resumable_save_point(tmp_path):
     import signal
     import time
 
-    from rkm.checkpoint import list_savepoints
+    from rkm.io.savepoints import list_savepoints
 
     run = tmp_path / "interrupted"
     proc = subprocess.Popen(
@@ -154,7 +154,7 @@ def test_ctrl_c_leaves_a_resumable_save_point(tmp_path):
 
 
 def test_learning_rate_annealing_schedule():
-    from rkm.run import learning_rate, resolve_config
+    from rkm.app.run import learning_rate, resolve_config
 
     config = resolve_config("demo")
     lr, final, total = config["model"]["lr"], config["run"]["lr_final"], config["model"]["max_epochs"]

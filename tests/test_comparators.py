@@ -126,7 +126,7 @@ def test_rbm_conditionals_are_sigmoids_of_the_energy_difference():
     model = rkm.RBM("rbm", 6, 4, seed=0, mytype=torch.float64, device="cpu")
     v = torch.randint(0, 2, (5, 6), generator=torch.Generator().manual_seed(0)).double()
     p, _ = model.v_to_h(v)
-    expected = expit((v.numpy() @ model.W.numpy().T + model.h_bias.numpy()))
+    expected = expit(v.numpy() @ model.W.numpy().T + model.h_bias.numpy())
     np.testing.assert_allclose(p.numpy(), expected, atol=1e-12)
     torch.testing.assert_close(model.delta_eh(v), v @ model.W.T + model.h_bias)
 
@@ -167,7 +167,7 @@ def test_without_a_seed_the_model_takes_its_seed_from_torchs_global_generator():
 
 
 def test_random_binary_units_are_fair_independent_and_seeded():
-    from rkm.comparators import random_binary
+    from rkm.core.comparators import random_binary
 
     def draw(seed, shape=(1000, 781)):
         return random_binary(shape, torch.Generator().manual_seed(seed), torch.float64, "cpu")

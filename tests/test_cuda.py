@@ -5,9 +5,9 @@ import pytest
 import torch
 
 import rkm
-from rkm.circuit import solve_pass
-from rkm.data import bars_and_stripes
-from rkm.metrics import reconstruction_error
+from rkm.circuits.netlist import solve_pass
+from rkm.evaluation.metrics import reconstruction_error
+from rkm.io.datasets import bars_and_stripes
 
 pytestmark = [
     pytest.mark.cuda,

@@ -1,4 +1,4 @@
-"""Tests of rkm.data: datasets, binarisation, IDX/array readers. No network."""
+"""Tests of rkm.io.datasets: datasets, binarisation, IDX/array readers. No network."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import urllib.request
 import numpy as np
 import pytest
 
-from rkm.data import (
+from rkm.errors import ConfigError, DataError, DatasetNotFoundError
+from rkm.io.datasets import (
     MNIST_FILES,
     Dataset,
     bars_and_stripes,
@@ -23,7 +24,6 @@ from rkm.data import (
     mnist5k_labels,
     read_idx,
 )
-from rkm.errors import ConfigError, DataError, DatasetNotFoundError
 
 
 def idx_bytes(arr: np.ndarray) -> bytes:

@@ -10,9 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
-from rkm import energy, units as si
-from rkm.circuit import node_conductance, build_netlist, solve_pass
-from rkm.cli import main
+from rkm.app._cli import main
+from rkm.circuits import energy
+from rkm.circuits.netlist import build_netlist, node_conductance, solve_pass
+from rkm.core import units as si
 from rkm.errors import ConfigError, DataError
 
 UNITS = si.Units(conductance_s=2.5e-5, voltage_v=0.7, node_capacitance_f=3e-11, settling_precision=1e-4,
@@ -67,7 +68,7 @@ def test_training_energy_in_joules_is_every_pass_of_the_explicit_circuit(monkeyp
     """model.si().energy_j: each pass of every update, solved as a netlist with the parameters it ran
     with, lasting its settling time, plus one comparator decision per free node and sample."""
     import rkm
-    from rkm.data import bars_and_stripes
+    from rkm.io.datasets import bars_and_stripes
 
     model = rkm.RKM("m", 9, 6, k=2, lr=0.05, batch_size=4, train_algo=algo, offset=0.4, max_epochs=5, seed=3,
                     mytype=torch.float64, device="cpu", model_beta=0.3)

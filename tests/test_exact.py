@@ -1,4 +1,4 @@
-"""rkm.exact: the stationary law of the Gibbs chain, held to the Boltzmann law (enumerated
+"""rkm.evaluation.exact: the stationary law of the Gibbs chain, held to the Boltzmann law (enumerated
 independently from the joint) and to long Monte Carlo runs of the model's own sampler."""
 
 import math
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import rkm
-from rkm import exact
+from rkm.evaluation import exact
 
 
 def _model(nv, nh, energy_type="RKM", seed=5, **settings):

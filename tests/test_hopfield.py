@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import rkm
-from rkm import hopfield
+from rkm.core import hopfield
 from rkm.errors import ConfigError
 
 

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 import rkm
-from rkm.cli import main
+from rkm.app._cli import main
+from rkm.compat.pickles import PyrkmState, convert_pyrkm, read_pyrkm_savepoint, unpickle
 from rkm.errors import CheckpointError, DatasetNotFoundError
-from rkm.legacy import PyrkmState, convert_pyrkm, read_pyrkm_savepoint, unpickle
 
 
 class RunsCode:

@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from rkm import exact
-from rkm.cli import main
-from rkm.run import load_run
+from rkm.app._cli import main
+from rkm.app.run import load_run
+from rkm.evaluation import exact
 
 FAST = ["--preset", "bars", "--max-epochs", "60", "--log-every", "60", "--generate-k", "5", "--no-progress"]
 

@@ -1,4 +1,4 @@
-"""The fast float32 product path (``rkm.matmul``): accuracy, its switch, and its settings."""
+"""The fast float32 product path (``rkm.core._products``): accuracy, its switch, and its settings."""
 
 import contextlib
 
@@ -6,28 +6,28 @@ import pytest
 import torch
 
 import rkm
-from rkm import matmul
 from rkm import load_model, save_model
+from rkm.core import _products
 from rkm.errors import ConfigError
 
-FAST = matmul.probe()["available"]
+FAST = _products.probe()["available"]
 needs_fast = pytest.mark.skipif(not FAST, reason="the fast float32 product is not as accurate as IEEE on this machine")
-needs_switch = pytest.mark.skipif(matmul._mkldnn_matmul() is None, reason="this torch has no oneDNN precision setting")
+needs_switch = pytest.mark.skipif(_products._mkldnn_matmul() is None, reason="this torch has no oneDNN precision setting")
 
 
 def test_the_acceptance_rule_separates_three_bfloat16_pieces_from_fewer():
     # measured here: IEEE 1.1e-8, oneDNN's mode 1.5e-8, two pieces 2.0e-7, plain bfloat16 1.1e-4
-    assert matmul.accurate(1.1e-8, 1.5e-8)
-    assert not matmul.accurate(1.1e-8, 2.0e-7)
-    assert not matmul.accurate(1.1e-8, 1.1e-4)
+    assert _products.accurate(1.1e-8, 1.5e-8)
+    assert not _products.accurate(1.1e-8, 2.0e-7)
+    assert not _products.accurate(1.1e-8, 1.1e-4)
 
 
 def test_the_probe_measures_both_products():
-    result = matmul.probe()
+    result = _products.probe()
     assert set(result) == {"available", "ieee_error", "fast_error", "reason"}
-    if matmul._mkldnn_matmul() is not None:
+    if _products._mkldnn_matmul() is not None:
         assert 0 < result["ieee_error"] < 1e-7
-        assert result["available"] == matmul.accurate(result["ieee_error"], result["fast_error"])
+        assert result["available"] == _products.accurate(result["ieee_error"], result["fast_error"])
 
 
 @needs_fast
@@ -44,7 +44,7 @@ def test_a_fast_pass_is_as_accurate_as_an_ieee_pass():
         scale = v.double() @ W.abs().T + b.abs()
         errors[setting] = ((numerator.double() - exact).abs() / scale).mean().item()
         assert model.uses_fast_matmul is setting
-    assert errors[True] <= matmul.ACCURACY_FACTOR * errors[False]
+    assert errors[True] <= _products.ACCURACY_FACTOR * errors[False]
     assert errors[True] < 1e-7
 
 
@@ -53,22 +53,22 @@ def test_products_restore_the_global_precision_setting_even_on_error():
     setting = torch.backends.mkldnn.matmul
     before = setting.fp32_precision
     a, b = torch.ones(256, 256), torch.ones(256, 256)
-    matmul.mm(a, b, True)
+    _products.mm(a, b, True)
     assert setting.fp32_precision == before
     with pytest.raises(RuntimeError):
-        matmul.addmm(torch.zeros(3), a, torch.ones(255, 3), True)
+        _products.addmm(torch.zeros(3), a, torch.ones(255, 3), True)
     assert setting.fp32_precision == before
 
 
 def test_small_products_and_unasked_products_stay_on_the_ieee_path(monkeypatch):
     entered = []
-    monkeypatch.setattr(matmul, "_precision", lambda value: entered.append(value) or contextlib.nullcontext())
+    monkeypatch.setattr(_products, "_precision", lambda value: entered.append(value) or contextlib.nullcontext())
     a = torch.ones(8, 8)
-    matmul.mm(a, a, True)
+    _products.mm(a, a, True)
     big = torch.ones(256, 256)
-    matmul.mm(big, big, False)
+    _products.mm(big, big, False)
     assert entered == []
-    matmul.mm(big, big, True)
+    _products.mm(big, big, True)
     assert entered == ["bf16"]
 
 
@@ -87,7 +87,7 @@ def test_the_setting_is_checked_and_follows_dtype_and_device(monkeypatch):
             required.to(dtype=torch.float64)
         assert required.mytype == torch.float32 and required.W.dtype == torch.float32
     unavailable = {"available": False, "ieee_error": 1e-8, "fast_error": 1e-4, "reason": "not here"}
-    monkeypatch.setattr(matmul, "probe", lambda: unavailable)
+    monkeypatch.setattr(_products, "probe", lambda: unavailable)
     assert rkm.RKM("m", 4, 3, device="cpu").uses_fast_matmul is False
     with pytest.raises(ConfigError, match="not here"):
         rkm.RKM("m", 4, 3, device="cpu", fast_matmul=True)
@@ -121,23 +121,23 @@ def _binary(shape, seed):
 
 
 def test_is_binary():
-    assert matmul.is_binary(_binary((8, 30), 0))
-    assert matmul.is_binary(torch.zeros(2, 3, dtype=torch.float64))
+    assert _products.is_binary(_binary((8, 30), 0))
+    assert _products.is_binary(torch.zeros(2, 3, dtype=torch.float64))
     for value in (0.5, -1.0, 2.0, 1e-7):
         x = _binary((8, 30), 0)
         x[2, 7] = value
-        assert not matmul.is_binary(x)
+        assert not _products.is_binary(x)
 
 
-@pytest.mark.skipif(not matmul._int8_products(), reason="no int8 products in this torch")
+@pytest.mark.skipif(not _products._int8_products(), reason="no int8 products in this torch")
 def test_binary_counts_are_the_exact_contrastive_statistics():
     h_pos, v_pos, h_neg, v_neg = _binary((64, 200), 0), _binary((64, 784), 1), _binary((64, 200), 2), _binary((64, 784), 3)
-    counts = matmul.binary_counts(h_pos, v_pos, h_neg, v_neg)
+    counts = _products.binary_counts(h_pos, v_pos, h_neg, v_neg)
     assert counts.dtype == torch.int32
     exact = h_pos.double().T @ v_pos.double() - h_neg.double().T @ v_neg.double()
     assert torch.equal(counts.double(), exact)
-    assert matmul.binary_counts(h_pos[:32], v_pos[:32], h_neg, v_neg) is None
-    assert matmul.binary_counts(h_pos[:, :4], v_pos[:, :4], h_neg[:, :4], v_neg[:, :4]) is None
+    assert _products.binary_counts(h_pos[:32], v_pos[:32], h_neg, v_neg) is None
+    assert _products.binary_counts(h_pos[:, :4], v_pos[:, :4], h_neg[:, :4], v_neg[:, :4]) is None
 
 
 @pytest.mark.parametrize("grey", [False, True], ids=["binary-data", "grey-data"])
@@ -155,14 +155,14 @@ def test_training_with_int8_counts_matches_float_products(monkeypatch, settings,
         for fast in (None, False)
     ]
     used = []
-    original = matmul.binary_counts
-    monkeypatch.setattr(matmul, "binary_counts", lambda *a: used.append(original(*a)) or used[-1])
+    original = _products.binary_counts
+    monkeypatch.setattr(_products, "binary_counts", lambda *a: used.append(original(*a)) or used[-1])
     for model in models:
         model.train(data, save=False)
     if grey:
         assert used == []
     else:
-        assert len(used) == 3 and all(c is not None for c in used) == matmul._int8_products()
+        assert len(used) == 3 and all(c is not None for c in used) == _products._int8_products()
     for name in ("W", "v_bias", "h_bias"):
         torch.testing.assert_close(getattr(models[0], name), getattr(models[1], name), rtol=0, atol=1e-12)
 
@@ -204,7 +204,7 @@ def test_fast_products_have_no_sign_bias():
     h = (torch.rand(64, 1000, generator=g) < 0.5).float()
     for a, b in ((v, W.t()), (h, W)):
         exact = a.double() @ b.double()
-        with matmul._precision("bf16"):
+        with _products._precision("bf16"):
             error = (a @ b).double() - exact
         assert error.abs().mean() > 0  # the mode did round
         assert abs(float((error * exact.sign()).mean())) < 0.1 * float(error.abs().mean())

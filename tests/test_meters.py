@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from rkm import meters
+from rkm.circuits import meters
 
 
 def _zone(root, folder, name, energy_uj, max_uj):

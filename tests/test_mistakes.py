@@ -11,11 +11,11 @@ import pytest
 import torch
 
 import rkm
-from rkm import run as rkm_run
-from rkm.checkpoint import list_savepoints
-from rkm.cli import main
-from rkm.data import bars_and_stripes
+from rkm.app import run as rkm_run
+from rkm.app._cli import main
 from rkm.errors import CheckpointError, ConfigError, DataError, RKMError
+from rkm.io.datasets import bars_and_stripes
+from rkm.io.savepoints import list_savepoints
 
 BAS = torch.tensor(bars_and_stripes(3))
 TINY = ["--dataset", "bars-and-stripes", "--size", "3", "--n-hidden", "6", "--batch-size", "8", "--max-epochs", "20",

@@ -1,6 +1,6 @@
 """Every pass of a model against the explicit circuit of ``netlist_of`` and against ngspice.
 
-``rkm.circuit.netlist_of`` turns a model's parameters, supplies and offset into resistors
+``rkm.circuits.netlist.netlist_of`` turns a model's parameters, supplies and offset into resistors
 and sources; ``solve_netlist``/``edge_power`` solve that network with rkm's sparse solver,
 and ``simulate_ngspice``/``ngspice_relaxation_time`` hand it to the ngspice circuit
 simulator, which knows nothing of rkm. The ngspice tests are skipped when ngspice is not
@@ -18,7 +18,7 @@ import torch
 from scipy.optimize import brentq
 
 import rkm
-from rkm.circuit import (
+from rkm.circuits.netlist import (
     NODE_CAPACITANCE,
     Netlist,
     SpiceOperatingPoint,

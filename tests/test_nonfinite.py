@@ -7,10 +7,10 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 import rkm
-from rkm.checkpoint import list_savepoints
-from rkm.cli import main
-from rkm.data import bars_and_stripes
+from rkm.app._cli import main
 from rkm.errors import DataError
+from rkm.io.datasets import bars_and_stripes
+from rkm.io.savepoints import list_savepoints
 
 BAS = torch.tensor(bars_and_stripes(3))
 

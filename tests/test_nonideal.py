@@ -1,8 +1,8 @@
-"""Device non-idealities (``rkm.nonideal.Devices``): the circuit they realise, their statistics,
+"""Device non-idealities (``rkm.core.devices.Devices``): the circuit they realise, their statistics,
 save points, and what they do to learning.
 
-Every physical check holds the model to the explicit circuit of ``rkm.circuit.netlist_of`` (rkm's
-sparse Kirchhoff solve) and to ngspice, never to the formulas of ``rkm.nonideal``; every
+Every physical check holds the model to the explicit circuit of ``rkm.circuits.netlist.netlist_of`` (rkm's
+sparse Kirchhoff solve) and to ngspice, never to the formulas of ``rkm.core.devices``; every
 statistical check compares the realised values with what the documentation promises, computed
 here with NumPy and SciPy.
 """
@@ -18,8 +18,8 @@ from scipy import stats
 from test_ngspice import clamped_states, model_pass, needs_ngspice, random_machine
 
 import rkm
-import rkm.run
-from rkm.circuit import (
+import rkm.app.run
+from rkm.circuits.netlist import (
     NODE_CAPACITANCE,
     edge_power,
     netlist_of,
@@ -28,10 +28,10 @@ from rkm.circuit import (
     simulate_ngspice,
     solve_netlist,
 )
-from rkm.data import bars_and_stripes
-from rkm.nonideal import Devices
+from rkm.core.devices import Devices
+from rkm.io.datasets import bars_and_stripes
 from rkm.training import monitored_error
-from rkm.training.accounting import PassRecorder
+from rkm.training._accounting import PassRecorder
 
 OFFSETS = [0.0, 0.5, 1.0]
 DIRECTIONS = ["forward", "backward"]
@@ -368,25 +368,25 @@ def test_to_moves_the_device_state():
 
 
 def test_the_settings_are_config_keys_and_flags(tmp_path):
-    config = rkm.run.resolve_config("bars", overrides={"model": {"conductance_range": "0.01,2", "conductance_levels":
+    config = rkm.app.run.resolve_config("bars", overrides={"model": {"conductance_range": "0.01,2", "conductance_levels":
                                                                  "8", "level_spacing": "log", "variability": 0.1}})
     assert config["model"]["conductance_range"] == (0.01, 2.0)
-    rkm.run.write_config(config, tmp_path / "config.toml")
+    rkm.app.run.write_config(config, tmp_path / "config.toml")
     assert "conductance_range = [0.01, 2.0]" in (tmp_path / "config.toml").read_text()
-    assert rkm.run.resolve_config(config_file=tmp_path / "config.toml") == config
-    model = rkm.run.build_model(config, rkm.run.load_data(config))
+    assert rkm.app.run.resolve_config(config_file=tmp_path / "config.toml") == config
+    model = rkm.app.run.build_model(config, rkm.app.run.load_data(config))
     assert model.conductance_levels == 8 and model.level_spacing == "log" and model.variability == 0.1
     with pytest.raises(rkm.ConfigError, match="needs conductance_range"):
-        rkm.run.resolve_config(overrides={"model": {"conductance_levels": 8}})
+        rkm.app.run.resolve_config(overrides={"model": {"conductance_levels": 8}})
     # low:high, for the command lines where commas separate values (rkm sweep --grid)
-    colon = rkm.run.resolve_config(overrides={"model": {"conductance_range": "0.01:2"}})
+    colon = rkm.app.run.resolve_config(overrides={"model": {"conductance_range": "0.01:2"}})
     assert colon["model"]["conductance_range"] == (0.01, 2.0)
     with pytest.raises(rkm.ConfigError, match="written like 0.01,1"):
-        rkm.run.resolve_config(overrides={"model": {"conductance_range": "0.01;2"}})
+        rkm.app.run.resolve_config(overrides={"model": {"conductance_range": "0.01;2"}})
 
 
 def test_the_cli_refuses_levels_without_a_range_before_making_a_run_folder(tmp_path, capsys):
-    from rkm.cli import main
+    from rkm.app._cli import main
 
     run = tmp_path / "run"
     assert main(["train", "--preset", "bars", "--run-dir", str(run), "--conductance-levels", "8"]) == 2

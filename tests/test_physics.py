@@ -1,6 +1,6 @@
 """The model's node voltages, power and relaxation times against the explicit circuit.
 
-``rkm.circuit`` builds the resistor network edge by edge and solves Kirchhoff's law as a
+``rkm.circuits.netlist`` builds the resistor network edge by edge and solves Kirchhoff's law as a
 sparse linear system; nothing here compares the closed forms with themselves.
 """
 
@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import rkm
-from rkm import physics
-from rkm.circuit import build_netlist, edge_power, node_conductance, power_gradient, solve_pass
+from rkm.circuits.netlist import build_netlist, edge_power, node_conductance, power_gradient, solve_pass
+from rkm.core import physics
 
 OFFSETS = [0.0, 0.5, 1.0]
 

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 import rkm
-from rkm.batches import batch_rows
 from rkm.errors import DataError
+from rkm.io._batches import batch_rows
 
 G = torch.Generator().manual_seed(3)
 DATA = (torch.rand(12, 6, generator=G) > 0.5).float()
@@ -85,7 +85,7 @@ def test_seed_none_draws_from_torchs_global_generator():
 
 
 def test_loading_the_fid_classifier_draws_nothing_from_the_global_generator():
-    from rkm import fid
+    from rkm.evaluation import fid
 
     state = torch.get_rng_state()
     net = fid.load_classifier()

@@ -1,7 +1,6 @@
 """A pyrkm-style script, ported by changing the word pyrkm to rkm, runs twice with identical results."""
 
 import numpy as np
-import pytest
 import torch
 
 SCRIPT = '''

@@ -22,8 +22,8 @@ import rkm.classifier
 import rkm.rbm
 import rkm.rkm
 import rkm.utils
-from rkm import metrics
 from rkm.errors import ConfigError, DataError
+from rkm.evaluation import metrics
 
 matplotlib.use("Agg")
 

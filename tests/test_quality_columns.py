@@ -7,13 +7,14 @@ import numpy as np
 import pytest
 
 import rkm
-from rkm import exact, metrics, plots
-from rkm.checkpoint import list_savepoints, read_savepoint
-from rkm.cli import main
-from rkm.data import load_dataset
+from rkm import plots
+from rkm.app._cli import main
+from rkm.app._runfolder import RunFolder
+from rkm.app.run import METRIC_COLUMNS, QUALITY_COLUMNS, read_metrics
+from rkm.evaluation import exact, metrics
+from rkm.io.datasets import load_dataset
+from rkm.io.savepoints import list_savepoints, read_savepoint
 from rkm.machine import restore
-from rkm.run import METRIC_COLUMNS, QUALITY_COLUMNS, read_metrics
-from rkm.runfolder import RunFolder
 from rkm.training import evaluation_rng
 
 DIGITS = ["--dataset", "mnist-5k", "--n-hidden", "8", "--batch-size", "16", "--lr", "0.05", "--train-algo", "PCD",
@@ -133,7 +134,7 @@ def test_generate_k_may_be_the_models_k(tmp_path, capsys):
             "--run-dir", str(run)]
     assert main(argv) == 0
     assert json.loads((run / "summary.json").read_text())["generate_k"] == 4
-    assert rkm.run.resolve_config(overrides={"run": {"generate_k": "7"}})["run"]["generate_k"] == 7
+    assert rkm.app.run.resolve_config(overrides={"run": {"generate_k": "7"}})["run"]["generate_k"] == 7
     assert main(["train", "--preset", "bars", "--generate-k", "x", "--run-dir", str(tmp_path / "x")]) == 2
     assert "k (the model's k)" in capsys.readouterr().err
 
@@ -146,7 +147,7 @@ def test_the_training_curves_show_quality_against_energy(runs):
 
 
 def test_the_train_command_prints_the_label_quality_of_its_digits(runs, capsys):
-    from rkm.cli import _print_summary
+    from rkm.app._cli import _print_summary
 
     summary = json.loads((runs[0] / "summary.json").read_text())
     _print_summary(summary)

@@ -17,12 +17,12 @@ import pytest
 import torch
 
 import rkm
-from rkm.checkpoint import list_savepoints, read_savepoint
-from rkm.cli import main
-from rkm.data import bars_and_stripes
+from rkm.app._cli import main
+from rkm.app._runfolder import RunFolder
+from rkm.app.run import METRIC_COLUMNS, read_metrics
+from rkm.io.datasets import bars_and_stripes
+from rkm.io.savepoints import read_savepoint
 from rkm.machine import restore
-from rkm.run import METRIC_COLUMNS, read_metrics
-from rkm.runfolder import RunFolder
 
 TINY = ["--dataset", "bars-and-stripes", "--size", "3", "--n-hidden", "6", "--batch-size", "8", "--lr", "0.05",
         "--train-algo", "PCD", "--seed", "1", "--log-every", "10", "--generate-k", "5", "--n-generate", "4",
@@ -98,7 +98,7 @@ def test_a_second_train_of_a_running_folder_is_refused_naming_its_pid(tmp_path, 
 
 def test_the_lock_is_an_os_lock_released_by_a_killed_process(tmp_path):
     folder = RunFolder(tmp_path / "r", "x")
-    code = ("import os, sys, time; from rkm.runfolder import RunFolder; f = RunFolder(sys.argv[1], 'x');\n"
+    code = ("import os, sys, time; from rkm.app._runfolder import RunFolder; f = RunFolder(sys.argv[1], 'x');\n"
             "with f.session():\n    (f.path / 'config.toml').write_text('');print('locked', flush=True);time.sleep(600)")
     proc = subprocess.Popen([sys.executable, "-c", code, str(folder.path)], stdout=subprocess.PIPE, text=True)
     try:

@@ -14,10 +14,10 @@ import torch
 from safetensors.torch import save as st_save
 
 import rkm
-from rkm import checkpoint
-from rkm.checkpoint import parse_savepoint, read_savepoint, save_model, write_savepoint
-from rkm.data import bars_and_stripes
 from rkm.errors import CheckpointError, StorageError
+from rkm.io import savepoints
+from rkm.io.datasets import bars_and_stripes
+from rkm.io.savepoints import parse_savepoint, read_savepoint, save_model, write_savepoint
 from rkm.machine import restore
 
 BAS = torch.tensor(bars_and_stripes(4))
@@ -51,7 +51,7 @@ def test_format_2_covers_header_and_tensors(tmp_path):
     model = small()
     path = save_model(model, tmp_path)
     meta = header_of(path)
-    assert meta["format_version"] == "2" and set(meta) == checkpoint.METADATA_KEYS
+    assert meta["format_version"] == "2" and set(meta) == savepoints.METADATA_KEYS
     tensors, header = read_savepoint(path)
     assert header["format_version"] == 2
     assert same_model(restore(tensors, header, device="cpu"), model)
@@ -90,7 +90,7 @@ def test_an_altered_header_value_is_refused_naming_the_file(tmp_path, field, val
     values = json.loads(meta[part])
     values[field] = value
     meta[part] = json.dumps(values)
-    tensors = checkpoint.st_load(path.read_bytes())
+    tensors = savepoints.st_load(path.read_bytes())
     path.write_bytes(st_save(tensors, metadata=meta))
     with pytest.raises(CheckpointError, match=rf"{path}.*altered"):
         rkm.load_model("bits", model_state_path=tmp_path)
@@ -156,14 +156,14 @@ def test_a_format_mismatch_says_which_versions_are_readable(tmp_path, version, m
     path = save_model(small(), tmp_path)
     meta = header_of(path)
     meta["format_version"] = version
-    path.write_bytes(st_save(checkpoint.st_load(path.read_bytes()), metadata=meta))
+    path.write_bytes(st_save(savepoints.st_load(path.read_bytes()), metadata=meta))
     with pytest.raises(CheckpointError, match=match):
         read_savepoint(path)
 
 
 def test_extra_or_missing_metadata_fields_are_refused(tmp_path):
     path = save_model(small(), tmp_path)
-    tensors = checkpoint.st_load(path.read_bytes())
+    tensors = savepoints.st_load(path.read_bytes())
     meta = header_of(path)
     path.write_bytes(st_save(tensors, metadata={**meta, "note": "x"}))
     with pytest.raises(CheckpointError, match=r"unexpected \['note'\]"):
@@ -210,7 +210,7 @@ def test_format_1_header_checks_still_refuse_bad_values(tmp_path):
     state["epoch"] = -4
     meta["state"] = json.dumps(state)
     path = tmp_path / "f1_t5.safetensors"
-    path.write_bytes(st_save(checkpoint.st_load(source.read_bytes()), metadata=meta))
+    path.write_bytes(st_save(savepoints.st_load(source.read_bytes()), metadata=meta))
     with pytest.raises(CheckpointError, match="state.epoch = -4"):
         rkm.load_model("f1", model_state_path=tmp_path)
 
@@ -335,7 +335,7 @@ def test_every_failure_path_of_a_write_cleans_up(tmp_path, monkeypatch, where):
 
     monkeypatch.setattr(os, "fsync" if where != "replace" else "replace", boom)
     with pytest.raises(KeyboardInterrupt if where == "interrupt" else OSError) as info:
-        checkpoint.atomic_write(target, b"new")
+        savepoints.atomic_write(target, b"new")
     if where != "interrupt":
         assert info.value.filename == str(target)
     assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["x.bin"]

@@ -70,7 +70,7 @@ def test_transform_and_score_are_bernoullirbms_for_the_same_parameters(digits):
     binary = (X > 0.5).astype(np.float64)
     ref.random_state = 3
     pixel = np.random.RandomState(3).randint(0, 64, binary.shape[0])
-    from rkm import hopfield
+    from rkm.core import hopfield
 
     m = ours.model_
     terms = hopfield.pixel_log_conditionals(torch.tensor(binary), m.W, m.v_bias, m.h_bias).numpy()

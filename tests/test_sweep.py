@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from rkm import sweep
-from rkm.checkpoint import list_savepoints, read_savepoint, savepoint_path
-from rkm.cli import main
+from rkm.app import sweep
+from rkm.app._cli import main
+from rkm.app.run import resolve_config, train_run
 from rkm.errors import ConfigError
-from rkm.run import resolve_config, train_run
+from rkm.io.savepoints import list_savepoints, read_savepoint, savepoint_path
 
 BASE = """\
 [model]

@@ -1,15 +1,33 @@
 """rkm: Restricted Kirchhoff Machines, simulated, trained and verified against the circuit.
 
-rkm implements the public API of pyrkm 0.1.0: its 22 top-level names below and its
-modules ``rkm.rbm``, ``rkm.rkm``, ``rkm.utils``, ``rkm.classifier`` and
-``rkm.circuit_utils``, so a script ports by changing the word ``pyrkm`` to ``rkm``.
-``load_model`` reads the save points ``train`` writes (safetensors, never pickles).
+The names users write most are here: :class:`RKM` and :class:`RBM`, :func:`load_model`,
+:func:`save_model`, the typed errors, and pyrkm 0.1.0's 22 top-level names, so a pyrkm
+script ports by changing the word ``pyrkm`` to ``rkm``. The rest lives in subpackages by
+what it is for:
+
+=================  =================================================================
+subpackage         what it is for
+=================  =================================================================
+``core``           the physical machine: physics, comparators, devices, network, units
+``training``       negative phases, optimisers, the trainer and its loop
+``machine``        the ``RBM`` / ``RKM`` facade (pyrkm's API) and loading save points
+``evaluation``     sample quality, exact laws, AIS, likelihoods
+``circuits``       explicit netlists, SPICE and ngspice, energy meters, the energy study
+``io``             datasets and save-point files
+``app``            runs on disk, sweeps, the ``rkm`` command
+``compat``         pyrkm's modules and pickles
+=================  =================================================================
+
+plus the modules :mod:`rkm.hyperparams` (the one table of settings), :mod:`rkm.plots`,
+:mod:`rkm.sklearn` and :mod:`rkm.errors`. ``import rkm`` imports no torch: every name and
+subpackage is imported on first use.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+import lazy_loader as _lazy
 
 from .errors import (
     CheckpointError,
@@ -24,10 +42,8 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
-    from .checkpoint import save_model
-    from .classifier import CustomDataset, SimpleClassifier, show_classification, train_classifier
-    from .machine import RBM, RKM, load_model
-    from .utils import (
+    from .compat.classifier import CustomDataset, SimpleClassifier, show_classification, train_classifier
+    from .compat.utils import (
         Compute_FID,
         Compute_S,
         ComputeAATS,
@@ -44,6 +60,8 @@ if TYPE_CHECKING:
         show_and_save,
         unpickle,
     )
+    from .io.savepoints import save_model
+    from .machine import RBM, RKM, load_model
 
 __version__ = "0.1.0"
 
@@ -55,30 +73,23 @@ PYRKM_NAMES = (
 )
 """The 22 names pyrkm 0.1.0 exports, in its order."""
 
-_HOME = {"RBM": "machine", "RKM": "machine", "load_model": "machine", "save_model": "checkpoint",
-         **{name: "classifier" for name in ("CustomDataset", "SimpleClassifier", "train_classifier",
-                                             "show_classification")}}
-"""The module of each lazily imported name; the other pyrkm names live in ``rkm.utils``."""
+_CLASSIFIER = ("CustomDataset", "SimpleClassifier", "train_classifier", "show_classification")
+SUBPACKAGES = ("core", "training", "machine", "evaluation", "circuits", "io", "app", "compat")
+"""rkm's subpackages, from the physics up."""
 
+_MODULES = (*SUBPACKAGES, "errors", "hyperparams", "plots", "sklearn", "utils", "rbm", "rkm", "classifier",
+            "circuit_utils")
 
-def __getattr__(name: str) -> Any:
-    """The names above and every submodule, imported on first use.
-
-    ``import rkm`` itself imports nothing heavy (no torch), so the ``rkm`` command can turn a
-    Ctrl-C during its start-up into a quiet exit.
-    """
-    if name in _HOME or name in PYRKM_NAMES:
-        value = getattr(importlib.import_module(f".{_HOME.get(name, 'utils')}", __name__), name)
-    else:
-        try:
-            value = importlib.import_module(f".{name}", __name__)
-        except ModuleNotFoundError as err:
-            if err.name != f"{__name__}.{name}":
-                raise
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    globals()[name] = value
-    return value
-
+__getattr__, _, _ = _lazy.attach(
+    __name__,
+    submodules=list(_MODULES),
+    submod_attrs={
+        "machine": ["RBM", "RKM", "load_model"],
+        "io.savepoints": ["save_model"],
+        "compat.classifier": list(_CLASSIFIER),
+        "compat.utils": [name for name in PYRKM_NAMES if name not in ("RBM", "RKM", "load_model", *_CLASSIFIER)],
+    },
+)
 
 __all__ = [
     "RBM", "RKM", "load_model", "show_and_save", "make_grid", "getbasebias", "Covariance_error",
@@ -86,6 +97,7 @@ __all__ = [
     "generate_synthetic_data", "my_entropy", "binarize_image", "CustomDataset", "SimpleClassifier",
     "train_classifier", "show_classification", "ensure_dir", "unpickle",
     "PYRKM_NAMES",
+    "SUBPACKAGES",
     "save_model",
     "RKMError",
     "ConfigError",
@@ -98,3 +110,8 @@ __all__ = [
     "SimulationError",
     "__version__",
 ]
+
+
+def __dir__() -> list[str]:
+    """The public names and the modules, without the helpers this file imports."""
+    return sorted({*__all__, *_MODULES})

@@ -10,7 +10,7 @@ import sys
 def run() -> int:
     """Run the ``rkm`` command with ``sys.argv``; returns its exit status."""
     try:
-        from .cli import main
+        from .app._cli import main
     except KeyboardInterrupt:
         return 130
     return main()

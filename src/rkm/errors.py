@@ -8,6 +8,9 @@ built-in handlers work. Messages say what was wrong and what to do.
 
 from __future__ import annotations
 
+__all__ = ["RKMError", "ConfigError", "DataError", "DatasetNotFoundError", "CheckpointError", "NgspiceNotFoundError",
+    "SimulationError", "RunInUseError", "StorageError"]
+
 
 class RKMError(Exception):
     """Base class of every error rkm raises on purpose."""

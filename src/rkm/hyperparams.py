@@ -7,7 +7,7 @@ table come
 * the constructor of :class:`rkm.RBM` / :class:`rkm.RKM`: its signature (the seed's 25
   positional parameters in the seed's order, then the keyword-only ones), the check of every
   argument, and the object that holds it (``network``, ``trainer`` or the model itself);
-* the defaults of a run configuration (:data:`rkm.run.DEFAULTS`) and the parsing of its values
+* the defaults of a run configuration (:data:`rkm.app.run.DEFAULTS`) and the parsing of its values
   from TOML and from ``--set table.key=value``;
 * the flags of ``rkm train`` and their help;
 * the constructor arguments a save point records.
@@ -26,9 +26,12 @@ from typing import Any
 
 import torch
 
-from . import checks, comparators, network, nonideal
+from .core import _checks, comparators, devices, network
 from .errors import ConfigError
 from .training import optim, phases
+
+__all__ = ["Setting", "TABLE", "SETTINGS", "MODEL", "SEED_ORDER", "NOT_IN_CONFIG", "MAX_NAME_BYTES", "section",
+    "config_defaults", "constructor_signature", "parameters_doc", "fast_matmul_setting"]
 
 _SAME = object()
 """Marker: the configuration default is the constructor default."""
@@ -131,7 +134,7 @@ class Setting:
             return self.reader(value)
         try:
             if self.kind is bool:
-                return checks.boolean(label, value)
+                return _checks.boolean(label, value)
             if self.kind is int:
                 if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                     raise ValueError
@@ -149,15 +152,15 @@ class Setting:
 
 # ------------------------------------------------------------------ checks
 def _int(minimum: int = 1) -> Callable[[str, Any], int]:
-    return lambda name, value: checks.integer(name, value, minimum)
+    return lambda name, value: _checks.integer(name, value, minimum)
 
 
 def _num(**bounds: Any) -> Callable[[str, Any], float]:
-    return lambda name, value: checks.number(name, value, **bounds)
+    return lambda name, value: _checks.number(name, value, **bounds)
 
 
 def _among(options: Callable[[], Iterable[str]]) -> Callable[[str, Any], str]:
-    return lambda name, value: checks.choice(name, value, options())
+    return lambda name, value: _checks.choice(name, value, options())
 
 
 MAX_NAME_BYTES = 200
@@ -174,7 +177,7 @@ def _model_name(name: str, value: Any) -> str:
 
 
 def _seed(name: str, value: Any) -> int:
-    return checks.integer(name, value, minimum=0, maximum=2**63 - 1)
+    return _checks.integer(name, value, minimum=0, maximum=2**63 - 1)
 
 
 def _fast_matmul(name: str, value: Any) -> bool | None:
@@ -228,7 +231,7 @@ def _read_regularization(value: Any) -> Any:
 
 
 def _conductance_range(name: str, value: Any) -> tuple[float, float]:
-    return checks.interval(name, value, positive=True)
+    return _checks.interval(name, value, positive=True)
 
 
 def _generate_k(name: str, value: Any) -> int | str:
@@ -240,7 +243,7 @@ def _generate_k(name: str, value: Any) -> int | str:
             value = int(value)
         except ValueError:
             raise ConfigError(f"{name} must be an integer >= 0 or k (the model's k), got {value!r}.") from None
-    return checks.integer(name, value, minimum=0)
+    return _checks.integer(name, value, minimum=0)
 
 
 def _flag_choice(options: tuple[str, ...]) -> Callable[[], tuple[str, ...]]:
@@ -270,15 +273,15 @@ TABLE: tuple[Setting, ...] = (
     Setting("batch_size", _M, int, 1, "mini-batch size (and number of model chains unless n_chains is set)",
             _int(), _T, True, 64),
     Setting("train_algo", _M, str, "vRDM", "negative phase", _among(_algos), _T, True, "PCD", _algos),
-    Setting("centering", _M, bool, False, "centred gradients (uses the data mean)", checks.boolean, _T, True),
+    Setting("centering", _M, bool, False, "centred gradients (uses the data mean)", _checks.boolean, _T, True),
     Setting("average_data", _M, bool, None, "start the visible bias at the data mean (a tensor in the constructor, "
             "true/false in a configuration)", None, "model", True, False, mutable=False, optional=True,
             type_doc="Tensor of shape (n_visible,) or None"),
     Setting("model_beta", _M, float, 1, "inverse temperature (> 1000: deterministic)",
-            lambda name, value: checks.beta(value), _N, True, 1.0),
+            lambda name, value: _checks.beta(value), _N, True, 1.0),
     Setting("mytype", _M, str, torch.float32, "floating dtype of every tensor",
-            lambda name, value: checks.dtype(value, name), _N, True,
-            "float32", lambda: tuple(checks.DTYPES), mutable=False, type_doc="torch.dtype"),
+            lambda name, value: _checks.dtype(value, name), _N, True,
+            "float32", lambda: tuple(_checks.DTYPES), mutable=False, type_doc="torch.dtype"),
     Setting("min_W", _M, float, -10, "lower clipping bound of weights and biases", _num(), _N, True, -10.0),
     Setting("max_W", _M, float, 10, "upper clipping bound", _num(), _N, True, 10.0),
     Setting("offset", _M, float, 0.0, "offset voltage c of the inverted sources", _num(), _N, True),
@@ -286,18 +289,18 @@ TABLE: tuple[Setting, ...] = (
     Setting("distribution", _M, str, "gaussian", "threshold noise of the threshold comparators",
             _among(_flag_choice(comparators.DISTRIBUTIONS)), _N, True, choices=_flag_choice(comparators.DISTRIBUTIONS)),
     Setting("layer_scaled", _M, bool, True, "scale comparator inputs by the size of the clamped layer",
-            checks.boolean, _N, True),
+            _checks.boolean, _N, True),
     # keyword-only
     Setting("seed", _M, int, None, "seed of the model's generator (drawn and recorded when omitted)", _seed,
             "model", config=0, optional=True, type_doc="int or None"),
     Setting("generator", _M, str, None, "a torch.Generator to use instead of seeding one", _generator, "model",
             config=NOT_IN_CONFIG, optional=True, mutable=False, type_doc="torch.Generator or None"),
     Setting("device", _M, str, None, "cpu or cuda (default: CUDA when available)",
-            lambda name, value: checks.device(value, available=False), _N, config="cpu",
+            lambda name, value: _checks.device(value, available=False), _N, config="cpu",
             optional=True, mutable=False, type_doc="str or torch.device"),
     Setting("threshold_sharing", _M, str, "sample", "single-threshold sharing: one threshold per sample or batch",
             _among(_flag_choice(comparators.SHARINGS)), _N, choices=_flag_choice(comparators.SHARINGS)),
-    Setting("fast_matmul", _M, str, None, "auto, true or false: bfloat16-based float32 products (rkm.matmul)",
+    Setting("fast_matmul", _M, str, None, "auto, true or false: bfloat16-based float32 products (rkm.core._products)",
             _fast_matmul, _N, config="auto", optional=True, type_doc="bool or None",
             from_config=fast_matmul_setting),
     Setting("n_chains", _M, int, None, "model chains of PCD, PT (per rung), RDM, vRDM and hRDM (default: batch_size)",
@@ -306,7 +309,7 @@ TABLE: tuple[Setting, ...] = (
             _T),
     Setting("pt_beta_ratio", _M, float, 0.5, "lowest inverse temperature of the PT ladder as a fraction of "
             "model_beta (the rungs are geometric between it and model_beta)", _num(positive=True, upper=1.0), _T),
-    # keyword-only: the device non-idealities (rkm.nonideal.Devices), all off by default
+    # keyword-only: the device non-idealities (rkm.core.devices.Devices), all off by default
     Setting("conductance_range", _M, str, None, "(g_min, g_max), 0 < g_min < g_max: the range of every realised "
             "conductance (written g_min,g_max in a configuration)", _conductance_range, _D, optional=True,
             type_doc="(float, float) or None", reader=lambda value: _conductance_range("model.conductance_range",
@@ -314,7 +317,7 @@ TABLE: tuple[Setting, ...] = (
     Setting("conductance_levels", _M, int, None, "number of conductance levels in conductance_range (>= 2)", _int(2),
             _D, optional=True, type_doc="int or None"),
     Setting("level_spacing", _M, str, "linear", "spacing of the conductance levels",
-            _among(_flag_choice(nonideal.SPACINGS)), _D, choices=_flag_choice(nonideal.SPACINGS)),
+            _among(_flag_choice(devices.SPACINGS)), _D, choices=_flag_choice(devices.SPACINGS)),
     Setting("variability", _M, float, 0.0, "log-standard deviation of the fixed device-to-device spread "
             "(lognormal)", _num(nonnegative=True), _D),
     Setting("write_noise", _M, float, 0.0, "relative noise on every programmed change of a conductance",
@@ -333,7 +336,7 @@ TABLE: tuple[Setting, ...] = (
     # [run]
     Setting("name", "run", str, "rkm", "model name (save point file names)", _model_name),
     Setting("log_every", "run", int, 250, "updates between rows of metrics.csv", _int()),
-    Setting("save", "run", bool, True, "write save points", checks.boolean, flag=""),
+    Setting("save", "run", bool, True, "write save points", _checks.boolean, flag=""),
     Setting("n_generate", "run", int, 100, "samples generated from noise for the figures", _int()),
     Setting("generate_k", "run", str, 1000, "Gibbs steps when generating from noise: an integer, or k for the "
             "model's k (a model trained for generation at exactly k steps, e.g. vRDM)", _generate_k,
@@ -343,7 +346,7 @@ TABLE: tuple[Setting, ...] = (
             "samples from noise (0: the last row only)", _int(0)),
     Setting("n_quality", "run", int, 500, "samples generated from noise for the quality columns of metrics.csv",
             _int()),
-    Setting("progress", "run", bool, True, "show a progress bar", checks.boolean, flag=""),
+    Setting("progress", "run", bool, True, "show a progress bar", _checks.boolean, flag=""),
     Setting("lr_final", "run", float, None, "anneal the learning rate geometrically to this value at the end",
             _num(positive=True), optional=True),
     Setting("anneal_start", "run", float, 0.7, "fraction of max-epochs after which annealing starts",

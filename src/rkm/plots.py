@@ -20,8 +20,11 @@ from matplotlib.axes import Axes
 from matplotlib.colors import Colormap, Normalize
 from matplotlib.figure import Figure
 
-from .checkpoint import atomic_write
 from .errors import ConfigError, DataError
+from .io.savepoints import atomic_write
+
+__all__ = ["image_grid", "weight_grid", "bias_image", "bias_histograms", "reconstructions", "training_curves",
+    "show_image", "graph_nodes", "graph_edges", "infer_image_shape", "tile", "save"]
 
 
 def _numpy(x: Any) -> np.ndarray:

@@ -45,8 +45,8 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils import Tags, check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import comparators, hopfield
-from .checks import integer
+from .core import comparators, hopfield
+from .core._checks import integer
 from .machine import RBM, RKM
 
 if TYPE_CHECKING:

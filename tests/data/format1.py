@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 import rkm
-from rkm.data import bars_and_stripes
+from rkm.io.datasets import bars_and_stripes
 
 prefix = sys.argv[1]
 here = Path(__file__).parent

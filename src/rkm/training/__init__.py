@@ -13,8 +13,8 @@ module                 what it holds
 =====================  ===========================================================
 """
 
+from ._monitor import evaluation_rng, monitored_error
 from .loop import batches, fit, pass_seed
-from .monitor import evaluation_rng, monitored_error
 from .trainer import Trainer, UpdateResult
 
 __all__ = ["Trainer", "UpdateResult", "batches", "evaluation_rng", "fit", "monitored_error", "pass_seed"]

@@ -13,9 +13,11 @@ from typing import Any
 
 import torch
 
-from .. import checkpoint
-from .monitor import monitored_error
+from ..io import savepoints
+from ._monitor import monitored_error
 from .trainer import UpdateResult
+
+__all__ = ["SavePoints", "Reporter"]
 
 logger = logging.getLogger("rkm.training")
 
@@ -28,7 +30,7 @@ class SavePoints:
 
     def __call__(self, update: UpdateResult) -> None:
         if update.update in self.points:
-            checkpoint.save_model(self.model, self.folder)
+            savepoints.save_model(self.model, self.folder)
 
 
 class Reporter:

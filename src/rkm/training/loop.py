@@ -20,10 +20,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, SequentialSampler
 
-from .. import checks
-from ..batches import batch_rows
+from ..core import _checks
 from ..errors import DataError
+from ..io._batches import batch_rows
 from .trainer import Trainer, UpdateResult
+
+__all__ = ["fit", "batches", "exact_order", "pass_seed", "Interrupt", "Callback"]
 
 Callback = Callable[[UpdateResult], None]
 
@@ -65,7 +67,7 @@ def batches(data: Any, *, n_visible: int, batch_size: int, epoch: int, seed: int
     :func:`exact_order` holds, and a RuntimeWarning says so once when it does not.
     """
     if _is_array(data):
-        X = checks.batch(data, n_visible, "train_data", dtype, device)[0]
+        X = _checks.batch(data, n_visible, "train_data", dtype, device)[0]
         n = X.shape[0]
         per_pass = math.ceil(n / batch_size)
         pass_index, position = divmod(epoch, per_pass)
@@ -90,7 +92,7 @@ def batches(data: Any, *, n_visible: int, batch_size: int, epoch: int, seed: int
             if i < skip:
                 continue
             produced += 1
-            yield checks.batch(batch_rows(item), n_visible, "a training batch", dtype, device)[0]
+            yield _checks.batch(batch_rows(item), n_visible, "a training batch", dtype, device)[0]
         if produced == 0:
             raise DataError("train_data yielded no batches; pass a re-iterable (a DataLoader, a list) or an array.")
         skip = 0

@@ -21,8 +21,11 @@ from typing import Any
 
 import torch
 
-from .. import checks, matmul
-from ..registry import Component, Registry
+from ..core import _checks, _products
+from ..core._registry import Component, Registry
+
+__all__ = ["Gradient", "Centering", "L1", "L2", "Optimizer", "SGD", "Adam", "OPTIMIZERS", "register",
+    "regularization_terms", "REGULARIZATIONS", "CENTERING_SLIDE"]
 
 REGULARIZATIONS = ("l1", "l2", "l1+l2")
 CENTERING_SLIDE = 0.01
@@ -36,7 +39,7 @@ def regularization_terms(value: Any) -> tuple[str, ...]:
         return ()
     if value is True:
         value = "l1+l2"
-    value = checks.choice("regularization", value, REGULARIZATIONS)
+    value = _checks.choice("regularization", value, REGULARIZATIONS)
     return tuple(term for term in ("l2", "l1") if term in value)
 
 
@@ -45,7 +48,7 @@ class Gradient:
 
     Built from the data pair ``(v_data, h_data)`` and the model pair ``(v_model, h_model)``,
     with optional centering offsets ``(ov, oh)`` and exact int8 ``counts`` of the two outer
-    products (:func:`rkm.matmul.binary_counts`), or from explicit tensors (:meth:`given`).
+    products (:func:`rkm.core._products.binary_counts`), or from explicit tensors (:meth:`given`).
     """
 
     def __init__(self, v_data: torch.Tensor, h_data: torch.Tensor, v_model: torch.Tensor, h_model: torch.Tensor,
@@ -80,8 +83,8 @@ class Gradient:
                 if self._offsets is not None:
                     ov, oh = self._offsets
                     v_data, h_data, v_model, h_model = v_data - ov, h_data - oh, v_model - ov, h_model - oh
-                self._dW = matmul.mm((h_data / nd).t(), v_data, self._fast)
-                matmul.addmm_(self._dW, h_model.t(), v_model, -1.0 / nm, self._fast)
+                self._dW = _products.mm((h_data / nd).t(), v_data, self._fast)
+                _products.addmm_(self._dW, h_model.t(), v_model, -1.0 / nm, self._fast)
         return self._dW
 
     @dW.setter
@@ -98,8 +101,8 @@ class Gradient:
         if self._counts is not None:
             W.add_(self._counts, alpha=alpha / nd)
         else:
-            matmul.addmm_(W, h_data.t(), v_data, alpha / nd, self._fast)
-            matmul.addmm_(W, h_model.t(), v_model, -alpha / nm, self._fast)
+            _products.addmm_(W, h_data.t(), v_data, alpha / nd, self._fast)
+            _products.addmm_(W, h_model.t(), v_model, -alpha / nm, self._fast)
 
     def directions(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(dW, dv, dh)``, the weight part formed."""

@@ -17,7 +17,7 @@ PT        k steps of persistent chains at every rung of   the model rung's
 ``(v_k, h_{k-1})`` is the state of the circuit at the end of the last backward pass, as in
 the reference. For hRDM with k=1 the reference paired the model visibles with the random
 starting hiddens; here one forward pass samples hiddens from them. Every pass goes through
-the update's :class:`~rkm.training.accounting.PassRecorder`, so its power is accounted for.
+the update's :class:`~rkm.training._accounting.PassRecorder`, so its power is accounted for.
 
 Each phase is a :class:`NegativePhase` registered by name in :data:`PHASES` (the
 ``train_algo`` setting), holding its own chain state. A phase that reads settings of its own
@@ -40,10 +40,12 @@ from typing import Any, ClassVar
 
 import torch
 
+from ..core._registry import Component, Registry
+from ..core.network import Network
 from ..errors import ConfigError
-from ..network import Network
-from ..registry import Component, Registry
-from .accounting import PassRecorder
+from ._accounting import PassRecorder
+
+__all__ = ["NegativePhase", "CD", "PCD", "RDM", "PT", "PHASES", "register"]
 
 
 class NegativePhase(Component):
@@ -65,7 +67,7 @@ class NegativePhase(Component):
         raise NotImplementedError
 
     def readings(self) -> dict[str, float]:
-        """What the phase reports in a run's ``metrics.csv`` (its column names are in ``rkm.run``)."""
+        """What the phase reports in a run's ``metrics.csv`` (its column names are in ``rkm.app.run``)."""
         return {}
 
 
@@ -177,7 +179,7 @@ class PT(NegativePhase):
 
     **The swap energy.** The comparator of each unit sees an input ``x_j``; for the hopfield
     energy these are the fields of the Boltzmann law ``exp(-beta E)`` with the RBM energy
-    ``E(v, h) = -h.W v - a.v - b.h`` (``rkm.hopfield.energy``, comparator offsets folded into
+    ``E(v, h) = -h.W v - a.v - b.h`` (``rkm.core.hopfield.energy``, comparator offsets folded into
     the biases), and the swaps keep the product of the rungs' laws exactly (for the bernoulli
     comparator, whose conditionals are those of that law). The RKM has no such energy: its
     forward pass divides hidden unit j's weights by that node's conductance ``G_j`` and scales

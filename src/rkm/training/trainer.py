@@ -1,4 +1,4 @@
-"""The trainer: one gradient update of a :class:`~rkm.network.Network`, with its state.
+"""The trainer: one gradient update of a :class:`~rkm.core.network.Network`, with its state.
 
 :meth:`Trainer.update` runs, with every pass's power accounted for:
 
@@ -6,14 +6,14 @@
 2. the negative phase of ``train_algo`` (:mod:`rkm.training.phases`);
 3. the contrastive statistics and the step (:mod:`rkm.training.optim`): centering, L2, L1, the
    optimiser, clipping;
-4. the check that nothing became NaN or inf (:mod:`rkm.training.finite`), before the update is
+4. the check that nothing became NaN or inf (:mod:`rkm.training._finite`), before the update is
    counted and its callbacks run.
 
 It returns what the update measured (:class:`UpdateResult`) and keeps the training state: the
 update counter ``epoch`` (pyrkm's name), the cumulative ``energy`` (float64), the last update's
 ``power_f``/``power_b``, the sums that give the energy in joules (``settled``: power x the
 direction's slowest relaxation time, and the comparator ``decisions``, both counted from update
-``settled_since``, 0 unless the model was resumed from an older save point; see ``rkm.units``), the
+``settled_since``, 0 unless the model was resumed from an older save point; see ``rkm.core.units``), the
 negative phases' chains, the optimisers' moments and the centering offsets. The settings (``k``,
 ``lr``, ``train_algo``...) are plain attributes, taken as validated (the model's facade checks
 them, see ``rkm.hyperparams``).
@@ -27,12 +27,14 @@ from typing import Any
 
 import torch
 
-from .. import matmul
+from ..core import _products
+from ..core.network import Network
 from ..errors import ConfigError
-from ..network import Network
 from . import optim, phases
-from .accounting import PassRecorder
-from .finite import check_update, step_overflow
+from ._accounting import PassRecorder
+from ._finite import check_update, step_overflow
+
+__all__ = ["Trainer", "UpdateResult"]
 
 Transform = Callable[[optim.Gradient, tuple[torch.Tensor, ...]], None]
 """A piece that modifies a gradient in place before the optimiser, given the parameters."""
@@ -147,14 +149,14 @@ class Trainer:
         pieces = self.transforms()
         # the int8 statistics need 0/1 data; the check also spares the data passes a square
         counting = not self.centering and network.fast_matmul is not False and v_data.device.type == "cpu"
-        data_binary = counting and matmul.is_binary(v_data)
+        data_binary = counting and _products.is_binary(v_data)
         h_data = recorder.forward(v_data, binary=data_binary)
         v_model, h_model = self.phase.sample(recorder, v_data, k=self.k, n_chains=self.chains,
                                              data_binary=data_binary, **self.phase_settings())
         offsets = None
         if self.centering and self.centering_state is not None:
             offsets = self.centering_state.slide(v_data, h_data)
-        counts = matmul.binary_counts(h_data, v_data, h_model, v_model) if data_binary else None
+        counts = _products.binary_counts(h_data, v_data, h_model, v_model) if data_binary else None
         grad = optim.Gradient(v_data, h_data, v_model, h_model, offsets=offsets, counts=counts,
                               fast=network.uses_fast_matmul)
         self.apply(grad, pieces)
@@ -187,7 +189,7 @@ class Trainer:
         centred_v, centred_h = v, h
         if self.centering_state is not None:
             centred_v, centred_h = v - self.centering_state.ov, h - self.centering_state.oh
-        dW = matmul.mm(centred_h.t(), centred_v, self.network.uses_fast_matmul).div_(-v.shape[0])
+        dW = _products.mm(centred_h.t(), centred_v, self.network.uses_fast_matmul).div_(-v.shape[0])
         return dW, -v.mean(dim=0), -h.mean(dim=0)
 
     # ------------------------------------------------------------ state I/O

@@ -1,0 +1,324 @@
+"""The ``rkm`` command: train, generate, reconstruct, evaluate, plot, datasets.
+
+Errors a user can make (argument errors included) end with one line ``rkm: error: ...`` and
+exit status 2; Ctrl-C during training leaves a resumable save point and exits with status
+130, and Ctrl-C before training began exits with status 130 quietly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import NoReturn
+
+import numpy as np
+
+from .. import __version__, hyperparams
+from ..circuits.energy import add_energy_parser, cmd_energy
+from ..compat import pickles
+from ..core import _checks
+from ..errors import ConfigError, RKMError
+from . import sweep
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line ``rkm: error: ...`` (exit status 2), like every other."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"rkm: error: {message} (see {self.prog} --help)\n")
+
+
+def _count(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer >= ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            return _checks.integer("the value", int(text), minimum)
+        except (ValueError, ConfigError):
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}") from None
+
+    return parse
+
+
+def _flag_help(setting: hyperparams.Setting) -> str:
+    if setting.choices is not None:
+        return f"{setting.help}: {', '.join(setting.choices())}"
+    return f"{setting.help} (true or false)" if setting.kind is bool else setting.help
+
+
+def _add_flags(parser: argparse.ArgumentParser, table: str) -> None:
+    """One flag per configuration key of ``table`` (``rkm.hyperparams``)."""
+    group = parser.add_argument_group(f"[{table}] settings (override the config file)")
+    for setting in hyperparams.section(table):
+        if not setting.in_config or not setting.cli_flag:
+            continue
+        kind = setting.kind if setting.kind in (int, float) else str
+        group.add_argument(f"--{setting.cli_flag}", dest=f"{table}.{setting.name}", type=kind, default=None,
+                           metavar=kind.__name__.upper(), help=_flag_help(setting))
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    out: dict = {}
+    for name, value in vars(args).items():
+        if "." in name and value is not None:
+            table, key = name.split(".", 1)
+            out.setdefault(table, {})[key] = value
+    for item in args.set or []:
+        if "=" not in item or "." not in item.split("=", 1)[0]:
+            raise ConfigError(f"--set expects table.key=value (e.g. model.lr=0.01), got {item!r}.")
+        left, value = item.split("=", 1)
+        table, key = left.split(".", 1)
+        out.setdefault(table, {})[key] = value
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="rkm",
+        description="Train, sample and evaluate Restricted Kirchhoff Machines (resistor-network RBMs).",
+    )
+    parser.add_argument("--version", action="version", version=f"rkm {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    train = sub.add_parser(
+        "train",
+        help="train a model into a run folder",
+        description="Train an RKM. Settings come from the defaults, then --preset, then --config (TOML with "
+        "[model], [data], [run] tables), then the flags below. The run folder gets config.toml, save points, "
+        "metrics.csv, figures/ and summary.json. Ctrl-C writes a save point; continue with --resume RUN_DIR.",
+    )
+    train.add_argument("--config", type=Path, help="TOML configuration file")
+    train.add_argument("--preset", help="ready-made configuration: demo (make demo) or bars (seconds)")
+    train.add_argument("--run-dir", type=Path, help="run folder (default runs/NAME)")
+    again = train.add_mutually_exclusive_group()
+    again.add_argument("--resume", type=Path, metavar="RUN_DIR",
+                       help="continue the run in RUN_DIR from its last save point (flags may change --max-epochs, "
+                       "--log-every, --n-generate, --generate-k, --quality-every, --n-quality)")
+    again.add_argument("--restart", type=Path, metavar="RUN_DIR",
+                       help="start the run in RUN_DIR over with its config.toml, when it stopped before its first save "
+                       "point")
+    train.add_argument("--set", action="append", metavar="TABLE.KEY=VALUE", help="any configuration key")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    for table in ("model", "data", "run"):
+        _add_flags(train, table)
+
+    gen = sub.add_parser("generate", help="generate samples from noise with a trained model",
+                         description="Gibbs-sample from random visible noise with the latest save point of RUN_DIR.")
+    gen.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    gen.add_argument("-n", "--n-samples", type=_count(1), default=100, help="number of samples (default 100)")
+    gen.add_argument("-k", type=_count(0), default=1000, help="Gibbs steps (default 1000)")
+    gen.add_argument("--beta", type=float, help="inverse temperature (default: the model's)")
+    gen.add_argument("--seed", type=int, default=0, help="seed of this sampling run (default 0)")
+    gen.add_argument("-o", "--out", type=Path, required=True, help="output .png (grid) or .npy (array)")
+
+    rec = sub.add_parser("reconstruct", help="reconstruct test data with a trained model",
+                         description="Reconstruct the first N test samples of the run's dataset after k steps.")
+    rec.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    rec.add_argument("-n", "--n-samples", type=_count(1), default=16, help="samples to reconstruct (default 16)")
+    rec.add_argument("-k", type=_count(0), default=1, help="Gibbs steps (default 1)")
+    rec.add_argument("-o", "--out", type=Path, required=True,
+                     help="output .png (originals above reconstructions) or .npy")
+
+    ev = sub.add_parser("evaluate", help="reconstruction error and sample-quality metrics",
+                        description="Reconstruction error on the test data and AATS, entropy, covariance, "
+                        "third-moment, power-spectrum and FID of generated samples against the test data.")
+    ev.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    ev.add_argument("-n", "--n-samples", type=_count(1), default=500,
+                    help="test samples and generated samples (default 500)")
+    ev.add_argument("-k", type=_count(0), default=1000, help="Gibbs steps for generation (default 1000)")
+    ev.add_argument("--no-fid", action="store_true", help="skip the FID (it needs 28x28 images)")
+    ev.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    ev.add_argument("--log-likelihood", action="store_true",
+                    help="also the log-likelihood of the train and test data (nats per sample): exact for small "
+                    "machines (and the exact KL(train || model) for n_visible <= 16), AIS for large hopfield "
+                    "models, or why none applies (docs/likelihood.md)")
+    ev.add_argument("--ais-chains", type=_count(2), default=100, help="AIS runs (default 100)")
+    ev.add_argument("--ais-betas", type=_count(10), default=10000, help="AIS annealing steps (default 10000)")
+    ev.add_argument("--ais-seed", type=int, default=0, help="seed of the AIS (default 0)")
+
+    pl = sub.add_parser("plot", help="redraw a run's figures", description="Redraw the PNG figures of RUN_DIR.")
+    pl.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+
+    sub.add_parser("datasets", help="list the datasets", description="List the datasets and whether they work offline.")
+    add_energy_parser(sub)
+    sweep.add_command(sub)
+    pickles.add_convert_parser(sub)
+    return parser
+
+
+# ---------------------------------------------------------------- commands
+def _print_summary(summary: dict) -> None:
+    q = summary["sample_quality_vs_test"]
+    print(f"run folder: {summary['run_dir']}")
+    print(f"updates: {summary['updates']}   training time: {summary['train_seconds']} s")
+    print(f"held-out reconstruction error (k=1, {summary['test_samples']} test samples): "
+          f"{summary['test_reconstruction_error_k1']:.4f}")
+    if "aats_truth" in q:
+        print(f"AATS of {summary['test_samples']} samples from noise vs test data (ideal 0.5, 0.5): "
+              f"{q['aats_truth']:.3f}, {q['aats_syn']:.3f}")
+    if "label_entropy" in q:
+        print(f"digits from noise by the shipped classifier: label entropy {q['label_entropy']:.3f} nats "
+              f"(balanced: 2.303), {q['classes_covered']:.0%} of the classes with >= 4%, "
+              f"rarest class {q['min_class_fraction']:.1%}")
+    if "fid" in q:
+        print(f"FID (shipped MNIST classifier features, ideal 0): {q['fid']:.2f}")
+    print(f"energy dissipated: {summary['energy_j']:.4g} J ({summary['energy']:.4g} in code units)   last update "
+          f"power: forward {summary['power_f_w']:.4g} W, backward {summary['power_b_w']:.4g} W")
+    print(f"mean relaxation times: hidden {summary['relax_t_f_mean_s']:.4g} s, visible "
+          f"{summary['relax_t_b_mean_s']:.4g} s (units: rkm.core.units.DEFAULT_UNITS, docs/energy.md)")
+    print("figures:")
+    for path in summary["figures"]:
+        print(f"  {path}")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ._runfolder import RunFolder
+    from .run import resolve_config, train_run
+
+    overrides = _overrides(args)
+    if args.no_progress:
+        overrides.setdefault("run", {})["progress"] = False
+    again = args.resume if args.resume is not None else args.restart
+    if again is not None:
+        flag = "--resume" if args.resume is not None else "--restart"
+        if args.preset or args.config:
+            raise ConfigError(f"{flag} takes its settings from RUN_DIR/config.toml; drop --preset/--config.")
+        if not (again / "config.toml").is_file():
+            raise ConfigError(f"{again} is not a run folder (no config.toml); start a run there with "
+                              f"`rkm train --run-dir {again}`.")
+        config = resolve_config(config_file=again / "config.toml", overrides=overrides)
+        run_dir = again
+    else:
+        config = resolve_config(args.preset, args.config, overrides)
+        run_dir = args.run_dir or Path("runs") / config["run"]["name"]
+    folder = RunFolder(run_dir, config["run"]["name"])
+    before = folder.latest()
+    try:
+        summary = train_run(config, run_dir, resume=args.resume is not None, restart=args.restart is not None)
+    except KeyboardInterrupt:
+        if folder.latest() not in (None, before):  # training had begun: Ctrl-C wrote a save point
+            print(f"\ninterrupted: a save point is in {run_dir}/model_states; continue with:\n"
+                  f"  rkm train --resume {run_dir}", file=sys.stderr)
+        return 130
+    _print_summary(summary)
+    return 0
+
+
+def _write_images(array: np.ndarray, out: Path, shape: tuple[int, int] | None, title: str) -> None:
+    from .. import plots
+
+    if out.suffix == ".npy":
+        np.save(out, array)
+    elif out.suffix == ".png":
+        plots.save(plots.image_grid(array, shape, title=title), out)
+    else:
+        raise ConfigError(f"--out must end in .png or .npy, got {out}.")
+    print(f"wrote {out}")
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from ..training import evaluation_rng
+    from .run import load_run
+
+    _, dataset, model = load_run(args.run_dir)
+    model.seed = args.seed
+    with evaluation_rng(model):
+        samples = model.generate(args.n_samples, args.k, beta=args.beta)
+    _write_images(samples, args.out, dataset.image_shape, f"{args.n_samples} samples, k={args.k}")
+    return 0
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> int:
+    from .run import load_run
+
+    _, dataset, model = load_run(args.run_dir)
+    data, recon = model.reconstruct(dataset.test[: args.n_samples], args.k)
+    if args.out.suffix == ".png":
+        from .. import plots
+
+        plots.save(plots.reconstructions(data, recon, dataset.image_shape), args.out)
+        print(f"wrote {args.out}")
+    else:
+        _write_images(np.stack([data, recon]), args.out, dataset.image_shape, "")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from ..evaluation import metrics
+    from ..training import evaluation_rng, monitored_error
+    from .run import load_run
+
+    _, dataset, model = load_run(args.run_dir)
+    real = dataset.test[: args.n_samples]
+    results = {"update": model.epoch, "reconstruction_error_k1": monitored_error(model, real)}
+    with evaluation_rng(model):
+        samples = model.generate(len(real), args.k)
+    fid_ok = not args.no_fid and dataset.image_shape == (28, 28)
+    results.update(metrics.evaluate_samples(real, samples, dataset.image_shape, include_fid=fid_ok))
+    if args.log_likelihood:
+        from ..evaluation.likelihood import report
+
+        results.update(report(model, dataset.train, dataset.test, n_chains=args.ais_chains, n_betas=args.ais_betas,
+                              seed=args.ais_seed))
+    width = max(len(k) for k in results)
+    for key, value in results.items():
+        print(f"{key:<{width}}  {value:.6g}" if isinstance(value, float) else f"{key:<{width}}  {value}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from .run import finish, load_run
+
+    config, dataset, model = load_run(args.run_dir)
+    summary = finish(model, dataset, args.run_dir, config)
+    for path in summary["figures"]:
+        print(path)
+    return 0
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from ..io.datasets import list_datasets
+
+    for entry in list_datasets():
+        where = "offline" if entry["available"] else "needs files"
+        if entry["needs_path"]:
+            where += ", --data-path"
+        print(f"{entry['name']:<18} {where:<26} {entry['description']}")
+    return 0
+
+
+COMMANDS = {
+    "train": cmd_train,
+    "generate": cmd_generate,
+    "reconstruct": cmd_reconstruct,
+    "evaluate": cmd_evaluate,
+    "plot": cmd_plot,
+    "datasets": cmd_datasets,
+    "energy": cmd_energy,
+    "sweep": lambda args: sweep.cmd_sweep(args, _overrides(args)),
+    "convert-pyrkm": pickles.cmd_convert_pyrkm,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(message)s")
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        return 130
+    except (RKMError, OSError) as err:
+        print(f"rkm: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

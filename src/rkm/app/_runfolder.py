@@ -1,0 +1,298 @@
+"""Run folders that cannot be broken: one writer at a time, checked resumes and restarts, truthful logs.
+
+:func:`rkm.app.run.train_run` (and so ``rkm train``) works on a run folder through a :class:`RunFolder`:
+
+* **One writer.** It holds an exclusive OS lock (``fcntl.flock``) on ``RUN/.lock`` for the whole
+  run, and writes its PID there. A second ``rkm train``, ``--resume`` or ``--restart`` of the
+  same folder is refused with a :class:`~rkm.errors.RunInUseError` naming that PID. The OS
+  releases the lock when the process ends, however it ends (``kill -9`` included), so the
+  folder can be resumed at once. ``rkm generate``, ``evaluate`` and ``plot`` only read and do
+  not take the lock.
+* **Three states, three commands.** A folder holds no run, a run that stopped before its first
+  save point, or a run with save points. A new run needs the first (``rkm train``), a restart
+  the first two (``--restart``: the run starts over), a resume the last (``--resume``). Each
+  refusal names the command that works in the folder's state, so two refusals never point at
+  each other.
+* **Checked resumes.** Before anything is written: the settings may differ from the run's
+  ``config.toml`` only in :data:`RESUMABLE` (the others fix the trajectory); the data must be
+  the data the run started with (``data.json`` records its SHA-256) and fit the model; the
+  model of the latest save point must have the settings ``config.toml`` records. Then
+  ``metrics.csv`` keeps only its rows up to the save point resumed from (each update once, in
+  order; a row cut short by a kill is dropped), and ``config.toml`` records the new values.
+* **Full disks.** A write that fails for lack of space, a quota or a read-only file system
+  ends in a :class:`~rkm.errors.StorageError` that names the file and the last good save point,
+  which is never touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import errno
+import hashlib
+import io
+import json
+import logging
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import hyperparams
+from ..core import _checks
+from ..errors import ConfigError, RKMError, RunInUseError, StorageError
+from ..io import savepoints
+from ..io.datasets import Dataset
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: no OS lock
+    fcntl = None  # type: ignore[assignment]
+
+logger = logging.getLogger("rkm.app.run")
+
+LOCK_NAME = ".lock"
+DATA_NAME = "data.json"
+RESUMABLE = frozenset({("model", "max_epochs"), ("run", "log_every"), ("run", "progress"), ("run", "n_generate"),
+                       ("run", "generate_k"), ("run", "quality_every"), ("run", "n_quality")})
+"""The settings a resume may change: how long to train, how often to log, what the figures and the
+quality columns show."""
+WRITE_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG})
+"""The ``errno`` values of a write that failed for lack of room or a read-only file system."""
+_UNTOUCHED_BY_RESUME = ("max_epochs", "lr", "device", "fast_matmul", "average_data", "seed")
+"""Model settings that a save point's model is not compared on (they are set at load, or checked apart)."""
+
+
+class RunLock:
+    """An exclusive ``fcntl.flock`` on ``folder/.lock``, recording the holder's PID in the file."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path, self.fd = folder / LOCK_NAME, -1
+
+    def acquire(self) -> None:
+        """Take the lock, or raise RunInUseError naming the process that holds it."""
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        try:
+            fd = os.open(self.path, flags, 0o666)
+        except OSError as err:
+            raise ConfigError(f"cannot open the lock file {self.path} ({err.strerror or err}); if it is a "
+                              "symbolic link or a folder, remove it.") from None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise ConfigError(f"{self.path} is not a regular file; remove it.")
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            os.close(fd)
+            holder = f"process {pid}" if pid.isdigit() else "another process"
+            raise RunInUseError(f"{self.path.parent} is in use: {holder} (rkm train) holds its lock; wait for it "
+                                "to finish or stop it, then run this again.") from None
+        except BaseException:
+            os.close(fd)
+            raise
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self.fd = fd
+
+    def release(self) -> None:
+        """Let the lock go (closing the file releases it)."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def fingerprint(dataset: Dataset) -> dict[str, Any]:
+    """What ``data.json`` records of a run's data: name, sizes and a SHA-256 of the train and test rows."""
+    h = hashlib.sha256()
+    for part in (dataset.train, dataset.test):
+        h.update(f"{part.dtype.str}{part.shape}".encode())
+        h.update(np.ascontiguousarray(part).data)
+    return {"dataset": dataset.name, "n_visible": int(dataset.n_visible), "train_rows": int(len(dataset.train)),
+            "test_rows": int(len(dataset.test)), "sha256": h.hexdigest()}
+
+
+class RunFolder:
+    """The run folder ``path`` of the model ``name``: its state, its lock, its checks."""
+
+    def __init__(self, path: str | os.PathLike, name: str) -> None:
+        self.path = _checks.folder("run_dir", path)
+        self.name = name
+        self.states = self.path / "model_states"
+        self.config_path, self.metrics_path = self.path / "config.toml", self.path / "metrics.csv"
+        self.data_path, self.summary_path = self.path / DATA_NAME, self.path / "summary.json"
+
+    # ---------------------------------------------------------------- state
+    def latest(self) -> tuple[int, Path] | None:
+        """``(update, path)`` of the latest save point, or None."""
+        points = savepoints.list_savepoints(self.states, self.name)
+        return points[-1] if points else None
+
+    def holds_run(self) -> bool:
+        """Whether a run was started here (a config, a metrics log or a save point exists)."""
+        return self.config_path.exists() or self.metrics_path.exists() or self.latest() is not None
+
+    def intact_note(self) -> str:
+        """Where the last good save point is, for error messages."""
+        latest = self.latest()
+        return (f"The last good save point, {latest[1]} (update {latest[0]}), is intact." if latest
+                else "No save point had been written.")
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[None]:
+        """Hold the folder's lock (creating the folder); turn a failed write into a StorageError.
+
+        A folder this session created and left without a run is removed again.
+        """
+        created = not self.path.exists()
+        self.path.mkdir(parents=True, exist_ok=True)
+        lock = RunLock(self.path)
+        lock.acquire()
+        try:
+            yield
+        except OSError as err:
+            if isinstance(err, RKMError) or err.errno not in WRITE_ERRORS:
+                raise
+            raise self.storage_error(err) from err
+        finally:
+            if created and not self.holds_run():
+                for leftover in (lock.path, self.data_path):
+                    with contextlib.suppress(OSError):
+                        leftover.unlink()
+            lock.release()
+            if created and not self.holds_run():
+                with contextlib.suppress(OSError):
+                    self.path.rmdir()
+
+    def storage_error(self, err: OSError) -> StorageError:
+        """The StorageError of a failed write in this folder: which file, why, and the last good save point."""
+        latest = self.latest()
+        return savepoints.storage_error(err, err.filename or self.path, latest[1] if latest else None, "the file")
+
+    # -------------------------------------------------------------- commands
+    def check_new(self) -> None:
+        """Refuse to start a new run over an existing one, naming the command that continues it."""
+        latest = self.latest()
+        if latest is not None:
+            raise ConfigError(f"{self.path} already holds a run with save points (the latest at update {latest[0]}); "
+                              f"continue it with `rkm train --resume {self.path}` (resume=True), or choose another "
+                              "--run-dir.")
+        if self.holds_run():
+            raise ConfigError(f"{self.path} holds a run that stopped before its first save point; start it over with "
+                              f"`rkm train --restart {self.path}` (restart=True), or choose another --run-dir.")
+
+    def check_restart(self) -> None:
+        """Refuse to restart a run that has save points (a restart would discard them)."""
+        latest = self.latest()
+        if latest is not None:
+            raise ConfigError(f"{self.path} has save points (the latest at update {latest[0]}), which a restart would "
+                              f"discard; continue the run with `rkm train --resume {self.path}` (resume=True), or "
+                              f"delete {self.states} to start over.")
+
+    def check_resume(self) -> None:
+        """Refuse to resume a folder without a run or without a save point, naming the command that works."""
+        if not self.config_path.is_file():
+            raise ConfigError(f"{self.path} is not a run folder (no config.toml); start a run there with "
+                              f"`rkm train --run-dir {self.path}`.")
+        if self.latest() is None:
+            savepoints.refuse_pickles(self.states, self.name)
+            raise ConfigError(f"{self.path} has no save point to resume from: the run stopped before its first one. "
+                              f"Start it over with `rkm train --restart {self.path}` (restart=True).")
+
+    def clear(self) -> None:
+        """Remove what a run that stopped before its first save point left: its log, summary and data record."""
+        for path in (self.metrics_path, self.summary_path, self.data_path):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        if self.states.is_dir():
+            savepoints.clean_temporaries(self.states)
+
+    # ---------------------------------------------------------------- resume
+    @staticmethod
+    def refuse_changes(saved: dict, wanted: dict) -> None:
+        """Raise a ConfigError listing every setting that differs from the run's and may not change on resume."""
+        changed = [f"{table}.{key} ({saved[table][key]!r} -> {value!r})" for table, values in wanted.items()
+                   for key, value in values.items()
+                   if saved[table].get(key) != value and (table, key) not in RESUMABLE]
+        if changed:
+            allowed = ", ".join(f"{t}.{k}" for t, k in sorted(RESUMABLE))
+            raise ConfigError(f"a resume cannot change {', '.join(changed)}: the run was trained with the old values. "
+                              f"Only {allowed} may change; for other settings start a new run (rkm train --config "
+                              "RUN/config.toml ... --run-dir NEW).")
+
+    def check_data(self, dataset: Dataset) -> None:
+        """Raise a ConfigError if the data is not the data the run started with (``data.json``)."""
+        if not self.data_path.is_file():
+            logger.info("%s has no %s (a run of an older rkm): its data cannot be compared.", self.path, DATA_NAME)
+            return
+        recorded = savepoints.json_object(self.data_path.read_bytes(), "content", self.data_path)
+        now = fingerprint(dataset)
+        if recorded != now:
+            raise ConfigError(f"the data of {self.path} changed since the run started ({self.data_path} records "
+                              f"{recorded.get('dataset')!r} with SHA-256 {str(recorded.get('sha256'))[:12]}..., "
+                              f"{recorded.get('train_rows')} training rows; it is now {now['dataset']!r}, "
+                              f"{now['sha256'][:12]}..., {now['train_rows']} rows). Restore the data, or start a "
+                              "new run.")
+
+    def record_data(self, dataset: Dataset) -> None:
+        """Write ``data.json`` (atomically)."""
+        savepoints.atomic_write(self.data_path, (json.dumps(fingerprint(dataset), indent=2) + "\n").encode())
+
+    def check_model(self, model: Any, config: dict, dataset: Dataset) -> None:
+        """Raise a ConfigError if the save point's model does not have the settings of ``config`` or fit the data."""
+        latest = self.latest()
+        source = latest[1] if latest else self.states
+        if dataset.n_visible != model.n_visible:
+            raise ConfigError(f"the data has {dataset.n_visible} values per row but the model of {source} has "
+                              f"{model.n_visible} visible units; resume with the run's own data.")
+        m = config["model"]
+        differences = [f"model.{key} = {value!r} there, {getattr(model, key)!r} in the save point"
+                       for key, value in m.items() if key not in _UNTOUCHED_BY_RESUME
+                       and getattr(model, key) != hyperparams.MODEL[key].constructor_value(value)]
+        if m["seed"] is not None and model.seed != m["seed"]:
+            differences.append(f"model.seed = {m['seed']} there, {model.seed} in the save point")
+        if (m["average_data"] or m["centering"]) != (model.average_data is not None):
+            differences.append("model.average_data differs")
+        if config["run"]["lr_final"] is None and model.lr != m["lr"]:
+            differences.append(f"model.lr = {m['lr']!r} there, {model.lr!r} in the save point")
+        if differences:
+            raise ConfigError(f"{self.config_path} does not match its save point {source}: "
+                              f"{'; '.join(differences)}. The file was changed after the run started (an older rkm "
+                              "rewrote it on a refused --resume); put the save point's values back, or start a new "
+                              "run.")
+
+    def truncate_metrics(self, update: int, columns: tuple[str, ...]) -> None:
+        """Keep the rows of ``metrics.csv`` up to ``update``, each update once and in order, under ``columns``.
+
+        Rows past the save point resumed from, repeated or unordered rows, and a last row cut
+        short by a kill (no line end) are dropped. A log written with other columns (an older
+        rkm) keeps its values under the names ``columns`` shares with its header, the new
+        columns empty. The file is rewritten atomically, and only if that changes it.
+        """
+        if not self.metrics_path.is_file():
+            return
+        raw = self.metrics_path.read_bytes()
+        lines = raw.split(b"\n")[:-1]  # the last piece has no line end: empty, or cut short
+        rows = [next(csv.reader([line.decode("utf-8", "replace").rstrip("\r")]), []) for line in lines]
+        header = rows[0] if rows and rows[0] and rows[0][0] == columns[0] else list(columns)
+        kept, last = [",".join(columns)], -1
+        for fields in rows:
+            if len(fields) != len(header) or not fields[0].isdigit():
+                continue
+            if last < int(fields[0]) <= update:
+                values = dict(zip(header, fields))
+                kept.append(_csv_line([values.get(name, "") for name in columns]))
+                last = int(fields[0])
+        text = ("\r\n".join(kept) + "\r\n").encode()
+        if text != raw:
+            savepoints.atomic_write(self.metrics_path, text)
+
+
+def _csv_line(fields: list[str]) -> str:
+    """One row as ``csv.writer`` writes it, without the line end."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="").writerow(fields)
+    return out.getvalue()

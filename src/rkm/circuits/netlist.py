@@ -1,0 +1,871 @@
+"""Explicit resistor-network view of an RKM pass.
+
+This module builds the circuit of one forward or backward pass as a netlist of
+resistors and fixed voltage sources and solves Kirchhoff's current law as a
+sparse linear system (weighted graph Laplacian, SciPy). It deliberately uses no
+closed-form formula for the node voltages or the power, so that the fast model
+code can be tested against it.
+
+Node numbering of a :class:`Netlist`: free (floating) nodes ``0 .. n_free-1``,
+then the source nodes ``n_free .. n_free+n_sources-1``. For a pass that clamps
+a layer of ``n`` units the sources are, in order: the ``n`` clamped nodes
+``x_k``, their ``n`` inverted copies ``c - x_k``, the bias supply ``+g`` and
+the bias supply ``c - g``.
+
+Voltages, conductances and powers are in code units; all computation is in
+float64 NumPy.
+
+:func:`netlist_of` builds the netlist of one pass of an ``rkm.RKM`` or ``rkm.RBM``
+from its parameters, supplies and offset. The same network can be handed to a
+real circuit simulator, ngspice (not part of rkm: ``apt-get install ngspice``).
+:func:`simulate_ngspice` runs it in batch mode on the deck of :func:`to_spice`
+(17 significant digits) and reads its binary raw file (float64, no digit lost to
+printing): the ``.op`` node voltages and the power, taken from the sources'
+branch currents. :func:`ngspice_relaxation_time` gives every free node a
+capacitor to ground and measures a node's time constant in a transient.
+``tests/test_ngspice.py`` holds the model to both: node voltages and power to
+ngspice's ``.op`` to 1e-9 relative, relaxation times to its transients to 1e-3,
+for offsets 0, 0.5 and 1, both directions, with and without layer scaling; it
+is skipped when ngspice is not installed. ngspice is driven through its command
+line rather than through PySpice or spicelib, which are GPL-3.0 (rkm is
+Apache-2.0) and would bring more than the few lines that read a raw file.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+from scipy.sparse.linalg import splu
+
+from rkm.errors import ConfigError, DataError, NgspiceNotFoundError, SimulationError
+
+from ..core import _checks
+from ..core.physics import NODE_CAPACITANCE
+
+__all__ = [
+    "Netlist",
+    "CircuitPass",
+    "build_netlist",
+    "solve_netlist",
+    "edge_power",
+    "power_gradient",
+    "node_conductance",
+    "solve_pass",
+    "to_spice",
+    "netlist_of",
+    "SpiceOperatingPoint",
+    "simulate_ngspice",
+    "ngspice_relaxation_time",
+]
+
+Direction = Literal["forward", "backward"]
+Isolated = Literal["raise", "nan"]
+
+
+# --------------------------------------------------------------------------- #
+# Netlist
+# --------------------------------------------------------------------------- #
+@dataclass(frozen=True, eq=False)
+class Netlist:
+    """Resistors between nodes, some of them held at fixed voltages.
+
+    Attributes
+    ----------
+    n_free : int
+        Number of free (floating) nodes; they are nodes ``0 .. n_free-1``.
+    source_voltages : ndarray, shape (N, n_sources)
+        Voltage of every source node, one row per sample. Source ``k`` is node
+        ``n_free + k``.
+    edges_a, edges_b : ndarray of int, shape (n_edges,)
+        End nodes of each resistor.
+    conductance : ndarray, shape (n_edges,)
+        Conductance of each resistor (strictly positive).
+    source_names, free_names : list of str
+        Human-readable node names, e.g. ``'v3'``, ``'not v3'``, ``'+g_h'``,
+        ``'c-g_h'`` for sources and ``'h0'`` for free nodes.
+    """
+
+    n_free: int
+    source_voltages: np.ndarray
+    edges_a: np.ndarray
+    edges_b: np.ndarray
+    conductance: np.ndarray
+    source_names: list[str]
+    free_names: list[str]
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "n_free", int(self.n_free))
+        set_(self, "source_voltages", np.asarray(self.source_voltages, np.float64))
+        set_(self, "edges_a", np.asarray(self.edges_a, np.int64))
+        set_(self, "edges_b", np.asarray(self.edges_b, np.int64))
+        set_(self, "conductance", np.asarray(self.conductance, np.float64))
+        set_(self, "source_names", list(self.source_names))
+        set_(self, "free_names", list(self.free_names))
+        sv = self.source_voltages
+        if sv.ndim != 2:
+            raise DataError(
+                f"source_voltages must be 2-D (N, n_sources); got shape {sv.shape}"
+            )
+        n_e = self.conductance.shape
+        if self.edges_a.shape != n_e or self.edges_b.shape != n_e or len(n_e) != 1:
+            raise DataError(
+                "edges_a, edges_b and conductance must be 1-D of equal length; got "
+                f"{self.edges_a.shape}, {self.edges_b.shape}, {self.conductance.shape}"
+            )
+        if len(self.free_names) != self.n_free:
+            raise DataError(
+                f"expected {self.n_free} free_names, got {len(self.free_names)}"
+            )
+        if len(self.source_names) != sv.shape[1]:
+            raise DataError(
+                f"expected {sv.shape[1]} source_names, got {len(self.source_names)}"
+            )
+        n = self.n_nodes
+        if n_e[0] and (
+            min(self.edges_a.min(), self.edges_b.min()) < 0
+            or max(self.edges_a.max(), self.edges_b.max()) >= n
+        ):
+            raise DataError(f"edge node indices must lie in [0, {n}); got out of range")
+        if not np.all(np.isfinite(self.conductance)) or np.any(self.conductance <= 0):
+            raise DataError("every edge conductance must be finite and > 0")
+
+    @property
+    def n_sources(self) -> int:
+        """Number of source (fixed-voltage) nodes."""
+        return int(self.source_voltages.shape[1])
+
+    @property
+    def n_nodes(self) -> int:
+        """Total number of nodes, free and source."""
+        return self.n_free + self.n_sources
+
+    @property
+    def n_samples(self) -> int:
+        """Number of samples N (rows of ``source_voltages``)."""
+        return int(self.source_voltages.shape[0])
+
+    @property
+    def n_edges(self) -> int:
+        """Number of resistors."""
+        return int(self.conductance.shape[0])
+
+
+@dataclass(frozen=True, eq=False)
+class CircuitPass:
+    """Solved circuit of one pass.
+
+    Attributes
+    ----------
+    voltages : ndarray, shape (N, n_free)
+        Free node voltages (NaN for isolated nodes when ``isolated='nan'``).
+    power : ndarray, shape (N,)
+        Dissipated power ``1/2 sum_e G_e dV_e^2`` at those voltages.
+    node_conductance : ndarray, shape (n_free,)
+        Total conductance attached to each free node.
+    relaxation_times : ndarray, shape (n_free,)
+        ``2 / node_conductance`` (``inf`` for an isolated node).
+    """
+
+    voltages: np.ndarray
+    power: np.ndarray
+    node_conductance: np.ndarray
+    relaxation_times: np.ndarray
+
+
+# --------------------------------------------------------------------------- #
+# Input handling
+# --------------------------------------------------------------------------- #
+# --------------------------------------------------------------------------- #
+# Building
+# --------------------------------------------------------------------------- #
+def build_netlist(
+    W: Any,
+    v_bias: Any,
+    h_bias: Any,
+    clamped: Any,
+    *,
+    direction: Direction = "forward",
+    g_v: float = 0.5,
+    g_h: float = 0.5,
+    offset: float = 0.0,
+) -> Netlist:
+    """Build the resistor network of one RKM pass.
+
+    Parameters
+    ----------
+    W : array_like or Tensor, shape (n_hidden, n_visible)
+        Weights; ``|W_ji|`` is the conductance between hidden ``j`` and
+        visible ``i`` (``W_ji > 0``) or the inverted copy of the clamped one
+        (``W_ji < 0``). Zero weights give no resistor.
+    v_bias, h_bias : array_like or Tensor, shapes (n_visible,), (n_hidden,)
+        Biases ``a`` and ``b``; a bias ``beta`` gives conductance
+        ``|beta| / g`` to the source ``+g`` (``beta > 0``) or ``c - g``.
+    clamped : array_like or Tensor, shape (N, n) or (n,)
+        Clamped layer: visible states for ``'forward'``, hidden states for
+        ``'backward'``.
+    direction : {'forward', 'backward'}
+        ``'forward'``: visible clamped, hidden free. ``'backward'``: mirror.
+    g_v, g_h : float
+        Bias supply voltages (> 0).
+    offset : float
+        Offset ``c`` of the inverted copies.
+
+    Returns
+    -------
+    Netlist
+
+    Raises
+    ------
+    DataError
+        Inconsistent shapes or non-finite values.
+    ConfigError
+        Unknown direction, non-positive or non-finite ``g_v``, ``g_h``, ``offset``.
+    """
+    if direction not in ("forward", "backward"):
+        raise ConfigError(
+            f"direction must be 'forward' or 'backward'; got {direction!r}"
+        )
+    g_v = _checks.number("g_v", g_v, positive=True)
+    g_h = _checks.number("g_h", g_h, positive=True)
+    c = _checks.number("offset", offset)
+
+    W = _checks.float_array(W, "W")
+    if W.ndim != 2:
+        raise DataError(f"W must be 2-D (n_hidden, n_visible); got shape {W.shape}")
+    n_hidden, n_visible = W.shape
+    a = _checks.float_array(v_bias, "v_bias")
+    b = _checks.float_array(h_bias, "h_bias")
+    if a.shape != (n_visible,):
+        raise DataError(
+            f"v_bias: expected shape ({n_visible},) to match W {W.shape}; got {a.shape}"
+        )
+    if b.shape != (n_hidden,):
+        raise DataError(
+            f"h_bias: expected shape ({n_hidden},) to match W {W.shape}; got {b.shape}"
+        )
+
+    if direction == "forward":
+        Wfc = W  # (n_free, n_clamped)
+        bias, g = b, g_h
+        free_p, clamp_p, g_name = "h", "v", "g_h"
+    else:
+        Wfc = W.T
+        bias, g = a, g_v
+        free_p, clamp_p, g_name = "v", "h", "g_v"
+    n_free, n_clamp = Wfc.shape
+
+    x = _checks.float_array(clamped, "clamped")
+    if x.ndim == 1:
+        x = x[None, :]
+    if x.ndim != 2 or x.shape[1] != n_clamp:
+        raise DataError(
+            f"clamped ({'visible' if direction == 'forward' else 'hidden'} layer, "
+            f"direction={direction!r}): expected shape (N, {n_clamp}) or "
+            f"({n_clamp},); got {np.shape(clamped)}"
+        )
+    n_samples = x.shape[0]
+
+    # Source nodes: clamped x_k, inverted c - x_k, +g, c - g.
+    src_x = n_free + np.arange(n_clamp)
+    src_not = n_free + n_clamp + np.arange(n_clamp)
+    src_pos = n_free + 2 * n_clamp
+    src_neg = src_pos + 1
+    source_voltages = np.concatenate(
+        [x, c - x, np.full((n_samples, 1), g), np.full((n_samples, 1), c - g)],
+        axis=1,
+    )
+
+    jj, kk = np.nonzero(Wfc)
+    w = Wfc[jj, kk]
+    w_other = np.where(w > 0, src_x[kk], src_not[kk])
+    (bj,) = np.nonzero(bias)
+    bv = bias[bj]
+    b_other = np.where(bv > 0, src_pos, src_neg)
+
+    edges_a = np.concatenate([jj, bj]).astype(np.int64)
+    edges_b = np.concatenate([w_other, b_other]).astype(np.int64)
+    conductance = np.concatenate([np.abs(w), np.abs(bv) / g])
+
+    source_names = (
+        [f"{clamp_p}{k}" for k in range(n_clamp)]
+        + [f"not {clamp_p}{k}" for k in range(n_clamp)]
+        + [f"+{g_name}", f"c-{g_name}"]
+    )
+    free_names = [f"{free_p}{j}" for j in range(n_free)]
+    return Netlist(
+        n_free=n_free,
+        source_voltages=source_voltages,
+        edges_a=edges_a,
+        edges_b=edges_b,
+        conductance=conductance,
+        source_names=source_names,
+        free_names=free_names,
+    )
+
+
+# --------------------------------------------------------------------------- #
+# Linear algebra on the netlist
+# --------------------------------------------------------------------------- #
+def laplacian(net: Netlist) -> sp.csr_matrix:
+    """Weighted graph Laplacian of the netlist, shape (n_nodes, n_nodes): ``L = B^T diag(G) B``."""
+    a, b, G = net.edges_a, net.edges_b, net.conductance
+    rows = np.concatenate([a, b, a, b])
+    cols = np.concatenate([a, b, b, a])
+    vals = np.concatenate([G, G, -G, -G])
+    n = net.n_nodes
+    return sp.coo_matrix((vals, (rows, cols)), shape=(n, n)).tocsr()
+
+
+def _incidence(net: Netlist) -> sp.csr_matrix:
+    """Signed incidence matrix B, shape (n_edges, n_nodes): +1 at a, -1 at b."""
+    m = net.n_edges
+    rows = np.concatenate([np.arange(m), np.arange(m)])
+    cols = np.concatenate([net.edges_a, net.edges_b])
+    vals = np.concatenate([np.ones(m), -np.ones(m)])
+    return sp.coo_matrix((vals, (rows, cols)), shape=(m, net.n_nodes)).tocsr()
+
+
+def _all_voltages(net: Netlist, free_voltages: Any) -> np.ndarray:
+    v = _checks.float_array(free_voltages, "free_voltages", finite=False)
+    if v.ndim == 1:
+        v = v[None, :]
+    expected = (net.n_samples, net.n_free)
+    if v.shape != expected:
+        raise DataError(
+            f"free_voltages: expected shape {expected} (or ({net.n_free},) for one "
+            f"sample); got {np.shape(free_voltages)}"
+        )
+    return np.concatenate([v, net.source_voltages], axis=1)
+
+
+def node_conductance(net: Netlist) -> np.ndarray:
+    """Total conductance attached to each free node.
+
+    Returns
+    -------
+    ndarray, shape (n_free,)
+    """
+    G = np.bincount(net.edges_a, weights=net.conductance, minlength=net.n_nodes)
+    G = G + np.bincount(net.edges_b, weights=net.conductance, minlength=net.n_nodes)
+    return G[: net.n_free]
+
+
+def _floating_nodes(net: Netlist) -> np.ndarray:
+    """Free nodes whose connected component contains no source node."""
+    if net.n_free == 0:
+        return np.zeros(0, dtype=np.int64)
+    n = net.n_nodes
+    adj = sp.coo_matrix(
+        (np.ones(net.n_edges), (net.edges_a, net.edges_b)), shape=(n, n)
+    )
+    _, labels = connected_components(adj, directed=False)
+    grounded = np.zeros(labels.max() + 1, dtype=bool)
+    grounded[labels[net.n_free :]] = True
+    return np.nonzero(~grounded[labels[: net.n_free]])[0]
+
+
+def solve_netlist(net: Netlist, *, isolated: Isolated = "raise") -> np.ndarray:
+    """Solve Kirchhoff's current law for the free node voltages.
+
+    With the Laplacian ``L`` split into free (f) and source (s) blocks this
+    solves ``L_ff x_f = -L_fs x_s`` for all samples with one sparse LU
+    factorisation.
+
+    Parameters
+    ----------
+    net : Netlist
+    isolated : {'raise', 'nan'}
+        What to do with free nodes not connected to any source (e.g. a node
+        whose weights and bias are all zero): raise :class:`DataError`, or
+        give them NaN voltage and solve the rest.
+
+    Returns
+    -------
+    ndarray, shape (N, n_free)
+    """
+    if isolated not in ("raise", "nan"):
+        raise ConfigError(f"isolated must be 'raise' or 'nan'; got {isolated!r}")
+    nf = net.n_free
+    out = np.full((net.n_samples, nf), np.nan)
+    bad = _floating_nodes(net)
+    if bad.size and isolated == "raise":
+        names = ", ".join(net.free_names[k] for k in bad[:20])
+        more = f" (and {bad.size - 20} more)" if bad.size > 20 else ""
+        raise DataError(
+            f"node(s) {names}{more} have no conductance path to any source, so "
+            "their voltage is undefined: every node needs at least one nonzero "
+            "conductance (a nonzero weight or bias). Fix the parameters, or pass "
+            "isolated='nan' to get NaN for these nodes."
+        )
+    keep = np.setdiff1d(np.arange(nf), bad)
+    if keep.size == 0 or net.n_samples == 0:
+        return out
+    L = laplacian(net)
+    L_ff = L[keep][:, keep].tocsc()
+    L_fs = L[keep][:, nf:]
+    rhs = -(L_fs @ net.source_voltages.T)  # (n_keep, N)
+    lu = splu(L_ff)
+    x = lu.solve(np.ascontiguousarray(rhs))
+    out[:, keep] = np.asarray(x).reshape(keep.size, net.n_samples).T
+    return out
+
+
+def edge_power(net: Netlist, free_voltages: Any) -> np.ndarray:
+    """Dissipated power ``1/2 sum_e G_e (V_a - V_b)^2`` at given free voltages.
+
+    Parameters
+    ----------
+    net : Netlist
+    free_voltages : array_like, shape (N, n_free) or (n_free,)
+        Any free node voltages (not necessarily the KCL solution).
+
+    Returns
+    -------
+    ndarray, shape (N,)
+    """
+    V = _all_voltages(net, free_voltages)
+    dV = _incidence(net) @ V.T  # (n_edges, N)
+    return 0.5 * (net.conductance @ np.square(dV, out=dV))
+
+
+def power_gradient(net: Netlist, free_voltages: Any) -> np.ndarray:
+    """Gradient of :func:`edge_power` with respect to the free voltages.
+
+    ``dP/dV_k = sum_e G_e (V_a - V_b) (delta_ka - delta_kb)``; it vanishes at
+    the KCL solution (it is the net current out of each free node).
+
+    Returns
+    -------
+    ndarray, shape (N, n_free)
+    """
+    V = _all_voltages(net, free_voltages)
+    B = _incidence(net)
+    current = (B @ V.T) * net.conductance[:, None]  # (n_edges, N)
+    return np.asarray(B.T @ current)[: net.n_free].T
+
+
+def solve_pass(
+    W: Any,
+    v_bias: Any,
+    h_bias: Any,
+    clamped: Any,
+    *,
+    direction: Direction = "forward",
+    g_v: float = 0.5,
+    g_h: float = 0.5,
+    offset: float = 0.0,
+    isolated: Isolated = "raise",
+) -> CircuitPass:
+    """Build and solve one pass: voltages, power and relaxation times.
+
+    Parameters are those of :func:`build_netlist` and :func:`solve_netlist`.
+
+    Returns
+    -------
+    CircuitPass
+    """
+    net = build_netlist(
+        W, v_bias, h_bias, clamped, direction=direction, g_v=g_v, g_h=g_h, offset=offset
+    )
+    volts = solve_netlist(net, isolated=isolated)
+    G = node_conductance(net)
+    with np.errstate(divide="ignore"):
+        tau = NODE_CAPACITANCE / G
+    return CircuitPass(
+        voltages=volts,
+        power=edge_power(net, volts),
+        node_conductance=G,
+        relaxation_times=tau,
+    )
+
+
+# --------------------------------------------------------------------------- #
+# SPICE export
+# --------------------------------------------------------------------------- #
+def _spice_names(names: list[str]) -> list[str]:
+    out: list[str] = []
+    seen: set[str] = {"0", "gnd"}
+    for name in names:
+        s = name.replace("+", "_plus_").replace("-", "_minus_")
+        s = re.sub(r"[^A-Za-z0-9_]", "_", s).lower()
+        s = re.sub(r"_+", "_", s).strip("_") or "n"
+        if s[0].isdigit():
+            s = "n" + s
+        base, k = s, 1
+        while s in seen:
+            s = f"{base}_{k}"
+            k += 1
+        seen.add(s)
+        out.append(s)
+    return out
+
+
+def _spice_elements(net: Netlist, sample: int, title: str) -> tuple[list[str], list[str]]:
+    """Title, comment, sources and resistors of one sample, and the SPICE node names."""
+    if not -net.n_samples <= int(sample) < net.n_samples:
+        raise DataError(
+            f"sample must be in [0, {net.n_samples}) for this netlist; got {sample}"
+        )
+    names = _spice_names(list(net.free_names) + list(net.source_names))
+    title_line = " ".join(str(title).split()) or "rkm pass"
+    lines = [title_line, f"* sample {int(sample)}: {net.n_free} free nodes, "
+             f"{net.n_sources} sources, {net.n_edges} resistors"]
+    volts = net.source_voltages[int(sample)]
+    for k in range(net.n_sources):
+        node = names[net.n_free + k]
+        lines.append(f"V_{node} {node} 0 DC {volts[k]:.17g}")
+    for e in range(net.n_edges):
+        na, nb = names[net.edges_a[e]], names[net.edges_b[e]]
+        lines.append(f"R{e} {na} {nb} {1.0 / net.conductance[e]:.17g}")
+    return lines, names
+
+
+def to_spice(net: Netlist, sample: int = 0, title: str = "rkm pass") -> str:
+    """Write one sample of the netlist as ngspice-compatible text.
+
+    Every source node gets a DC voltage source to ground (node ``0``), every
+    edge a resistor of resistance ``1/G``; the deck ends with ``.op`` and
+    ``.end``. Run it with ``ngspice -b file.cir``, or with
+    :func:`simulate_ngspice`. Free nodes not connected to any source make the
+    SPICE matrix singular, as in :func:`solve_netlist`.
+
+    Parameters
+    ----------
+    net : Netlist
+    sample : int
+        Row of ``net.source_voltages`` to use.
+    title : str
+        Title line (first line of the deck).
+
+    Returns
+    -------
+    str
+    """
+    lines, _ = _spice_elements(net, sample, title)
+    return "\n".join(lines + [".op", ".end"]) + "\n"
+
+
+# --------------------------------------------------------------------------- #
+# A pass of a model
+# --------------------------------------------------------------------------- #
+def netlist_of(model: Any, clamped: Any, direction: Direction = "forward") -> Netlist:
+    """The netlist of one pass of an ``rkm.RKM`` or ``rkm.RBM``.
+
+    The resistors come from the model's realised parameters
+    (``model.realised_parameters()``: the conductances its devices realise, which
+    equal ``W``, ``v_bias``, ``h_bias`` for ideal devices), the supplies from
+    ``g_v``, ``g_h`` and ``offset``: the whole circuit the model's passes, power
+    and relaxation times describe (see :func:`build_netlist`).
+
+    Parameters
+    ----------
+    model : rkm.RKM or rkm.RBM
+    clamped : array_like or Tensor, shape (N, n) or (n,)
+        The clamped layer: visible states for ``'forward'``, hidden states for
+        ``'backward'``.
+    direction : {'forward', 'backward'}
+
+    Returns
+    -------
+    Netlist
+    """
+    W, v_bias, h_bias = model.realised_parameters()
+    return build_netlist(
+        W, v_bias, h_bias, clamped, direction=direction,
+        g_v=model.g_v, g_h=model.g_h, offset=model.offset,
+    )
+
+
+# --------------------------------------------------------------------------- #
+# ngspice
+# --------------------------------------------------------------------------- #
+@dataclass(frozen=True, eq=False)
+class SpiceOperatingPoint:
+    """DC operating point of one sample of a netlist, as ngspice computed it.
+
+    Attributes
+    ----------
+    voltages : ndarray, shape (n_free,)
+        Free node voltages, in the order of ``netlist.free_names``.
+    power : float
+        Dissipated power in the code convention ``1/2 sum_e G_e dV_e^2``, taken
+        from the sources: ``1/2 sum_k V_k (-I_k)``, the power the sources
+        deliver (ngspice's branch current ``I_k`` flows into a source's
+        positive terminal).
+    source_currents : ndarray, shape (n_sources,)
+        ngspice's branch current ``I_k`` of each source, in the order of
+        ``netlist.source_names``.
+    """
+
+    voltages: np.ndarray
+    power: float
+    source_currents: np.ndarray
+
+
+_NGSPICE_INSTALL = (
+    "install it (Debian/Ubuntu: `apt-get install ngspice`; macOS: `brew install "
+    "ngspice`; others: https://ngspice.sourceforge.io), or pass its path as "
+    "executable='/path/to/ngspice'"
+)
+# A log line with one of these means ngspice did not solve the deck as written: an
+# input error, or a singular matrix that it then "solved" by adding conductances.
+_NGSPICE_TROUBLE = re.compile(r"error|warning|singular|interrupted", re.IGNORECASE)
+
+
+def _read_raw(data: bytes) -> list[tuple[str, dict[str, np.ndarray]]]:
+    """Plots of an ngspice binary raw file: ``[(plot name, {vector name: values})]``."""
+    plots, pos = [], 0
+    while pos < len(data):
+        start = data.find(b"Binary:\n", pos)
+        if start < 0:
+            raise SimulationError("ngspice's raw file ends inside a header; rerun it.")
+        text = data[pos:start].decode("ascii", "replace").splitlines()
+        # "Key: value" lines, then one tab-indented "index name type" line per vector
+        header = dict(ln.split(":", 1) for ln in text if ":" in ln and not ln.startswith("\t"))
+        names = [ln.split()[1] for ln in text if ln.startswith("\t")]
+        n_points = int(header["No. Points"])
+        start += len(b"Binary:\n")
+        stop = start + 8 * n_points * len(names)
+        values = np.frombuffer(data[start:stop], dtype=np.float64)
+        if values.size != n_points * len(names):
+            raise SimulationError("ngspice's raw file is truncated; rerun it.")
+        table = values.reshape(n_points, len(names))
+        plots.append((header["Plotname"].strip(), {n: table[:, i] for i, n in enumerate(names)}))
+        pos = stop
+    return plots
+
+
+def _run_ngspice(
+    deck: str, executable: str, timeout: float
+) -> list[tuple[str, dict[str, np.ndarray]]]:
+    """Run ngspice in batch mode on ``deck``; the plots of its binary raw file."""
+    path = shutil.which(executable)
+    if path is None:
+        raise NgspiceNotFoundError(
+            f"ngspice was not found (no executable {executable!r} on PATH): {_NGSPICE_INSTALL}"
+        )
+    timeout = _checks.number("timeout", timeout, positive=True)
+    with tempfile.TemporaryDirectory(prefix="rkm-ngspice-") as folder:
+        work = Path(folder)
+        (work / "deck.cir").write_text(deck)
+        # -b batch, -n no user init file, -r binary raw file (float64), -o the log.
+        command = [path, "-b", "-n", "-r", "out.raw", "-o", "log.txt", "deck.cir"]
+        try:
+            done = subprocess.run(
+                command, cwd=work, stdin=subprocess.DEVNULL, capture_output=True,
+                text=True, timeout=timeout,
+            )
+        except subprocess.TimeoutExpired:
+            raise SimulationError(
+                f"ngspice did not finish within {timeout:g} s; pass a larger timeout="
+            ) from None
+        log_file = work / "log.txt"
+        log = log_file.read_text(errors="replace") if log_file.exists() else ""
+        lines = [ln.strip() for ln in (log + "\n" + done.stderr).splitlines() if ln.strip()]
+        trouble = [k for k, ln in enumerate(lines) if _NGSPICE_TROUBLE.search(ln)]
+        raw_file = work / "out.raw"
+        if done.returncode != 0 or trouble or not raw_file.exists():
+            # the first complaint and what follows it, without the retries' progress notes
+            first = trouble[0] if trouble else max(len(lines) - 3, 0)
+            said = lines[first : first + 1] + [
+                ln for ln in lines[first + 1 : first + 3] if not ln.startswith(("Note", "Trying"))
+            ]
+            raise SimulationError(
+                f"ngspice failed on the deck (exit status {done.returncode}); it said: "
+                + " | ".join(said)
+            )
+        return _read_raw(raw_file.read_bytes())
+
+
+def _plot(plots: list[tuple[str, dict[str, np.ndarray]]], name: str) -> dict[str, np.ndarray]:
+    for plot_name, vectors in plots:
+        if plot_name == name:
+            return vectors
+    raise SimulationError(
+        f"ngspice wrote no {name!r} plot (it wrote {[p for p, _ in plots]}); rerun it."
+    )
+
+
+def simulate_ngspice(
+    netlist: Netlist, sample: int = 0, *, executable: str = "ngspice", timeout: float = 120.0
+) -> SpiceOperatingPoint:
+    """Solve one sample of a netlist with the ngspice circuit simulator (``.op``).
+
+    ngspice runs in batch mode on the deck of :func:`to_spice` (values written
+    with 17 significant digits) and writes its binary raw file, read back as
+    float64, so no digit is lost to printing. Nothing of rkm's own solver is
+    used: this is the independent check of :func:`solve_netlist` and of the
+    model's closed forms.
+
+    Parameters
+    ----------
+    netlist : Netlist
+    sample : int
+        Row of ``netlist.source_voltages`` to simulate.
+    executable : str
+        Name or path of the ngspice program.
+    timeout : float
+        Seconds to wait for ngspice.
+
+    Returns
+    -------
+    SpiceOperatingPoint
+        Free node voltages and the dissipated power. The power comes from the
+        branch currents of the sources, ``1/2 sum_k V_k (-I_k)`` (half the power
+        they deliver, the code's 1/2 convention), not from the resistors and
+        node voltages, so it checks :func:`edge_power` independently.
+
+    Raises
+    ------
+    NgspiceNotFoundError
+        ngspice is not installed; the message says how to install it.
+    SimulationError
+        ngspice failed or reported a problem (its own message is quoted); a free
+        node without a path to a source is reported as a singular matrix.
+    DataError
+        ``sample`` out of range.
+    """
+    deck = to_spice(netlist, sample)
+    vectors = _plot(_run_ngspice(deck, executable, timeout), "Operating Point")
+    names = _spice_names(list(netlist.free_names) + list(netlist.source_names))
+    nf = netlist.n_free
+    voltages = np.array([vectors[f"v({n})"][0] for n in names[:nf]])
+    currents = np.array([vectors[f"i(v_{n})"][0] for n in names[nf:]])
+    power = -0.5 * float(netlist.source_voltages[int(sample)] @ currents)
+    return SpiceOperatingPoint(voltages=voltages, power=power, source_currents=currents)
+
+
+def _one_over_e_time(time: np.ndarray, voltage: np.ndarray, final: float) -> float | None:
+    """First time the deviation ``|V - final|`` falls to 1/e of its value at t = 0.
+
+    The log of the deviation is interpolated linearly between the two time points
+    that bracket the crossing, which is exact for an exponential decay. None if it
+    never falls that far.
+    """
+    deviation = np.abs(voltage - final) / abs(voltage[0] - final)
+    (below,) = np.nonzero(deviation <= math.exp(-1.0))
+    if below.size == 0:
+        return None
+    i = int(below[0])
+    log_a, log_b = math.log(deviation[i - 1]), math.log(deviation[i])
+    return float(time[i - 1] + (-1.0 - log_a) / (log_b - log_a) * (time[i] - time[i - 1]))
+
+
+def ngspice_relaxation_time(
+    netlist: Netlist,
+    node: int | str,
+    capacitance: Any = NODE_CAPACITANCE,
+    *,
+    sample: int = 0,
+    executable: str = "ngspice",
+    timeout: float = 120.0,
+) -> float:
+    """Time constant of one free node, measured in an ngspice transient.
+
+    Every free node gets a capacitor to ground. A node's capacitance to any node
+    held at a fixed voltage (the substrate, a supply) acts the same, and in a pass
+    of an RKM every neighbour of a free node is such a source, so ground stands for
+    all of them. The named node starts away from equilibrium (``.ic``, at a voltage
+    beyond every source; the other nodes start at their consistent values) and
+    relaxes; the time constant is the time its deviation from the ``.op`` voltage
+    takes to fall to 1/e. For a node whose neighbours are all sources (every node
+    of an RKM pass) the decay is one exponential and this is its RC constant; a
+    node coupled to other free nodes decays as a sum of exponentials, and this is
+    its 1/e time.
+
+    The transient (trapezoidal integration, at most 1/2000 of the window per
+    step) starts on a window of ten times ``C / G`` (``G``: the node's total
+    conductance in the netlist) and is rerun on a window ten times wider or
+    narrower until the crossing lies in its last 19/20, at least a hundred steps
+    from the start; the crossing between two time points is interpolated in the
+    log of the deviation. For a single exponential the integration error sets the
+    accuracy: 2e-6 relative on the first window (200 steps per time constant), at
+    worst 1e-5.
+
+    Parameters
+    ----------
+    netlist : Netlist
+    node : int or str
+        Index of the free node or its name in ``netlist.free_names`` (``'h0'``).
+    capacitance : float or array_like of shape (n_free,)
+        Capacitance of every free node to ground (code units; the model's
+        relaxation times use 2).
+    sample : int
+        Row of ``netlist.source_voltages`` for the sources.
+    executable, timeout
+        As in :func:`simulate_ngspice` (the timeout is per ngspice run).
+
+    Returns
+    -------
+    float
+        The time constant, in the units of ``capacitance / conductance``.
+
+    Raises
+    ------
+    NgspiceNotFoundError, SimulationError
+        As in :func:`simulate_ngspice`; also when no window shows the crossing.
+    DataError
+        Unknown node, a node without conductance, a bad capacitance or ``sample``.
+    """
+    if isinstance(node, str):
+        if node not in netlist.free_names:
+            raise DataError(
+                f"node {node!r} is not a free node of this netlist; free nodes: "
+                f"{', '.join(netlist.free_names[:20])}"
+                + (" ..." if netlist.n_free > 20 else "")
+            )
+        k = netlist.free_names.index(node)
+    elif isinstance(node, (int, np.integer)) and 0 <= int(node) < netlist.n_free:
+        k = int(node)
+    else:
+        raise DataError(
+            f"node must be a free node's name or an index in [0, {netlist.n_free}); got {node!r}"
+        )
+    cap = _checks.float_array(capacitance, "capacitance")
+    cap = np.broadcast_to(cap, (netlist.n_free,)) if cap.ndim == 0 else cap
+    if cap.shape != (netlist.n_free,) or np.any(cap <= 0):
+        raise DataError(
+            f"capacitance must be > 0, one number or one per free node ({netlist.n_free},); "
+            f"got shape {np.shape(capacitance)}"
+        )
+    conductance = node_conductance(netlist)[k]
+    if conductance <= 0:
+        raise DataError(
+            f"node {netlist.free_names[k]} has no resistor, so it has no time constant; "
+            "give it a nonzero weight or bias."
+        )
+    lines, names = _spice_elements(netlist, sample, "rkm relaxation")
+    lines += [f"C_{n} {n} 0 {c:.17g}" for n, c in zip(names[: netlist.n_free], cap)]
+    sources = netlist.source_voltages[int(sample)]
+    top, bottom = float(sources.max(initial=0.0)), float(sources.min(initial=0.0))
+    start = top + (top - bottom) + 1.0  # beyond every source, so away from equilibrium
+    probe = f"v({names[k]})"
+    lines += [f".ic {probe}={start:.17g}", f".save {probe}", ".op"]
+    window = 10.0 * cap[k] / conductance
+    for _ in range(8):
+        deck = lines + [f".tran {window / 2000:.17g} {window:.17g} 0 {window / 2000:.17g}", ".end"]
+        plots = _run_ngspice("\n".join(deck) + "\n", executable, timeout)
+        final = float(_plot(plots, "Operating Point")[probe][0])
+        transient = _plot(plots, "Transient Analysis")
+        crossing = _one_over_e_time(transient["time"], transient[probe], final)
+        if crossing is None:
+            window *= 10.0
+        elif crossing < window / 20:
+            window = 10.0 * crossing
+        else:
+            return crossing
+    raise SimulationError(
+        f"ngspice's transient of node {netlist.free_names[k]} showed no clean 1/e crossing "
+        f"in 8 windows (the last {window:g} long); check the netlist."
+    )

@@ -1,0 +1,272 @@
+"""Input checks shared by every module: numbers, intervals, choices, booleans, dtypes, devices, arrays, batches.
+
+Each check returns the value normalised (a Python ``int``/``float``/``bool``, a torch dtype, a
+tensor of the model's dtype) or raises a :class:`~rkm.errors.ConfigError` (settings) or
+:class:`~rkm.errors.DataError` (data) whose message names the argument and says what is wanted.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psutil
+import torch
+
+from ..errors import ConfigError, DataError
+
+DTYPES: dict[str, torch.dtype] = {
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "float32": torch.float32,
+    "float64": torch.float64,
+}
+"""The floating dtypes a model may use, by the name configuration files and save points give them."""
+
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off")
+
+
+def integer(name: str, value: Any, minimum: int = 1, maximum: int | None = None) -> int:
+    """``value`` as an ``int`` in ``[minimum, maximum]``; booleans and non-integers are refused."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}.")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name} must be an integer <= {maximum}, got {value!r}.")
+    return int(value)
+
+
+def number(name: str, value: Any, *, positive: bool = False, nonnegative: bool = False,
+           lower: float | None = None, upper: float | None = None) -> float:
+    """``value`` as a finite ``float``; booleans and strings are refused.
+
+    ``positive`` asks for > 0, ``nonnegative`` for >= 0, ``lower``/``upper`` for a closed range.
+    """
+    if isinstance(value, (bool, str, bytes)):
+        raise ConfigError(f"{name} must be a number, got {value!r}.")
+    try:
+        result = float(value)
+    except (TypeError, ValueError, RuntimeError):
+        raise ConfigError(f"{name} must be a number, got {value!r}.") from None
+    if not math.isfinite(result):
+        raise ConfigError(f"{name} must be finite, got {value!r}.")
+    if positive and result <= 0:
+        raise ConfigError(f"{name} must be > 0, got {value!r}.")
+    if nonnegative and result < 0:
+        raise ConfigError(f"{name} must be >= 0, got {value!r}.")
+    if (lower is not None and result < lower) or (upper is not None and result > upper):
+        raise ConfigError(f"{name} must lie in [{lower}, {upper}], got {value!r}.")
+    return result
+
+
+def interval(name: str, value: Any, *, positive: bool = False) -> tuple[float, float]:
+    """``(low, high)`` with ``low < high``, finite (``positive``: ``low > 0``).
+
+    Given as a pair of numbers, or as text ``'low,high'`` or ``'low:high'`` (brackets allowed:
+    ``'[1, 2]'``, ``'(1, 2)'``), as configuration files and command lines write it (``:`` where
+    commas separate values, as in ``rkm sweep --grid``).
+    """
+    wanted = f"{name} must be a pair (low, high) of numbers with {'0 < ' if positive else ''}low < high"
+    if isinstance(value, str):
+        parts = value.strip().strip("()[]").replace(":", ",").split(",")
+        try:
+            value = [float(part) for part in parts]
+        except ValueError:
+            raise ConfigError(f"{wanted}, written like 0.01,1; got {value!r}.") from None
+    if isinstance(value, (bytes, dict)) or not isinstance(value, Iterable):
+        raise ConfigError(f"{wanted}; got {value!r}.")
+    pair = list(value)
+    if len(pair) != 2:
+        raise ConfigError(f"{wanted}; got {value!r}.")
+    low = number(f"{name}[0]", pair[0], positive=positive)
+    high = number(f"{name}[1]", pair[1], positive=positive)
+    if low >= high:
+        raise ConfigError(f"{wanted}; got {value!r}.")
+    return low, high
+
+
+def choice(name: str, value: Any, choices: Iterable[str]) -> str:
+    """``value`` if it is one of ``choices``, else a ConfigError naming them."""
+    options = tuple(choices)
+    if not isinstance(value, str) or value not in options:
+        listed = ", ".join(repr(c) for c in options)
+        raise ConfigError(f"{name}={value!r} is not supported; use one of {listed}.")
+    return value
+
+
+def boolean(name: str, value: Any) -> bool:
+    """A real boolean (``bool``, NumPy bool, 0 or 1), or the strings true/false, yes/no, on/off, 1/0.
+
+    Any other value is a ConfigError: ``'False'`` must never silently mean True.
+    """
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ConfigError(f"{name} must be true or false, got {value!r}.")
+
+
+def beta(value: Any) -> float:
+    """An inverse temperature: a number >= 0 (``inf`` allowed: deterministic units)."""
+    if isinstance(value, (bool, str, bytes)):
+        raise ConfigError(f"beta must be a number >= 0, got {value!r}.")
+    try:
+        result = float(value)
+    except (TypeError, ValueError, RuntimeError):
+        raise ConfigError(f"beta must be a number >= 0, got {value!r}.") from None
+    if math.isnan(result) or result < 0:
+        raise ConfigError(f"beta must be a number >= 0 (inf for deterministic units), got {value!r}.")
+    return result
+
+
+def dtype(value: Any, name: str = "mytype") -> torch.dtype:
+    """A floating torch dtype, given as the dtype or by its name (``'float32'``)."""
+    if isinstance(value, str) and value.removeprefix("torch.") in DTYPES:
+        return DTYPES[value.removeprefix("torch.")]
+    if isinstance(value, torch.dtype) and value in DTYPES.values():
+        return value
+    raise ConfigError(f"{name} must be a floating torch dtype ({', '.join(DTYPES)}), got {value!r}.")
+
+
+def dtype_name(value: torch.dtype) -> str:
+    """The name of a floating dtype in :data:`DTYPES` (``torch.float32`` -> ``'float32'``)."""
+    return str(value).removeprefix("torch.")
+
+
+def device(value: Any, generator: torch.Generator | None = None, available: bool = True) -> torch.device:
+    """A usable torch device (default: CUDA when available, else CPU; or the generator's device).
+
+    ``available=False`` checks the form only (a configuration that another machine will run).
+    """
+    if value is None:
+        value = generator.device if generator is not None else ("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        result = torch.device(value)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"device={value!r} is not a torch device; use 'cpu' or 'cuda'.") from None
+    if available and result.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device='cuda' was asked for but no CUDA device is available; use device='cpu'.")
+    if generator is not None and generator.device.type != result.type:
+        raise ConfigError(f"the generator lives on {generator.device} but the model on {result}; create it there.")
+    return result
+
+
+def folder(name: str, value: Any) -> Path:
+    """A folder given as ``str`` or ``os.PathLike``, without NUL bytes, that is a folder or can become one.
+
+    A path that is a file, or lies under one, is a ConfigError.
+    """
+    if isinstance(value, bytes) or not isinstance(value, (str, os.PathLike)):
+        raise ConfigError(f"{name} must be a folder path (str or pathlib.Path), got {type(value).__name__} {value!r}.")
+    result = Path(value)
+    if "\0" in str(result):
+        raise ConfigError(f"{name} must be a path without NUL bytes, got {value!r}.")
+    for candidate in (result, *result.parents):
+        if candidate.exists() and not candidate.is_dir():
+            where = "is a file" if candidate == result else f"lies under the file {candidate}"
+            raise ConfigError(f"{name} {result} {where}; choose a folder.")
+    return result
+
+
+def available_memory(device: torch.device) -> int | None:
+    """Bytes free for new tensors on ``device``: available RAM (psutil) or free CUDA memory; None if unknown.
+
+    A container's memory limit that is smaller than the machine's RAM is not seen.
+    """
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    if device.type == "cpu":
+        return int(psutil.virtual_memory().available)
+    return None
+
+
+def _size(n_bytes: float) -> str:
+    units, i = ("bytes", "kB", "MB", "GB", "TB"), 0
+    while n_bytes >= 1000 and i < len(units) - 1:
+        n_bytes, i = n_bytes / 1000, i + 1
+    return f"{n_bytes:.0f} bytes" if i == 0 else f"{n_bytes:.1f} {units[i]}"
+
+
+def memory(what: str, n_bytes: int, device: torch.device, hint: str) -> None:
+    """Raise a ConfigError, before allocating, when ``what`` needs more than the memory free on ``device``."""
+    free = available_memory(device)
+    if free is not None and n_bytes > free:
+        raise ConfigError(f"{what} needs about {_size(n_bytes)} ({n_bytes} bytes) of memory on {device}, more than "
+                          f"the {_size(free)} available; {hint}.")
+
+
+# ------------------------------------------------------------------ arrays
+def numeric_array(x: Any, name: str = "data") -> np.ndarray:
+    """``x`` as a NumPy array of bools, integers or floats (tensors are moved to the CPU)."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu()
+        if x.is_complex():
+            raise DataError(f"{name} must be real-valued, got a complex tensor.")
+        x = x.numpy() if x.dtype != torch.bfloat16 else x.float().numpy()
+    elif hasattr(x, "detach"):  # tensor-like objects of other libraries
+        x = x.detach().cpu().numpy()
+    try:
+        arr = np.asarray(x)
+    except (TypeError, ValueError) as exc:  # ragged lists and the like
+        raise DataError(f"cannot convert {name} to a numeric array: {exc}") from None
+    if arr.dtype.kind not in "biuf":
+        raise DataError(f"{name} must be numeric (bool, int or float), got dtype {arr.dtype}.")
+    return arr
+
+
+def float_array(x: Any, name: str, *, finite: bool = True) -> np.ndarray:
+    """``x`` as a float64 NumPy array; ``finite`` refuses NaN and inf."""
+    arr = numeric_array(x, name).astype(np.float64, copy=False)
+    if finite and not np.all(np.isfinite(arr)):
+        raise DataError(f"{name} contains NaN or inf; pass finite values.")
+    return arr
+
+
+def rows(x: Any, name: str) -> np.ndarray:
+    """``x`` as a non-empty, finite, C-contiguous float64 array of shape (n_samples, n_features)."""
+    arr = np.ascontiguousarray(float_array(x, name, finite=False))
+    if arr.ndim != 2:
+        raise DataError(
+            f"{name} must be 2-D with samples as rows (n_samples, n_visible), got shape "
+            f"{arr.shape}; reshape images to one row each."
+        )
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise DataError(f"{name} is empty (shape {arr.shape}).")
+    if not np.isfinite(arr).all():
+        raise DataError(f"{name} contains NaN or infinite values.")
+    return arr
+
+
+def all_finite(tensor: torch.Tensor) -> bool:
+    """No NaN or inf in ``tensor``: one sum decides unless it overflows, then an exact check."""
+    return bool(torch.isfinite(tensor.sum())) or bool(torch.isfinite(tensor).all())
+
+
+def batch(x: Any, n: int, name: str, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, bool]:
+    """User input as a finite (batch, n) tensor of ``dtype`` on ``device``; ``single`` if it was one row."""
+    if not isinstance(x, torch.Tensor):
+        if isinstance(x, (list, tuple)) and len(x) == 0:
+            raise DataError(f"{name} is empty; pass a (batch, {n}) array.")
+        x = torch.as_tensor(numeric_array(x, name))
+    elif x.is_complex():
+        raise DataError(f"{name} must be real-valued, got a complex tensor.")
+    tensor = x.to(device=device, dtype=dtype)
+    single = tensor.dim() == 1
+    if single:
+        tensor = tensor.unsqueeze(0)
+    if tensor.dim() != 2 or tensor.shape[1] != n:
+        raise DataError(
+            f"{name} must have shape (batch, {n}) for this model, got {tuple(tensor.shape)}; "
+            "flatten images to rows first."
+        )
+    if tensor.shape[0] == 0:
+        raise DataError(f"{name} has no rows; pass at least one sample of {n} values.")
+    if not all_finite(tensor):
+        raise DataError(f"{name} contains NaN or inf; clean the data first.")
+    return tensor, single
