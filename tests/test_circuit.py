@@ -16,8 +16,8 @@ from rkm.circuits.netlist import (
     power_gradient,
     solve_netlist,
     solve_pass,
-    to_spice,
 )
+from rkm.circuits.spice import to_spice
 from rkm.errors import ConfigError, DataError
 
 

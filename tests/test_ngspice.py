@@ -21,14 +21,12 @@ import rkm
 from rkm.circuits.netlist import (
     NODE_CAPACITANCE,
     Netlist,
-    SpiceOperatingPoint,
     edge_power,
     netlist_of,
-    ngspice_relaxation_time,
     node_conductance,
-    simulate_ngspice,
     solve_netlist,
 )
+from rkm.circuits.spice import SpiceOperatingPoint, ngspice_relaxation_time, simulate_ngspice
 from rkm.errors import DataError, NgspiceNotFoundError, SimulationError
 
 needs_ngspice = pytest.mark.skipif(

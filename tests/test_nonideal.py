@@ -23,11 +23,10 @@ from rkm.circuits.netlist import (
     NODE_CAPACITANCE,
     edge_power,
     netlist_of,
-    ngspice_relaxation_time,
     node_conductance,
-    simulate_ngspice,
     solve_netlist,
 )
+from rkm.circuits.spice import ngspice_relaxation_time, simulate_ngspice
 from rkm.core.devices import Devices
 from rkm.io.datasets import bars_and_stripes
 from rkm.training import monitored_error

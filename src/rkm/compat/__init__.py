@@ -11,7 +11,9 @@ module             what it holds
 
 pyrkm's module names stay importable at the top (``rkm.utils``, ``rkm.rbm``, ``rkm.rkm``,
 ``rkm.classifier``, ``rkm.circuit_utils``) as one-line re-exports, so a pyrkm script ports
-by renaming one word. These modules hold no physics of their own.
+by renaming one word. These modules hold no physics of their own. Internal: ``_synthetic``
+(the entropy-matched synthetic images behind ``generate_S_matrix`` and
+``generate_synthetic_data``).
 """
 
 import lazy_loader as _lazy

@@ -38,6 +38,7 @@ from ..errors import ConfigError, DataError
 from ..evaluation import metrics
 from ..io import datasets as datasets
 from ..machine import load_model
+from . import _synthetic
 from .pickles import unpickle
 
 __all__ = [
@@ -270,7 +271,7 @@ def Compute_S(v: Any, v_gen: Any) -> float:
 def generate_S_matrix(
     shape: tuple[int, int], target: float, *, random_state: int | np.random.RandomState | None = None
 ) -> np.ndarray:
-    """Random values in [0, 1] with their mean moved to ``target`` (:func:`rkm.io.datasets.entropy_targets`).
+    """Random values in [0, 1] with their mean moved to ``target`` (:func:`rkm.compat._synthetic.entropy_targets`).
 
     ``random_state`` (keyword, rkm only): None draws from NumPy's global generator like
     pyrkm, so ``np.random.seed`` repeats pyrkm's matrix; an int or RandomState owns them.
@@ -279,7 +280,7 @@ def generate_S_matrix(
     -------
     numpy.ndarray, float64, of ``shape``
     """
-    return datasets.entropy_targets(shape, target, random_state)
+    return _synthetic.entropy_targets(shape, target, random_state)
 
 
 def generate_synthetic_data(
@@ -289,7 +290,7 @@ def generate_synthetic_data(
     *,
     random_state: int | np.random.RandomState | None = None,
 ) -> np.ndarray:
-    """Binary images whose pixels have prescribed entropies (:func:`rkm.io.datasets.entropy_images`).
+    """Binary images whose pixels have prescribed entropies (:func:`rkm.compat._synthetic.entropy_images`).
 
     The target and the generated mean entropies per image and per pixel are logged
     (logger ``rkm.utils``, level INFO), where pyrkm printed them.
@@ -309,7 +310,7 @@ def generate_synthetic_data(
     -------
     numpy.ndarray, int64, shape ``data_size``
     """
-    images = datasets.entropy_images(target_entropy, data_size, structured, random_state)
+    images = _synthetic.entropy_images(target_entropy, data_size, structured, random_state)
     s_image, s_pixel = my_entropy(images)
     logger.info(
         "Target = %s; generated entropy (image) = %s, (pixels) = %s", target_entropy, s_image.mean(), s_pixel.mean()

@@ -7,7 +7,9 @@ module             what it holds
 ``savepoints``     save-point files: tensors + header, one digest, bounded reads, atomic writes
 =================  =================================================================
 
-Internal: ``_batches`` (what one training batch from an iterable may be). This layer knows
+Internal: ``_batches`` (what one training batch from an iterable may be), ``_binary`` (the
+``Dataset`` record and binarisation), ``_readers`` (.npy/.npz/.csv and IDX files), ``_mnist``
+(full MNIST folders and the download); ``datasets`` is their public entry. This layer knows
 no model class; it imports only :mod:`rkm.errors` and the core's checks.
 """
 
