@@ -18,11 +18,11 @@ from typing import NoReturn
 import numpy as np
 
 from .. import __version__, hyperparams
-from ..circuits.energy import add_energy_parser, cmd_energy
 from ..compat import pickles
 from ..core import _checks
 from ..errors import ConfigError, RKMError
 from . import sweep
+from ._energy_command import add_energy_parser, cmd_energy
 
 
 class _Parser(argparse.ArgumentParser):

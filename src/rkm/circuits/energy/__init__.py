@@ -1,0 +1,77 @@
+"""The energy study: time, power and energy of one operation, for the circuit and a digital RBM.
+
+For a list of sizes N (``n_visible = n_hidden = N``, or the shape of a trained model) the
+study makes one row per system, operation, size and batch:
+
+* ``rkm-circuit``: the resistor network, from the physics in SI units (:mod:`rkm.core.units`).
+  A synthetic machine has fixed conductance statistics, ``W_ji ~ Normal(0, weight_std)``,
+  biases ``~ Normal(0, bias_std)``, whatever N. Its forward power is the mean over
+  ``samples`` random 0/1 visible states, the backward power over the hidden samples the
+  model's comparator draws from them; a pass lasts ``ln(1/eps)`` slowest relaxation times
+  of its direction and uses power x duration (plus comparator decisions). One sample per
+  pass, so ``batch`` is 1.
+* ``rbm-cpu``, ``rbm-cuda``: the same operation as a plain RBM in torch on that device:
+  the ``batch x n_visible`` by ``n_visible x n_hidden`` product plus the Bernoulli
+  sampling, timed with ``torch.utils.benchmark.Timer`` (warm-up, blocks of calls, median
+  and quartiles, accelerator synchronised). Energy comes from a real meter where one
+  exists (:mod:`rkm.circuits.meters`: RAPL for the CPU package, NVML for the GPU) integrated over a
+  separate window of calls, with the idle baseline measured before and reported apart;
+  without a meter it is left empty (``not measured``), or estimated from ``--cpu-watts``
+  and labelled ``estimate``.
+
+Operations: ``pass`` (one forward pass, visible clamped), ``gibbs`` (a forward and a
+backward pass), ``update`` (one CD/PCD-k training update: k + 1 forward and k backward
+passes; the digital one adds the two contrastive products and the parameter step, the
+circuit's learning-rule step itself is not modelled).
+
+Power laws ``y = a N^b`` are fitted by least squares on log-log over the large sizes
+(:func:`fit_power_law`, with a t-based confidence interval of ``b``); two fits cross at
+``N* = (a2 / a1)^(1 / (b1 - b2))`` (:func:`crossovers`).
+
+=============  =====================================================================
+module         what it holds
+=============  =====================================================================
+``cost``       the circuit's cost of a pass, a Gibbs step and an update, in SI units
+``digital``    the digital RBM's operations in torch and their timing
+``study``      the settings, the study driver and its rows (circuit and digital)
+``fits``       power-law fits of the rows and the crossovers of two fits
+``report``     ``energy.csv``, the figure and the terminal summary
+=============  =====================================================================
+
+The study's names are imported here from those modules (``from rkm.circuits import energy;
+energy.run_study(...)``). The ``rkm energy`` command that runs it belongs to the application
+layer (:mod:`rkm.app`).
+"""
+
+from .cost import Cost, circuit_costs, synthetic_machine
+from .digital import DigitalRBM, time_call
+from .fits import QUANTITIES as QUANTITIES
+from .fits import Crossover, Fit, crossovers, fit_power_law, fit_rows
+from .report import plot_study, read_csv, summary_text, write_csv
+from .study import CIRCUIT, COLUMNS, OPERATIONS, Settings, Study, run_study
+from .study import DEFAULT_SIZES as DEFAULT_SIZES
+from .study import ESTIMATE as ESTIMATE
+from .study import NOT_MEASURED as NOT_MEASURED
+
+__all__ = [
+    "OPERATIONS",
+    "CIRCUIT",
+    "COLUMNS",
+    "Cost",
+    "Settings",
+    "Study",
+    "Fit",
+    "Crossover",
+    "synthetic_machine",
+    "circuit_costs",
+    "DigitalRBM",
+    "time_call",
+    "run_study",
+    "fit_power_law",
+    "fit_rows",
+    "crossovers",
+    "write_csv",
+    "read_csv",
+    "plot_study",
+    "summary_text",
+]

@@ -1,0 +1,177 @@
+"""Power-law fits of the study's rows, and where the circuit's law and a digital system's cross."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ...errors import DataError
+from .study import CIRCUIT
+
+__all__ = ["Fit", "Crossover", "fit_power_law", "fit_rows", "crossovers"]
+
+QUANTITIES = ("time_per_sample_s", "power_w", "energy_per_sample_j")
+
+
+@dataclass(frozen=True)
+class Fit:
+    """A power law ``y = prefactor * N^exponent`` fitted to one series of rows."""
+
+    system: str
+    operation: str
+    batch: int
+    quantity: str
+    source: str
+    exponent: float
+    ci_low: float
+    ci_high: float
+    prefactor: float
+    n_min: int
+    n_max: int
+    points: int
+
+    def predict(self, n: Any) -> np.ndarray:
+        """The fitted value at size(s) ``n``."""
+        return self.prefactor * np.asarray(n, dtype=float) ** self.exponent
+
+
+def fit_power_law(
+    n: Sequence[float], y: Sequence[float], confidence: float = 0.95
+) -> tuple[float, float, float, float]:
+    """Least-squares fit of ``log y = log a + b log N``: ``(b, b_low, b_high, a)``.
+
+    The interval is the two-sided Student-t interval of the slope at ``confidence``
+    (NaN with two points, which leave no residual degree of freedom).
+    """
+    from scipy import stats
+
+    sizes, values = np.asarray(n, dtype=float), np.asarray(y, dtype=float)
+    if sizes.size < 2 or np.unique(sizes).size < 2 or np.any(sizes <= 0) or np.any(values <= 0):
+        raise DataError("a power-law fit needs at least two distinct sizes and positive values.")
+    result = stats.linregress(np.log(sizes), np.log(values))
+    if sizes.size > 2:
+        half = float(stats.t.ppf(0.5 + confidence / 2, sizes.size - 2) * result.stderr)
+    else:
+        half = math.nan
+    slope = float(result.slope)
+    return slope, slope - half, slope + half, math.exp(result.intercept)
+
+
+def positive_number(value: Any) -> float | None:
+    if value in (None, ""):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) and number > 0 else None
+
+
+def _default_fit_min(rows: list[dict]) -> int:
+    sizes = sorted({int(r["n"]) for r in rows})
+    return sizes[(len(sizes) - 1) // 2] if len(sizes) >= 4 else sizes[0]
+
+
+def fit_rows(rows: list[dict], min_n: int | None = None) -> list[Fit]:
+    """Power-law fits of time per sample, power and energy per sample, per system, operation and batch.
+
+    Only rows with ``n >= min_n`` count (default: the larger half of the sizes, from the
+    median size up; all of them when there are fewer than four); energy and power are fitted only
+    where they exist, and every fit carries its rows' ``energy_source``.
+    """
+    if not rows:
+        return []
+    min_n = _default_fit_min(rows) if min_n is None else min_n
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["system"], row["operation"], int(row["batch"])), []).append(row)
+    out = []
+    for (system, op, batch), series in groups.items():
+        for quantity in QUANTITIES:
+            measured = [(int(r["n"]), positive_number(r.get(quantity))) for r in series if int(r["n"]) >= min_n]
+            points = [(n, y) for n, y in measured if y is not None]
+            if len({n for n, _ in points}) < 2:
+                continue
+            sources = sorted({r["energy_source"] for r in series})
+            if quantity == "time_per_sample_s":
+                source = "timed" if system != CIRCUIT else "circuit model"
+            else:
+                source = "/".join(sources)
+            b, lo, hi, a = fit_power_law([n for n, _ in points], [y for _, y in points])
+            out.append(
+                Fit(
+                    system,
+                    op,
+                    batch,
+                    quantity,
+                    source,
+                    b,
+                    lo,
+                    hi,
+                    a,
+                    min(n for n, _ in points),
+                    max(n for n, _ in points),
+                    len(points),
+                )
+            )
+    return out
+
+
+@dataclass(frozen=True)
+class Crossover:
+    """Where the circuit's fitted power law meets a digital system's, for one quantity."""
+
+    operation: str
+    quantity: str
+    system: str
+    batch: int
+    n_cross: float
+    in_range: bool
+    circuit_lower_above: bool
+    measured: str = ""
+
+
+def _measured_comparison(rows: list[dict], operation: str, quantity: str, system: str, batch: int) -> str:
+    """Which of the circuit and ``system`` is lower at each size both measured, in words."""
+
+    def values(name: str, b: int) -> dict[int, float]:
+        chosen = (r for r in rows if r["system"] == name and r["operation"] == operation and int(r["batch"]) == b)
+        found = {int(r["n"]): positive_number(r.get(quantity)) for r in chosen}
+        return {n: y for n, y in found.items() if y is not None}
+
+    circuit, other = values(CIRCUIT, 1), values(system, batch)
+    common = sorted(n for n in circuit if n in other)
+    if not common:
+        return ""
+    lower = [circuit[n] < other[n] for n in common]
+    span = f"{len(common)} sizes {common[0]}..{common[-1]}"
+    if all(lower) or not any(lower):
+        return f"measured: circuit {'lower' if lower[0] else 'higher'} at all {span}"
+    changes = [f"{a}..{b}" for a, b, x, y in zip(common, common[1:], lower, lower[1:]) if x != y]
+    return f"measured: the order changes between N = {', '.join(changes)} ({span})"
+
+
+def crossovers(fits: Iterable[Fit], rows: list[dict] | None = None) -> list[Crossover]:
+    """Crossover sizes ``N*`` between the circuit (batch 1) and every digital fit of the same quantity.
+
+    ``in_range`` says whether ``N*`` lies inside the sizes both fits cover (otherwise it
+    is an extrapolation of the fits); ``circuit_lower_above`` whether the circuit is the
+    lower one for ``N > N*``. With ``rows``, ``measured`` also says which one was lower at
+    each size both were measured at, which the fits' range may leave out. Parallel fits
+    (equal exponents) never cross and are left out.
+    """
+    fits = list(fits)
+    circuit = {(f.operation, f.quantity): f for f in fits if f.system == CIRCUIT}
+    out = []
+    for f in fits:
+        c = circuit.get((f.operation, f.quantity))
+        if f.system == CIRCUIT or c is None or c.exponent == f.exponent:
+            continue
+        n_cross = math.exp((math.log(f.prefactor) - math.log(c.prefactor)) / (c.exponent - f.exponent))
+        in_range = max(c.n_min, f.n_min) <= n_cross <= min(c.n_max, f.n_max)
+        measured = _measured_comparison(rows, f.operation, f.quantity, f.system, f.batch) if rows else ""
+        out.append(
+            Crossover(f.operation, f.quantity, f.system, f.batch, n_cross, in_range, c.exponent < f.exponent, measured)
+        )
+    return out
