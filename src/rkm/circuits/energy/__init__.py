@@ -31,11 +31,11 @@ Power laws ``y = a N^b`` are fitted by least squares on log-log over the large s
 =============  =====================================================================
 module         what it holds
 =============  =====================================================================
-``cost``       the circuit's cost of a pass, a Gibbs step and an update, in SI units
-``digital``    the digital RBM's operations in torch and their timing
-``study``      the settings, the study driver and its rows (circuit and digital)
-``fits``       power-law fits of the rows and the crossovers of two fits
-``report``     ``energy.csv``, the figure and the terminal summary
+``_cost``      the circuit's cost of a pass, a Gibbs step and an update, in SI units
+``_digital``   the digital RBM's operations in torch and their timing
+``_study``     the settings, the study driver and its rows (circuit and digital)
+``_fits``      power-law fits of the rows and the crossovers of two fits
+``_report``    ``energy.csv``, the figure and the terminal summary
 =============  =====================================================================
 
 The study's names are imported here from those modules (``from rkm.circuits import energy;
@@ -43,35 +43,14 @@ energy.run_study(...)``). The ``rkm energy`` command that runs it belongs to the
 layer (:mod:`rkm.app`).
 """
 
-from .cost import Cost, circuit_costs, synthetic_machine
-from .digital import DigitalRBM, time_call
-from .fits import QUANTITIES as QUANTITIES
-from .fits import Crossover, Fit, crossovers, fit_power_law, fit_rows
-from .report import plot_study, read_csv, summary_text, write_csv
-from .study import CIRCUIT, COLUMNS, OPERATIONS, Settings, Study, run_study
-from .study import DEFAULT_SIZES as DEFAULT_SIZES
-from .study import ESTIMATE as ESTIMATE
-from .study import NOT_MEASURED as NOT_MEASURED
+from ._cost import Cost, circuit_costs, synthetic_machine
+from ._digital import DigitalRBM, time_call
+from ._fits import QUANTITIES, Crossover, Fit, crossovers, fit_power_law, fit_rows
+from ._report import plot_study, read_csv, summary_text, write_csv
+from ._study import CIRCUIT, COLUMNS, DEFAULT_SIZES, ESTIMATE, NOT_MEASURED, OPERATIONS, Settings, Study, run_study
 
 __all__ = [
-    "OPERATIONS",
-    "CIRCUIT",
-    "COLUMNS",
-    "Cost",
-    "Settings",
-    "Study",
-    "Fit",
-    "Crossover",
-    "synthetic_machine",
-    "circuit_costs",
-    "DigitalRBM",
-    "time_call",
-    "run_study",
-    "fit_power_law",
-    "fit_rows",
-    "crossovers",
-    "write_csv",
-    "read_csv",
-    "plot_study",
-    "summary_text",
+    "OPERATIONS", "CIRCUIT", "COLUMNS", "QUANTITIES", "DEFAULT_SIZES", "NOT_MEASURED", "ESTIMATE",
+    "Cost", "Settings", "Study", "Fit", "Crossover", "synthetic_machine", "circuit_costs", "DigitalRBM", "time_call",
+    "run_study", "fit_power_law", "fit_rows", "crossovers", "write_csv", "read_csv", "plot_study", "summary_text",
 ]

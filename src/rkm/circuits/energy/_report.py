@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .fits import QUANTITIES, Crossover, Fit, positive_number
-from .study import CIRCUIT, COLUMNS, ESTIMATE, OPERATIONS, Study
+from ._fits import QUANTITIES, Crossover, Fit, positive_number
+from ._study import CIRCUIT, COLUMNS, ESTIMATE, OPERATIONS, Study
 
 __all__ = ["write_csv", "read_csv", "plot_study", "summary_text"]
 

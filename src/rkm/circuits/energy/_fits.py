@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import DataError
-from .study import CIRCUIT
+from ._study import CIRCUIT
 
 __all__ = ["Fit", "Crossover", "fit_power_law", "fit_rows", "crossovers"]
 

@@ -16,8 +16,8 @@ from ...core import comparators
 from ...core import units as si
 from ...errors import ConfigError
 from .. import meters
-from .cost import circuit_costs, synthetic_machine
-from .digital import DigitalRBM, time_call, torch_threads
+from ._cost import circuit_costs, synthetic_machine
+from ._digital import DigitalRBM, time_call, torch_threads
 
 __all__ = ["OPERATIONS", "CIRCUIT", "COLUMNS", "Settings", "Study", "run_study"]
 
