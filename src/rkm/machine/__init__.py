@@ -5,6 +5,8 @@
 a model from a save point, after checking it against the schema of its configuration.
 """
 
-from ._model import RBM, RKM, import_parameters, load_model, restore
+from ._learning import import_parameters
+from ._loading import load_model, restore
+from ._model import RBM, RKM
 
 __all__ = ["RBM", "RKM", "import_parameters", "load_model", "restore"]
