@@ -3,7 +3,9 @@
 =================  =================================================================
 module             what it holds
 =================  =================================================================
-``run``            configurations, run folders, ``metrics.csv``, figures, summaries
+``config``         run configurations: defaults, presets, TOML files, checks, the learning-rate schedule
+``metrics_log``    ``metrics.csv``: its columns, the quality columns, the callback that writes it
+``run``            run folders: their data and model, training, figures, summaries
 ``sweep``          every combination of a grid of settings over seeds, on Dask distributed
 =================  =================================================================
 
@@ -14,4 +16,4 @@ import the applications.
 
 import lazy_loader as _lazy
 
-__getattr__, __dir__, __all__ = _lazy.attach(__name__, submodules=["run", "sweep"])
+__getattr__, __dir__, __all__ = _lazy.attach(__name__, submodules=["config", "metrics_log", "run", "sweep"])

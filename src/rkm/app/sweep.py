@@ -48,7 +48,8 @@ from ..evaluation import metrics
 from ..hyperparams import fast_matmul_setting
 from ..io.savepoints import atomic_write, savepoint_path
 from ._runfolder import RunFolder
-from .run import DEFAULTS, build_model, load_data, merge, read_config_file, resolve_config, train_run, validate
+from .config import DEFAULTS, merge, read_config_file, resolve_config, validate
+from .run import build_model, load_data, train_run
 
 logger = logging.getLogger("rkm.app.sweep")
 
@@ -140,7 +141,7 @@ def grid_from_table(table: Mapping, where: str) -> tuple[dict[str, list], list[i
 def split_sweep(raw: Mapping, where: str, start: dict = DEFAULTS) -> tuple[dict, dict[str, list], list[int] | None]:
     """``raw`` (tables of a configuration, possibly with a ``[sweep]`` table) as ``(config, grid, seeds)``.
 
-    ``config`` is ``start`` (default :data:`rkm.app.run.DEFAULTS`) with the other tables merged
+    ``config`` is ``start`` (default :data:`rkm.app.config.DEFAULTS`) with the other tables merged
     in, unset values dropped, so a full resolved configuration is accepted as well as a
     partial one; ``seeds`` is None when the ``[sweep]`` table names none.
     """
@@ -157,7 +158,7 @@ def load_sweep_config(config_file: str | os.PathLike | None = None, preset: str 
                       overrides: dict | None = None) -> tuple[dict, dict, list[int] | None]:
     """Base configuration, grid and seeds of a TOML file (with an optional ``[sweep]`` table).
 
-    Defaults, then ``preset``, then the file, then ``overrides``, as :func:`rkm.app.run.resolve_config`.
+    Defaults, then ``preset``, then the file, then ``overrides``, as :func:`rkm.app.config.resolve_config`.
     Returns ``(config, grid, seeds)`` as :func:`split_sweep`.
     """
     grid: dict[str, list] = {}
@@ -234,7 +235,7 @@ def plan(base_config: dict, grid: Mapping[str, Sequence], seeds: Sequence[int], 
     Parameters
     ----------
     base_config : dict
-        A resolved configuration (:func:`rkm.app.run.resolve_config`).
+        A resolved configuration (:func:`rkm.app.config.resolve_config`).
     grid : mapping of str to sequence
         ``"table.key"`` -> values to sweep (strings as on the command line, or typed).
     seeds : sequence of int
@@ -593,7 +594,7 @@ def run_sweep(base_config: dict | str | os.PathLike, grid: Mapping[str, Sequence
     Parameters
     ----------
     base_config : dict or path
-        The configuration every run starts from: tables as :data:`rkm.app.run.DEFAULTS`
+        The configuration every run starts from: tables as :data:`rkm.app.config.DEFAULTS`
         (full or partial), or a TOML file. A ``[sweep]`` table in either adds grid
         entries (``[sweep.model] offset = [0, 0.5]``) and ``seeds``.
     grid : mapping of str to sequence, optional
