@@ -10,7 +10,9 @@ module             what it holds
 =================  =================================================================
 
 Internal: ``_cli`` (the ``rkm`` command's parser and its subcommands; a new command goes
-here) and ``_runfolder`` (run-folder locks and checked resumes). Only the applications
+here), ``_runfolder`` (run-folder locks and checked resumes), and the parts of a sweep:
+``_sweep_plan`` (grid, seeds and the checked runs), ``_sweep_worker`` (one run on a Dask
+worker) and ``_sweep_results`` (``results.csv`` and ``summary.png``). Only the applications
 import the applications.
 """
 
