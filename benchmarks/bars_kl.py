@@ -27,7 +27,8 @@ def run_seed(config_file: Path, out: Path, seed: int) -> tuple[int, float, float
     import torch
 
     torch.set_num_threads(1)
-    from rkm.app.run import load_run, resolve_config, train_run
+    from rkm.app.config import resolve_config
+    from rkm.app.run import load_run, train_run
     from rkm.evaluation import exact
 
     config = resolve_config(config_file=config_file, overrides={"model": {"seed": seed}, "run": {"progress": False}})

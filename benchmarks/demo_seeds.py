@@ -41,8 +41,9 @@ def resample_fid(run: Path, setting: str) -> float:
     """FID of the run's final model sampled with ``setting``, as the run's own evaluation draws."""
     import torch
 
-    from rkm.app.run import fast_matmul_setting, load_run
+    from rkm.app.run import load_run
     from rkm.evaluation import metrics
+    from rkm.hyperparams import fast_matmul_setting
     from rkm.training import evaluation_rng
 
     torch.set_num_threads(1)

@@ -91,7 +91,8 @@ DEMO_PRESET_2026_11 = {
 
 def _demo_run() -> str:
     from rkm import load_model
-    from rkm.app.run import resolve_config, train_run
+    from rkm.app.config import resolve_config
+    from rkm.app.run import train_run
 
     old = DEMO_PRESET_2026_11
     config = resolve_config(overrides={"model": {**old["model"], "max_epochs": 300}, "data": old["data"],

@@ -11,7 +11,7 @@ import torch
 import rkm
 from rkm import hyperparams
 from rkm.app._cli import build_parser
-from rkm.app.run import DEFAULTS
+from rkm.app.config import DEFAULTS
 from rkm.core import comparators
 from rkm.io.datasets import bars_and_stripes
 from rkm.training import optim, phases
@@ -84,7 +84,7 @@ def test_a_comparator_a_negative_phase_and_an_optimiser_are_one_registered_class
 def test_registered_names_are_accepted_everywhere_at_once(registered):
     args = build_parser().parse_args(["train", "--sampling", "clipped", "--train-algo", "mirror"])
     assert getattr(args, "model.sampling") == "clipped"
-    config = rkm.app.run.resolve_config(overrides={"model": {"sampling": "clipped", "train_algo": "mirror",
+    config = rkm.app.config.resolve_config(overrides={"model": {"sampling": "clipped", "train_algo": "mirror",
                                                          "optimizer": "signsgd"}})
     assert config["model"]["train_algo"] == "mirror"
     assert "clipped" in build_parser()._subparsers._group_actions[0].choices["train"].format_help()

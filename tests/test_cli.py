@@ -154,7 +154,7 @@ def test_ctrl_c_leaves_a_resumable_save_point(tmp_path):
 
 
 def test_learning_rate_annealing_schedule():
-    from rkm.app.run import learning_rate, resolve_config
+    from rkm.app.config import learning_rate, resolve_config
 
     config = resolve_config("demo")
     lr, final, total = config["model"]["lr"], config["run"]["lr_final"], config["model"]["max_epochs"]

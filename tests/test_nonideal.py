@@ -18,6 +18,7 @@ from scipy import stats
 from test_ngspice import clamped_states, model_pass, needs_ngspice, random_machine
 
 import rkm
+import rkm.app.config
 import rkm.app.run
 from rkm.circuits.netlist import (
     NODE_CAPACITANCE,
@@ -367,21 +368,21 @@ def test_to_moves_the_device_state():
 
 
 def test_the_settings_are_config_keys_and_flags(tmp_path):
-    config = rkm.app.run.resolve_config("bars", overrides={"model": {"conductance_range": "0.01,2", "conductance_levels":
+    config = rkm.app.config.resolve_config("bars", overrides={"model": {"conductance_range": "0.01,2", "conductance_levels":
                                                                  "8", "level_spacing": "log", "variability": 0.1}})
     assert config["model"]["conductance_range"] == (0.01, 2.0)
-    rkm.app.run.write_config(config, tmp_path / "config.toml")
+    rkm.app.config.write_config(config, tmp_path / "config.toml")
     assert "conductance_range = [0.01, 2.0]" in (tmp_path / "config.toml").read_text()
-    assert rkm.app.run.resolve_config(config_file=tmp_path / "config.toml") == config
+    assert rkm.app.config.resolve_config(config_file=tmp_path / "config.toml") == config
     model = rkm.app.run.build_model(config, rkm.app.run.load_data(config))
     assert model.conductance_levels == 8 and model.level_spacing == "log" and model.variability == 0.1
     with pytest.raises(rkm.ConfigError, match="needs conductance_range"):
-        rkm.app.run.resolve_config(overrides={"model": {"conductance_levels": 8}})
+        rkm.app.config.resolve_config(overrides={"model": {"conductance_levels": 8}})
     # low:high, for the command lines where commas separate values (rkm sweep --grid)
-    colon = rkm.app.run.resolve_config(overrides={"model": {"conductance_range": "0.01:2"}})
+    colon = rkm.app.config.resolve_config(overrides={"model": {"conductance_range": "0.01:2"}})
     assert colon["model"]["conductance_range"] == (0.01, 2.0)
     with pytest.raises(rkm.ConfigError, match="written like 0.01,1"):
-        rkm.app.run.resolve_config(overrides={"model": {"conductance_range": "0.01;2"}})
+        rkm.app.config.resolve_config(overrides={"model": {"conductance_range": "0.01;2"}})
 
 
 def test_the_cli_refuses_levels_without_a_range_before_making_a_run_folder(tmp_path, capsys):

@@ -10,7 +10,7 @@ import rkm
 from rkm import plots
 from rkm.app._cli import main
 from rkm.app._runfolder import RunFolder
-from rkm.app.run import METRIC_COLUMNS, QUALITY_COLUMNS, read_metrics
+from rkm.app.metrics_log import METRIC_COLUMNS, QUALITY_COLUMNS, read_metrics
 from rkm.evaluation import exact, metrics
 from rkm.io.datasets import load_dataset
 from rkm.io.savepoints import list_savepoints, read_savepoint
@@ -134,7 +134,7 @@ def test_generate_k_may_be_the_models_k(tmp_path, capsys):
             "--run-dir", str(run)]
     assert main(argv) == 0
     assert json.loads((run / "summary.json").read_text())["generate_k"] == 4
-    assert rkm.app.run.resolve_config(overrides={"run": {"generate_k": "7"}})["run"]["generate_k"] == 7
+    assert rkm.app.config.resolve_config(overrides={"run": {"generate_k": "7"}})["run"]["generate_k"] == 7
     assert main(["train", "--preset", "bars", "--generate-k", "x", "--run-dir", str(tmp_path / "x")]) == 2
     assert "k (the model's k)" in capsys.readouterr().err
 

@@ -19,7 +19,7 @@ import torch
 import rkm
 from rkm.app._cli import main
 from rkm.app._runfolder import RunFolder
-from rkm.app.run import METRIC_COLUMNS, read_metrics
+from rkm.app.metrics_log import METRIC_COLUMNS, read_metrics
 from rkm.io.datasets import bars_and_stripes
 from rkm.io.savepoints import read_savepoint
 from rkm.machine import restore

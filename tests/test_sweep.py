@@ -18,7 +18,8 @@ import torch
 
 from rkm.app import sweep
 from rkm.app._cli import main
-from rkm.app.run import resolve_config, train_run
+from rkm.app.config import resolve_config
+from rkm.app.run import train_run
 from rkm.errors import ConfigError
 from rkm.io.savepoints import list_savepoints, read_savepoint, savepoint_path
 

@@ -9,7 +9,7 @@ import torch
 
 import rkm
 from rkm.app._cli import main
-from rkm.app.run import read_metrics
+from rkm.app.metrics_log import read_metrics
 from rkm.core import hopfield
 from rkm.core.network import Network
 from rkm.io.datasets import bars_and_stripes
@@ -179,7 +179,7 @@ def test_pt_is_a_config_key_and_a_flag_with_its_ladder_recorded(tmp_path):
     found, m = rkm.load_model("pt", model_state_path=run / "model_states")
     assert found and (m.train_algo, m.n_temperatures, m.pt_beta_ratio) == ("PT", 3, 0.4)
     assert m.trainer.phase.chains.shape == (3, 8, 9)
-    config = rkm.app.run.resolve_config(overrides={"model": {"train_algo": "PT", "n_temperatures": "2"}})
+    config = rkm.app.config.resolve_config(overrides={"model": {"train_algo": "PT", "n_temperatures": "2"}})
     assert config["model"]["n_temperatures"] == 2
     with pytest.raises(rkm.ConfigError, match="pt_beta_ratio"):
-        rkm.app.run.resolve_config(overrides={"model": {"pt_beta_ratio": "1.5"}})
+        rkm.app.config.resolve_config(overrides={"model": {"pt_beta_ratio": "1.5"}})

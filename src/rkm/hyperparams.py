@@ -7,7 +7,7 @@ table come
 * the constructor of :class:`rkm.RBM` / :class:`rkm.RKM`: its signature (the seed's 25
   positional parameters in the seed's order, then the keyword-only ones), the check of every
   argument, and the object that holds it (``network``, ``trainer`` or the model itself);
-* the defaults of a run configuration (:data:`rkm.app.run.DEFAULTS`) and the parsing of its values
+* the defaults of a run configuration (:data:`rkm.app.config.DEFAULTS`) and the parsing of its values
   from TOML and from ``--set table.key=value``;
 * the flags of ``rkm train`` and their help;
 * the constructor arguments a save point records.

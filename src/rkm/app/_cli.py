@@ -178,7 +178,8 @@ def _print_summary(summary: dict) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from ._runfolder import RunFolder
-    from .run import resolve_config, train_run
+    from .config import resolve_config
+    from .run import train_run
 
     overrides = _overrides(args)
     if args.no_progress:

@@ -67,7 +67,7 @@ class NegativePhase(Component):
         raise NotImplementedError
 
     def readings(self) -> dict[str, float]:
-        """What the phase reports in a run's ``metrics.csv`` (its column names are in ``rkm.app.run``)."""
+        """What the phase reports in a run's ``metrics.csv`` (its column names are in ``rkm.app.metrics_log``)."""
         return {}
 
 

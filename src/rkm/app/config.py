@@ -1,0 +1,164 @@
+"""Run configurations: defaults, presets, TOML files, their checks, and the learning-rate schedule.
+
+The configuration has three tables: ``[model]`` (the 25 constructor arguments of
+:class:`rkm.RKM` except ``model_name``/``n_visible``, plus ``seed``, ``device``,
+``threshold_sharing`` and ``fast_matmul``), ``[data]`` and ``[run]``; :data:`DEFAULTS` lists every key.
+A run folder keeps its resolved configuration as ``config.toml`` (:mod:`rkm.app.run`).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from .. import hyperparams
+from ..core import devices
+from ..errors import ConfigError
+from ..io.savepoints import atomic_write
+
+__all__ = [
+    "DEFAULTS",
+    "PRESETS",
+    "learning_rate",
+    "merge",
+    "read_config_file",
+    "resolve_config",
+    "validate",
+    "write_config",
+]
+
+DEFAULTS: dict[str, dict[str, Any]] = hyperparams.config_defaults()
+"""Every configuration key and its default (from the table of settings, :mod:`rkm.hyperparams`).
+``model.average_data`` is a switch: True initialises the visible bias to the training-data mean
+(the seed's ``average_data``); ``model.centering = true`` implies it. ``data.threshold`` unset
+means 0.5 for the built-in image datasets and "the values must already be 0/1" for array files.
+``run.lr_final`` set anneals the learning rate geometrically from ``model.lr`` to it over the
+updates after the fraction ``run.anneal_start`` of ``max_epochs`` (:func:`learning_rate`)."""
+
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "demo": {
+        "model": {"n_hidden": 1000, "k": 20, "lr": 0.02, "max_epochs": 4000, "batch_size": 64, "train_algo": "RDM",
+                  "centering": True, "model_beta": 0.2, "optimizer": "SGD", "seed": 0},
+        "data": {"dataset": "mnist-5k"},
+        "run": {"name": "demo", "log_every": 500, "generate_k": 20, "lr_final": 0.002, "anneal_start": 0.7},
+    },
+    "bars": {
+        "model": {"n_hidden": 32, "k": 3, "lr": 0.05, "max_epochs": 1500, "batch_size": 16, "train_algo": "PCD",
+                  "seed": 0},
+        "data": {"dataset": "bars-and-stripes", "size": 4},
+        "run": {"name": "bars", "log_every": 100, "generate_k": 100, "n_generate": 30, "n_eval": 30},
+    },
+}
+"""Ready-made configurations: ``demo`` (the ``make demo`` job) and ``bars`` (seconds).
+
+The demo trains non-persistently from noise (RDM, k = 20, centred gradients) and generates with
+the same 20 steps from noise: a model trained so generates every digit (``docs/quality.md``);
+the PCD-1 demo before it reconstructed as well but generated mostly 0s and 5s from noise."""
+
+
+def merge(config: dict, updates: dict, where: str) -> dict:
+    """Return ``config`` with the tables of ``updates`` merged in; unknown keys are errors."""
+    merged = copy.deepcopy(config)
+    for section, values in updates.items():
+        if section not in DEFAULTS:
+            raise ConfigError(f"unknown config table [{section}] in {where}; use [model], [data] or [run].")
+        if not isinstance(values, dict):
+            raise ConfigError(f"[{section}] in {where} must be a table of key = value lines.")
+        for key, value in values.items():
+            if key not in DEFAULTS[section]:
+                known = ", ".join(sorted(DEFAULTS[section]))
+                raise ConfigError(f"unknown config key {section}.{key} in {where}; known keys: {known}.")
+            merged[section][key] = hyperparams.SETTINGS[(section, key)].parse(value, where)
+    return merged
+
+
+def validate(config: dict) -> dict:
+    """Check every value of a resolved configuration as a run would use it; returns ``config``.
+
+    Raises a ConfigError naming the first bad key, before anything is written or trained.
+    """
+    for section, values in config.items():
+        for key, value in values.items():
+            setting = hyperparams.SETTINGS[(section, key)]
+            if key != "average_data":
+                setting.constructor_value(value)
+    m, r = config["model"], config["run"]
+    if m["min_W"] >= m["max_W"]:
+        raise ConfigError(f"model.min_W ({m['min_W']}) must be smaller than model.max_W ({m['max_W']}).")
+    devices.check_levels(m["conductance_range"], m["conductance_levels"])
+    if r["lr_final"] is not None and r["lr_final"] > m["lr"]:
+        raise ConfigError(f"run.lr_final ({r['lr_final']}) must not exceed model.lr ({m['lr']}): it is the rate "
+                          "the learning rate is annealed down to.")
+    return config
+
+
+def read_config_file(path: str | os.PathLike) -> dict:
+    """Parse a TOML configuration file into nested tables."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"config file {path} does not exist.")
+    if not path.is_file():
+        raise ConfigError(f"config file {path} is not a regular file.")
+    try:
+        return tomllib.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {err.start}); a TOML file is text.") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"config file {path} is not valid TOML: {err}.") from None
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (tuple, list)):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    return json.dumps(str(value))
+
+
+def write_config(config: dict, path: Path) -> None:
+    """Write ``config`` as TOML (flat tables of scalars)."""
+    lines = []
+    for section, values in config.items():
+        lines.append(f"[{section}]")
+        lines += [f"{key} = {_toml_value(value)}" for key, value in values.items() if value is not None]
+        lines.append("")
+    atomic_write(path, "\n".join(lines).encode())
+
+
+def resolve_config(preset: str | None = None, config_file: str | os.PathLike | None = None,
+                   overrides: dict | None = None) -> dict:
+    """Defaults, then a preset, then a TOML file, then command-line overrides."""
+    config = copy.deepcopy(DEFAULTS)
+    if preset is not None:
+        if preset not in PRESETS:
+            raise ConfigError(f"unknown preset {preset!r}; available: {', '.join(PRESETS)}.")
+        config = merge(config, PRESETS[preset], f"preset {preset!r}")
+    if config_file is not None:
+        config = merge(config, read_config_file(config_file), str(config_file))
+    if overrides:
+        config = merge(config, overrides, "the command line")
+    return validate(config)
+
+
+def learning_rate(config: dict, update: int) -> float:
+    """Learning rate of the update after ``update``: ``model.lr``, annealed if ``run.lr_final`` is set.
+
+    Persistent chains trail a model that moves fast; lowering the rate at the end lets
+    them equilibrate, so the model stops favouring states the chains no longer visit
+    (samples from noise then look like the data, not like blobs).
+    """
+    lr, final = config["model"]["lr"], config["run"]["lr_final"]
+    total = config["model"]["max_epochs"]
+    start = int(config["run"]["anneal_start"] * total)
+    if final is None or update <= start:
+        return lr
+    return lr * (final / lr) ** min(1.0, (update - start) / max(1, total - start))
