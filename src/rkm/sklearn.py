@@ -98,10 +98,10 @@ class BernoulliRKM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     model_ : rkm.RKM or rkm.RBM
         The trained machine (float64); ``components_`` and the other fitted arrays are
         copies of its state.
-    components_ : ndarray of shape (n_components, n_features_in_)
+    components_ : ndarray of shape (n_components, ``n_features_in_``)
         Weights ``W``.
     intercept_hidden_ : ndarray of shape (n_components,)
-    intercept_visible_ : ndarray of shape (n_features_in_,)
+    intercept_visible_ : ndarray of shape (``n_features_in_``,)
     power_forward_, power_backward_ : float
         Power of the last update's forward and backward passes (sum of batch means).
     energy_ : float

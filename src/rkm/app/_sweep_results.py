@@ -64,7 +64,7 @@ def write_results(rows: list[dict], keys: Sequence[str], path: str | os.PathLike
 def summary_figure(rows: list[dict], keys: Sequence[str]) -> Any:
     """Each metric (rows of panels) against each swept key (columns): the mean over the
     seeds with bars from their minimum to their maximum, one series per combination of
-    the other swept keys (pooled when there are more than :data:`MAX_SERIES`)."""
+    the other swept keys (pooled when there are more than ``MAX_SERIES``)."""
     import matplotlib.pyplot as plt
     import numpy as np
 

@@ -363,7 +363,7 @@ def solve_netlist(net: Netlist, *, isolated: Isolated = "raise") -> np.ndarray:
     net : Netlist
     isolated : {'raise', 'nan'}
         What to do with free nodes not connected to any source (e.g. a node
-        whose weights and bias are all zero): raise :class:`DataError`, or
+        whose weights and bias are all zero): raise :class:`~rkm.errors.DataError`, or
         give them NaN voltage and solve the rest.
 
     Returns

@@ -91,7 +91,7 @@ def to_spice(net: Netlist, sample: int = 0, title: str = "rkm pass") -> str:
     edge a resistor of resistance ``1/G``; the deck ends with ``.op`` and
     ``.end``. Run it with ``ngspice -b file.cir``, or with
     :func:`simulate_ngspice`. Free nodes not connected to any source make the
-    SPICE matrix singular, as in :func:`solve_netlist`.
+    SPICE matrix singular, as in :func:`~rkm.circuits.netlist.solve_netlist`.
 
     Parameters
     ----------
@@ -227,7 +227,7 @@ def simulate_ngspice(
     ngspice runs in batch mode on the deck of :func:`to_spice` (values written
     with 17 significant digits) and writes its binary raw file, read back as
     float64, so no digit is lost to printing. Nothing of rkm's own solver is
-    used: this is the independent check of :func:`solve_netlist` and of the
+    used: this is the independent check of :func:`~rkm.circuits.netlist.solve_netlist` and of the
     model's closed forms.
 
     Parameters
@@ -246,7 +246,7 @@ def simulate_ngspice(
         Free node voltages and the dissipated power. The power comes from the
         branch currents of the sources, ``1/2 sum_k V_k (-I_k)`` (half the power
         they deliver, the code's 1/2 convention), not from the resistors and
-        node voltages, so it checks :func:`edge_power` independently.
+        node voltages, so it checks :func:`~rkm.circuits.netlist.edge_power` independently.
 
     Raises
     ------

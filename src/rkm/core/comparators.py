@@ -4,15 +4,15 @@ A comparator takes the comparator input ``x`` (the node voltage, times the size 
 clamped layer when layer scaling is on) and an inverse temperature ``beta``; it gives the
 probability P(unit = 1 | x) in closed form and draws a sample.
 
-===================  ==========================================  ==================
-mode                 sample                                      P(unit = 1)
-===================  ==========================================  ==================
-``bernoulli``        s ~ Bernoulli(sigmoid(beta x))              sigmoid(beta x)
-``multi-threshold``  s = [beta x > t], one t per unit and sample  Phi(beta x) or
-                     (t ~ N(0, 1) or U(-1, 1))                   clip((1+beta x)/2)
-``single-threshold`` as above, one t shared by a whole layer      same marginal
-deterministic        s = [x > 0] (beta > 1000 or beta = inf)      s
-===================  ==========================================  ==================
+====================  ===========================================  ==================
+mode                  sample                                       P(unit = 1)
+====================  ===========================================  ==================
+``bernoulli``         s ~ Bernoulli(sigmoid(beta x))               sigmoid(beta x)
+``multi-threshold``   s = [beta x > t], one t per unit and sample  Phi(beta x) or
+                      (t ~ N(0, 1) or U(-1, 1))                    clip((1+beta x)/2)
+``single-threshold``  as above, one t shared by a whole layer      same marginal
+deterministic         s = [x > 0] (beta > 1000 or beta = inf)      s
+====================  ===========================================  ==================
 
 Comparing ``beta x`` with a unit-width threshold is the same event as comparing ``x``
 with a threshold of width ``1/beta`` (the reference's form), without dividing by beta.

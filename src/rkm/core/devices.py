@@ -31,7 +31,7 @@ non-idealities, each off by default:
 Every resistor of the circuit is a device, the bias resistors included: a bias ``b`` is a
 conductance ``|b|/g`` to a supply (``g`` = ``g_h`` or ``g_v``), so range, levels and spread act
 on ``|b|/g`` exactly as on ``|W|``. The sign of a parameter says which terminal its device
-connects to; the devices never change it. The realised parameters are
+connects to; the devices never change it. The realised parameters are::
 
     sign(p) * g * nominal(|p| / g) * exp(s z)
 

@@ -142,7 +142,7 @@ class Network:
 
     @property
     def fast_matmul(self) -> bool | None:
-        """The fast-product setting; :attr:`uses_fast_matmul` says whether it is in effect (``rkm.core._products``)."""
+        """The fast-product setting; ``uses_fast_matmul`` says whether it is in effect (``rkm.core._products``)."""
         return self._fast_matmul
 
     @fast_matmul.setter

@@ -4,19 +4,19 @@ Pure functions of tensors. One clamped pass of a Restricted Kirchhoff Machine is
 set of floating nodes (the free layer), each tied by conductances to fixed sources
 (the clamped layer, its inverted copies at ``c - x`` and two bias supplies).
 Kirchhoff's current law makes every free node the conductance-weighted mean of the
-sources it touches:
+sources it touches::
 
     G_j     = sum_i |W_ji| + |b_j| / g
     num_j   = sum_i W_ji x_i + b_j + (c/2) ((|b_j| - b_j)/g + sum_i (|W_ji| - W_ji))
     V_j     = num_j / G_j
 
 and the power dissipated, P = 1/2 sum_edges G (dV)^2, evaluated at those voltages,
-collapses to sums the pass has already computed:
+collapses to sums the pass has already computed::
 
     2 P = sum_i (x_i^2 Gp_i + (c - x_i)^2 Gm_i) + K - sum_j num_j^2 / G_j
 
 where Gp_i, Gm_i are the total positive and negative conductance on source node i and
-K = sum_j (|b_j|/g) u_j^2 is the bias supplies' share (u_j = g or c - g). Nothing here
+``K = sum_j (|b_j|/g) u_j^2`` is the bias supplies' share (u_j = g or c - g). Nothing here
 forms a (batch, n_free, n_clamped) tensor: a pass costs one matrix product plus
 O(batch x (n_free + n_clamped)).
 
@@ -58,7 +58,7 @@ class LayerPhysics:
     source_binary : Tensor, shape (n_clamped,)
         ``Gp + Gm - 2 c Gm``: the source weights of a 0/1 clamped layer (x^2 = x).
     constant : Tensor, shape ()
-        K + c^2 sum_i Gm_i, with K = sum_j (|b_j|/g) u_j^2 the bias supplies' share.
+        K + c^2 sum_i Gm_i, with ``K = sum_j (|b_j|/g) u_j^2`` the bias supplies' share.
     slowest : Tensor, shape ()
         The slowest finite relaxation time 2 / G of the free nodes (0 if every node is isolated):
         how long a pass of this direction takes to settle, in relaxation times (``rkm.core.units``).

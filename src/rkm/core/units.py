@@ -5,15 +5,15 @@ clamped unit sits at 0 or 1, every free node has capacitance 2
 (:data:`rkm.core.physics.NODE_CAPACITANCE`), so a node's relaxation time is ``2 / G`` and a
 pass dissipates ``P = 1/2 sum G dV^2``. :class:`Units` says what one code unit is in SI:
 
-=====================  ===================================  ==========================
-quantity               SI value                             from
-=====================  ===================================  ==========================
-conductance            ``G_code * conductance_s``           ``conductance_s`` (S)
-voltage                ``V_code * voltage_v``               ``voltage_v`` (V)
-power                  ``P_code * conductance_s * voltage_v**2``
-time                   ``t_code * time_unit_s(units)``      ``time_unit_s = (C / 2) / conductance_s``
-energy (power x time)  ``E_code * C * voltage_v**2 / 2``    ``C = node_capacitance_f`` (F)
-=====================  ===================================  ==========================
+=====================  ===========================================  ==========================================
+quantity               SI value                                     from
+=====================  ===========================================  ==========================================
+conductance            ``G_code * conductance_s``                   ``conductance_s`` (S)
+voltage                ``V_code * voltage_v``                       ``voltage_v`` (V)
+power                  ``P_code * conductance_s * voltage_v**2``    ``conductance_s``, ``voltage_v``
+time                   ``t_code * time_unit_s(units)``              ``time_unit_s = (C / 2) / conductance_s``
+energy (power x time)  ``E_code * C * voltage_v**2 / 2``            ``C = node_capacitance_f`` (F)
+=====================  ===========================================  ==========================================
 
 so a node's relaxation time in seconds is ``C / G_SI``, whatever the code's capacitance 2.
 
@@ -106,7 +106,7 @@ class Units:
 
 
 DEFAULT_UNITS = Units()
-"""10 kOhm per unit of |W|, 1 V per unit of voltage, 100 pF per node, settled to 1e-3."""
+"""10 kOhm per unit of ``|W|``, 1 V per unit of voltage, 100 pF per node, settled to 1e-3."""
 
 
 def _value(x: Any) -> Any:

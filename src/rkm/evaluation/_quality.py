@@ -152,7 +152,7 @@ def label_quality(synthetic: Any, *, classifier: Any = None) -> dict[str, float]
     dict[str, float]
         ``label_entropy``: entropy of the label frequencies in nats;
         ``classes_covered``: fraction of the ten classes with at least
-        :data:`COVERAGE_FRACTION` of the samples; ``min_class_fraction``: the
+        ``COVERAGE_FRACTION`` of the samples; ``min_class_fraction``: the
         fraction of the rarest class (0 when a class is missing).
 
     Raises

@@ -213,7 +213,7 @@ def entropy_measure(real: Any, synthetic: Any) -> float:
     A mixed set is the real set with its first ``n_real // 2`` rows replaced by
     the first ``n_real // 2`` rows of the synthetic set. Each of the two sets
     (real, mixed) is cast to float32, written with :func:`numpy.save` into its
-    OWN byte stream and gzip-compressed (level :data:`GZIP_LEVEL`, ``mtime=0``,
+    OWN byte stream and gzip-compressed (level ``GZIP_LEVEL``, ``mtime=0``,
     so the result is deterministic); ``S`` is the Shannon entropy of the
     histogram of the compressed bytes. Synthetic samples that follow the
     statistics of the real ones compress alike, so the two entropies match.

@@ -90,7 +90,7 @@ def log_partition(model: Any, n_chains: int = 100, n_betas: int = 10000, *, beta
         Inverse temperature of the target; default ``model.model_beta``.
     data : array, optional
         Training data: the base model's biases are then the data's pixel log-odds
-        (:func:`base_bias`), which starts the annealing close to the model; default the
+        (``base_bias``), which starts the annealing close to the model; default the
         model's own visible biases times ``beta``.
     seed : int
         Seed of the AIS's own generator: the same seed gives the same estimate.

@@ -32,7 +32,7 @@ smaller layer (``B A`` on the hidden states, or ``A B`` on the visible ones) is 
 stochastic matrix, ``m = min(n_visible, n_hidden)``; its stationary law ``mu`` solves a linear
 system on its one closed class, and ``pi = mu B`` when the smaller layer is the hidden one.
 With independent units the larger layer's states are visited in chunks, so memory is that of the
-``2^m x 2^m`` kernel plus chunks of about :data:`CHUNK_ELEMENTS` numbers, and time is ``2^(2m + n)``
+``2^m x 2^m`` kernel plus chunks of about ``CHUNK_ELEMENTS`` numbers, and time is ``2^(2m + n)``
 multiply-adds (``n`` the larger layer) for the kernel and ``(2^m)^3 / 3`` for the solve; a shared
 threshold gives sparse conditionals (``n + 1`` states per row), whose kernel costs little. Measured
 on one loaded core (``docs/likelihood.md``): bernoulli 16 x 10 in about 5 s, 16 x 12 in about 100 s
@@ -228,7 +228,7 @@ def stationary_distribution(model: Any, beta: float | None = None) -> np.ndarray
     Notes
     -----
     Memory is the ``2^m x 2^m`` float64 kernel of the smaller layer (128 MiB at ``m = 12``) plus
-    chunks of :data:`CHUNK_ELEMENTS` numbers; time grows as ``2^(2m + n)`` (bernoulli 16 x 12: about 100 s
+    chunks of ``CHUNK_ELEMENTS`` numbers; time grows as ``2^(2m + n)`` (bernoulli 16 x 12: about 100 s
     on one core). See the module docstring for the construction.
     """
     _check_chain_size(model)

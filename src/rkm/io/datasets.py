@@ -185,7 +185,7 @@ def load_dataset(name: str, *, threshold: float | None = None,
     threshold : float, optional
         Binarisation threshold on values scaled to [0, 1]. None means 0.5 for
         the image datasets; for files, None means the values must already be
-        0/1 (else :class:`DataError`). Ignored by bars-and-stripes.
+        0/1 (else :class:`~rkm.errors.DataError`). Ignored by bars-and-stripes.
     path : str or path-like, optional
         MNIST directory for ``'mnist'``; the file for ``'file'``.
     size : int, default 4

@@ -3,7 +3,7 @@
 =====================  ===========================================================
 module                 what it holds
 =====================  ===========================================================
-``accounting``         the passes of one update and their power (:class:`PassRecorder`)
+``accounting``         the passes of one update and their power (``PassRecorder``)
 ``phases``             negative phases, registered by ``train_algo`` name
 ``optim``              the gradient, centering, L1/L2, optimisers registered by name
 ``trainer``            :class:`Trainer`: one update and the training state

@@ -1,6 +1,6 @@
 """The training loop and its data: endless mini-batches, callbacks, Ctrl-C.
 
-:func:`fit` knows nothing of files or logs: it draws batches, runs :meth:`Trainer.update`, and
+:func:`fit` knows nothing of files or logs: it draws batches, runs :meth:`~rkm.training.trainer.Trainer.update`, and
 hands each :class:`~rkm.training.trainer.UpdateResult` to the callbacks in order (save points,
 metrics logs, learning-rate schedules, progress bars arrive this way). The first Ctrl-C lets
 the running update and its callbacks finish, calls ``on_interrupt`` (a save point, say) and
@@ -124,7 +124,7 @@ def fit(trainer: Trainer, source: Iterator[torch.Tensor], callbacks: list[Callba
         on_interrupt: Callable[[], None] | None = None) -> None:
     """Update ``trainer`` on batches from ``source`` until ``trainer.epoch`` reaches ``trainer.max_epochs``.
 
-    After each update every callback gets its :class:`UpdateResult`, in order. On Ctrl-C the
+    After each update every callback gets its :class:`~rkm.training.trainer.UpdateResult`, in order. On Ctrl-C the
     running update and its callbacks finish, then ``on_interrupt()`` runs and KeyboardInterrupt
     is raised.
     """

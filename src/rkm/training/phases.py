@@ -198,7 +198,7 @@ class PT(NegativePhase):
 
     **What the swaps cost.** Reading ``x_f`` and ``x_b`` of every rung is one forward and one
     backward pass of its ``n_chains`` chains, and ``x_f(0)``, ``x_b(0)`` one pass of one
-    sample each; all go through the update's recorder (:meth:`PassRecorder.read`), so the
+    sample each; all go through the update's recorder (``PassRecorder.read``), so the
     energy of an update counts the data pass, ``2 k`` passes per rung and these ``2 R + 2``.
 
     The state is the chains, shape ``(n_temperatures, n_chains, n_visible)``, and the swaps

@@ -174,7 +174,7 @@ class Trainer:
               t: int | None = None) -> None:
         """Step the parameters along ``grad``: the transforms, the optimiser (step ``t``, default
         ``epoch + 1``) as a write of the devices (``network.devices.write``: write noise), then
-        :attr:`after_step` (clipping)."""
+        ``after_step`` (clipping)."""
         params = self.network.parameters()
         for piece in self.transforms() if pieces is None else pieces:
             piece(grad, params)
