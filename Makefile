@@ -20,8 +20,9 @@ $(BIN)/.docs-installed: $(BIN)/.installed pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test,docs]'
 	touch $@
 
-# Lint and type-check the package, then the whole suite.
-test: setup
+# Lint and type-check the package, then the whole suite (with the docs extra: the suite
+# executes the tutorials and builds the API reference).
+test: $(BIN)/.docs-installed
 	$(BIN)/ruff check src/rkm
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
