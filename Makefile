@@ -50,4 +50,4 @@ docs-serve:
 	$(BIN)/python -m http.server --directory site 8000
 
 clean:
-	rm -rf $(VENV) build site docs/api docs/jupyter_execute src/*.egg-info
+	rm -rf $(VENV) build site docs/api jupyter_execute src/*.egg-info
