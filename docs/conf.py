@@ -56,6 +56,7 @@ myst_heading_anchors = 3
 nb_execution_mode = os.environ.get("RKM_DOCS_EXECUTE", "force")
 nb_execution_timeout = 600
 nb_execution_raise_on_error = True
+nb_execution_in_temp = True     # the tutorials write save points and figures where they run
 nb_execution_show_tb = True
 nb_merge_streams = True
 
@@ -76,7 +77,7 @@ html_show_sourcelink = False
 html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,
-    "header_links_before_dropdown": 8,
+    "header_links_before_dropdown": 6,
     "secondary_sidebar_items": ["page-toc"],
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version"],

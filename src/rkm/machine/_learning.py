@@ -33,9 +33,23 @@ class Learning(Boltzmann):
     def derivatives(self, v: Any, h: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Energy derivatives on samples ``(v, h)``, AVERAGED over the batch.
 
-        Returns ``(dEdW, dEdv_bias, dEdh_bias)``: ``-mean_n (h_n - oh)(v_n - ov)^T``, ``-mean_n v_n``
-        and ``-mean_n h_n`` (centering offsets are 0 without centering). The reference returned
-        per-sample tensors of shape (N, n_hidden, n_visible); this is one matrix product.
+        The reference returned per-sample tensors of shape (N, n_hidden, n_visible); this is
+        one matrix product.
+
+        Parameters
+        ----------
+        v : Tensor or array, shape (N, n_visible)
+        h : Tensor or array, shape (N, n_hidden)
+
+        Returns
+        -------
+        dEdW : Tensor, shape (n_hidden, n_visible)
+            ``-mean_n (h_n - oh)(v_n - ov)^T`` (centering offsets ``ov``, ``oh`` are 0 without
+            centering).
+        dEdv_bias : Tensor, shape (n_visible,)
+            ``-mean_n v_n``.
+        dEdh_bias : Tensor, shape (n_hidden,)
+            ``-mean_n h_n``.
         """
         v, _ = self._batch(v, self.n_visible, "v")
         h, _ = self._batch(h, self.n_hidden, "h")
@@ -44,7 +58,18 @@ class Learning(Boltzmann):
         return self.trainer.derivatives(v, h)
 
     def derivatives_hopfield(self, v: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Derivatives of the bilinear energy; see :meth:`derivatives`."""
+        """Derivatives of the bilinear energy, the same as :meth:`derivatives`.
+
+        Parameters
+        ----------
+        v : Tensor, shape (N, n_visible)
+        h : Tensor, shape (N, n_hidden)
+
+        Returns
+        -------
+        dEdW, dEdv_bias, dEdh_bias : Tensor
+            As :meth:`derivatives`.
+        """
         return self.trainer.derivatives(v, h)
 
     def clip_weights(self) -> None:
@@ -63,7 +88,17 @@ class Learning(Boltzmann):
     def SGD_update(self, dEdW_data: torch.Tensor, dEdW_model: torch.Tensor, dEdv_bias_data: torch.Tensor,
                    dEdv_bias_model: torch.Tensor,
                    dEdh_bias_data: torch.Tensor, dEdh_bias_model: torch.Tensor) -> None:
-        """One SGD step ``lr * (-dE_data + dE_model)`` plus centering and regularisation terms, then clipping."""
+        """One SGD step ``lr * (-dE_data + dE_model)`` plus centering and regularisation terms, then clipping.
+
+        Parameters
+        ----------
+        dEdW_data, dEdW_model : Tensor, shape (n_hidden, n_visible)
+            Weight derivatives (:meth:`derivatives`) on the data and on the model's samples.
+        dEdv_bias_data, dEdv_bias_model : Tensor, shape (n_visible,)
+            Visible-bias derivatives.
+        dEdh_bias_data, dEdh_bias_model : Tensor, shape (n_hidden,)
+            Hidden-bias derivatives.
+        """
         self._step("SGD", None, dEdW_data, dEdW_model, dEdv_bias_data, dEdv_bias_model, dEdh_bias_data, dEdh_bias_model)
 
     def Adam_update(self, t: int, dEdW_data: torch.Tensor, dEdW_model: torch.Tensor, dEdv_bias_data: torch.Tensor,
@@ -72,6 +107,13 @@ class Learning(Boltzmann):
         """One bias-corrected Adam step (beta1 0.9, beta2 0.999, eps 1e-8) at time step ``t``.
 
         L2 and L1 terms shrink the parameters (the reference added L2 with the wrong sign).
+
+        Parameters
+        ----------
+        t : int
+            Time step of the bias correction (1 for the first step).
+        dEdW_data, dEdW_model, dEdv_bias_data, dEdv_bias_model, dEdh_bias_data, dEdh_bias_model : Tensor
+            As in :meth:`SGD_update`.
         """
         self._step("Adam", t, dEdW_data, dEdW_model, dEdv_bias_data, dEdv_bias_model, dEdh_bias_data, dEdh_bias_model)
 
@@ -151,7 +193,17 @@ class Learning(Boltzmann):
     def pretrain(self, pretrained_model: str, model_state_path: Any = "model_states/") -> bool:
         """Import W, h_bias and v_bias from the latest save point of ``pretrained_model``.
 
-        Returns True if a save point was found, False otherwise (logged, as the reference).
+        Parameters
+        ----------
+        pretrained_model : str
+            ``model_name`` of the trained model (same ``n_visible`` and ``n_hidden``).
+        model_state_path : str
+            Folder of its save points.
+
+        Returns
+        -------
+        bool
+            True if a save point was found, False otherwise (logged, as the reference).
         """
         return import_parameters(self, pretrained_model, model_state_path)
 

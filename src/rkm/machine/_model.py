@@ -243,15 +243,50 @@ class RBM(Learning):
 
     # -------------------------------------------------------------- plotting
     def plot_weights(self, t: int, image_shape: tuple[int, int] | None = None, max_filters: int = 100) -> Figure:
-        """Grid of the first ``max_filters`` hidden units' weights as images; returns the figure."""
+        """Grid of the first ``max_filters`` hidden units' weights as images.
+
+        Parameters
+        ----------
+        t : int
+            The update to name in the title (pyrkm's argument; ``model.epoch`` for the current one).
+        image_shape : (int, int), optional
+            Shape of one image; default: square.
+        max_filters : int
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
         return plots.weight_grid(self.W, t, image_shape=image_shape, max_filters=max_filters)
 
     def plot_visible_bias(self, t: int, image_shape: tuple[int, int] | None = None) -> Figure:
-        """Visible bias as an image with a colour bar; returns the figure."""
+        """Visible bias as an image with a colour bar.
+
+        Parameters
+        ----------
+        t : int
+            The update to name in the title (``model.epoch`` for the current one).
+        image_shape : (int, int), optional
+            Default: square.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
         return plots.bias_image(self.v_bias, t, image_shape=image_shape)
 
     def plot_bias(self, t: int) -> Figure:
-        """Histograms of the hidden and visible biases; returns the figure."""
+        """Histograms of the hidden and visible biases.
+
+        Parameters
+        ----------
+        t : int
+            The update to name in the titles (``model.epoch`` for the current one).
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
         return plots.bias_histograms(self.h_bias, self.v_bias, t)
 
     def __repr__(self) -> str:

@@ -1,6 +1,6 @@
 """The seed methods of the passes and of the Boltzmann law, as mixins of :class:`rkm.machine.RBM`.
 
-:class:`Passes`: samples, comparator inputs, power, relaxation times; :class:`Boltzmann`:
+:class:`Passes`: samples and comparator inputs; :class:`Circuit`: power, relaxation times; :class:`Boltzmann`:
 pyrkm's energy methods for ``energy_type='hopfield'``. Each method is a short delegate to the
 model's :class:`~rkm.core.network.Network` or to :mod:`rkm.core.hopfield`.
 """
@@ -70,7 +70,19 @@ class Passes:
         return self._sample(v, True, beta, "v")
 
     def h_to_v(self, h: Any, beta: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Sample the visible layer given the hidden layer; see :meth:`v_to_h`."""
+        """Sample the visible layer given the hidden layer (the mirror of :meth:`v_to_h`).
+
+        Parameters
+        ----------
+        h : Tensor or array, shape (N, n_hidden)
+        beta : float, optional
+            Inverse temperature; default ``model_beta``.
+
+        Returns
+        -------
+        p_v, v : Tensor, shape (N, n_visible)
+            P(v = 1 | h) in closed form, and the binary sample.
+        """
         return self._sample(h, False, beta, "h")
 
     def _sample(self, x: Any, forward: bool, beta: Any, name: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -85,11 +97,28 @@ class Passes:
         on; for the RKM it is the node voltage (times ``n_visible`` if layer-scaled). With
         comparator offsets (``comparator_offset``) each unit's offset voltage is taken from it
         first: ``scale (V - V_os)``.
+
+        Parameters
+        ----------
+        v : Tensor or array, shape (N, n_visible)
+
+        Returns
+        -------
+        Tensor, shape (N, n_hidden)
         """
         return self._drive(v, True, "v")
 
     def delta_ev(self, h: Any) -> torch.Tensor:
-        """Comparator input of each visible unit given ``h``; see :meth:`delta_eh`."""
+        """Comparator input of each visible unit given ``h`` (the mirror of :meth:`delta_eh`).
+
+        Parameters
+        ----------
+        h : Tensor or array, shape (N, n_hidden)
+
+        Returns
+        -------
+        Tensor, shape (N, n_visible)
+        """
         return self._drive(h, False, "h")
 
     def _drive(self, x: Any, forward: bool, name: str) -> torch.Tensor:
@@ -103,25 +132,81 @@ class Passes:
         return p, (u < p).to(x.dtype)
 
     def Bernoulli_v_to_h(self, v: Any, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """Hidden sample with a sigmoid (Bernoulli) comparator whatever ``sampling`` is; returns ``(p_h, h)``."""
+        """Hidden sample with a sigmoid (Bernoulli) comparator, whatever ``sampling`` is.
+
+        Parameters
+        ----------
+        v : Tensor or array, shape (N, n_visible)
+        beta : float
+            Inverse temperature.
+
+        Returns
+        -------
+        p_h, h : Tensor, shape (N, n_hidden)
+            ``sigmoid(beta delta_eh(v))`` and the binary sample.
+        """
         return self._bernoulli(self.delta_eh(v), beta)
 
     def Bernoulli_h_to_v(self, h: Any, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """Visible sample with a sigmoid (Bernoulli) comparator; returns ``(p_v, v)``."""
+        """Visible sample with a sigmoid (Bernoulli) comparator, whatever ``sampling`` is.
+
+        Parameters
+        ----------
+        h : Tensor or array, shape (N, n_hidden)
+        beta : float
+            Inverse temperature.
+
+        Returns
+        -------
+        p_v, v : Tensor, shape (N, n_visible)
+            ``sigmoid(beta delta_ev(h))`` and the binary sample.
+        """
         return self._bernoulli(self.delta_ev(h), beta)
 
     def Deterministic_v_to_h(self, v: Any, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """Noise-free hidden units ``[delta_eh(v) > 0]``; returns ``(h, h)``."""
+        """Noise-free hidden units ``[delta_eh(v) > 0]``.
+
+        Parameters
+        ----------
+        v : Tensor or array, shape (N, n_visible)
+        beta : float
+            Ignored (pyrkm's signature).
+
+        Returns
+        -------
+        h, h : Tensor, shape (N, n_hidden)
+            The units twice, as probability and as sample (pyrkm's layout).
+        """
         h = (self.delta_eh(v) > 0).to(self.mytype)
         return h, h
 
     def Deterministic_h_to_v(self, h: Any, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """Noise-free visible units ``[delta_ev(h) > 0]``; returns ``(v, v)``."""
+        """Noise-free visible units ``[delta_ev(h) > 0]``.
+
+        Parameters
+        ----------
+        h : Tensor or array, shape (N, n_hidden)
+        beta : float
+            Ignored (pyrkm's signature).
+
+        Returns
+        -------
+        v, v : Tensor, shape (N, n_visible)
+            The units twice, as probability and as sample (pyrkm's layout).
+        """
         v = (self.delta_ev(h) > 0).to(self.mytype)
         return v, v
 
     def forward(self, v: Any, k: int, beta: float | None = None) -> torch.Tensor:
         """Run ``k`` Gibbs steps (v -> h -> v) from ``v``; ``k=0`` returns ``v`` (the reference raised).
+
+        Parameters
+        ----------
+        v : Tensor or array, shape (N, n_visible)
+        k : int
+            Gibbs steps.
+        beta : float, optional
+            Inverse temperature; default ``model_beta``.
 
         Returns
         -------
@@ -170,21 +255,56 @@ class Passes:
         return net.gibbs(v, k, beta).cpu().numpy()
 
     def reconstruct(self, data: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Reconstruct ``data`` after ``k`` Gibbs steps; returns the data and its reconstruction, (N, n_visible)."""
+        """Reconstruct ``data`` after ``k`` Gibbs steps.
+
+        Parameters
+        ----------
+        data : Tensor or array, shape (N, n_visible)
+        k : int
+            Gibbs steps.
+
+        Returns
+        -------
+        data, reconstruction : numpy.ndarray, shape (N, n_visible)
+        """
         data, _ = self._batch(data, self.n_visible, "data")
         return data.cpu().numpy(), self.forward(data, k).cpu().numpy()
 
-    # --------------------------------------------------------------- physics
+
+
+class Circuit(Passes):
+    """The seed methods of the circuit's physics: the power of a pass, the relaxation times."""
+
     def power_forward(self, v: Any) -> torch.Tensor:
         """Power dissipated by the forward pass (visible clamped), shape (N,).
 
         P = 1/2 sum over resistors of G dV^2 with the hidden nodes at their Kirchhoff
         voltages; always >= 0, for every offset.
+
+        Parameters
+        ----------
+        v : Tensor or array, shape (N, n_visible)
+            The clamped visible states.
+
+        Returns
+        -------
+        Tensor, shape (N,)
+            In code units; :func:`rkm.core.units.power_watts` converts to watts.
         """
         return self._power(v, True, "v")
 
     def power_backward(self, h: Any) -> torch.Tensor:
-        """Power dissipated by the backward pass (hidden clamped), shape (N,)."""
+        """Power dissipated by the backward pass (hidden clamped); see :meth:`power_forward`.
+
+        Parameters
+        ----------
+        h : Tensor or array, shape (N, n_hidden)
+            The clamped hidden states.
+
+        Returns
+        -------
+        Tensor, shape (N,)
+        """
         return self._power(h, False, "h")
 
     def _power(self, x: Any, forward: bool, name: str) -> torch.Tensor:
@@ -192,22 +312,47 @@ class Passes:
         return physics.pass_power(x, *self.network.numerator(x, forward))
 
     def av_power_forward(self, v: Any) -> torch.Tensor:
-        """Mean of :meth:`power_forward` over the batch."""
+        """Mean of :meth:`power_forward` over the batch.
+
+        Parameters
+        ----------
+        v : Tensor or array, shape (N, n_visible)
+
+        Returns
+        -------
+        Tensor, 0-d
+        """
         return self.power_forward(v).mean()
 
     def av_power_backward(self, h: Any) -> torch.Tensor:
-        """Mean of :meth:`power_backward` over the batch."""
+        """Mean of :meth:`power_backward` over the batch.
+
+        Parameters
+        ----------
+        h : Tensor or array, shape (N, n_hidden)
+
+        Returns
+        -------
+        Tensor, 0-d
+        """
         return self.power_backward(h).mean()
 
     def relaxation_times(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """RC relaxation times 2 / G of the free nodes: ``(t_forward (n_hidden,), t_backward (n_visible,))``.
+        """RC relaxation times ``2 / G`` of the free nodes of both passes, in code units.
 
         The reference docstring swaps the two shapes. An isolated node has an infinite time.
+
+        Returns
+        -------
+        t_forward : Tensor, shape (n_hidden,)
+            The hidden nodes' times in the forward pass.
+        t_backward : Tensor, shape (n_visible,)
+            The visible nodes' times in the backward pass.
         """
         return self.network.relaxation_times()
 
 
-class Boltzmann(Passes):
+class Boltzmann(Circuit):
     """pyrkm's energy methods for ``energy_type='hopfield'``, as delegates to :mod:`rkm.core.hopfield`.
 
     They use the realised parameters, the ones every pass uses (the programmed ones for ideal devices).
