@@ -105,6 +105,26 @@ class Setting:
         return self.default if self.config is _SAME else self.config
 
     @property
+    def differs(self) -> bool:
+        """Whether a run configuration's default means another value than the constructor's default."""
+        if self.config is _SAME or not self.in_config or self.name == "average_data":  # False means None there
+            return False
+        try:
+            return self.constructor_value(self.config_default) != self.default
+        except ConfigError:
+            return True
+
+    @property
+    def default_text(self) -> str:
+        """The constructor's default in words: ``'hopfield'``, ``'required'``, ``'CUDA when available'``."""
+        words = {"n_hidden": "required", "device": "CUDA when available", "seed": "drawn at random"}
+        if self.default is None and self.name in words:
+            return words[self.name]
+        if isinstance(self.default, bool):
+            return "true" if self.default else "false"
+        return "unset" if self.default is None else str(self.default).removeprefix("torch.")
+
+    @property
     def in_config(self) -> bool:
         """Whether the setting is a configuration key."""
         return self.config is not NOT_IN_CONFIG
@@ -130,12 +150,12 @@ class Setting:
         if value is None or (self.optional and isinstance(value, str) and value.strip().lower() in ("", "none")):
             if self.optional:
                 return None
-            raise ConfigError(f"{label} must be set.")
+            raise ConfigError(f"{label} must be set.", names=(self.name,))
         if self.reader is not None:
             return self.reader(value)
+        if self.kind is bool:
+            return _checks.boolean(label, value)
         try:
-            if self.kind is bool:
-                return _checks.boolean(label, value)
             if self.kind is int:
                 if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                     raise ValueError
@@ -145,9 +165,9 @@ class Setting:
                     raise ValueError
                 return float(value)
         except (TypeError, ValueError):
-            raise ConfigError(f"{label} must be a {self.kind.__name__}, got {value!r}.") from None
+            raise ConfigError(f"{label} must be a {self.kind.__name__}, got {value!r}.", names=(self.name,)) from None
         if not isinstance(value, (str, int, float)):
-            raise ConfigError(f"{label} must be a {self.kind.__name__}, got {value!r}.")
+            raise ConfigError(f"{label} must be a {self.kind.__name__}, got {value!r}.", names=(self.name,))
         return str(value) if self.kind is str else value
 
 
@@ -195,7 +215,7 @@ def fast_matmul_setting(value: Any) -> bool | None:
     """``model.fast_matmul`` of a configuration ('auto', 'true' or 'false') as the constructor's setting."""
     options = {"auto": None, "true": True, "on": True, "false": False, "off": False}
     if str(value).lower() not in options:
-        raise ConfigError(f"model.fast_matmul must be auto, true or false, got {value!r}.")
+        raise ConfigError(f"model.fast_matmul must be auto, true or false, got {value!r}.", names=("fast_matmul",))
     return options[str(value).lower()]
 
 
@@ -424,7 +444,7 @@ def check_model(values: Mapping[str, Any]) -> None:
     interval, levels = values.get("conductance_range"), values.get("conductance_levels")
     devices.check_levels(interval, levels)
     dtype = _checks.dtype(values.get("mytype", torch.float32))
-    limits.check_physics(dtype, values.get("n_visible") or 1, values["n_hidden"], g_v=values["g_v"],
+    limits.check_physics(dtype, values.get("n_visible"), values["n_hidden"], g_v=values["g_v"],
                          g_h=values["g_h"], offset=values["offset"], min_W=low, max_W=high,
                          model_beta=values["model_beta"], conductance_range=interval,
                          variability=values.get("variability", 0.0))
@@ -457,8 +477,10 @@ def check_memory(values: Mapping[str, Any], device: Any, held: Mapping[str, Any]
     needed = _training_bytes(values) - (0 if held is None else _training_bytes(held))
     if needed <= 0:
         return
-    chains = values.get("n_chains")
-    what = (f"a model of n_visible={values.get('n_visible') or 1} and n_hidden={values['n_hidden']} trained with "
+    chains, n_visible = values.get("n_chains"), values.get("n_visible")
+    layers = (f"n_visible={n_visible} and n_hidden={values['n_hidden']}" if n_visible is not None else
+              f"n_hidden={values['n_hidden']} and even one visible unit")
+    what = (f"a model of {layers} trained with "
             f"batch_size={values['batch_size']}, n_chains={chains if chains is not None else values['batch_size']}"
             + (f" and n_temperatures={values['n_temperatures']}" if values["train_algo"] == "PT" else ""))
     limits.require(what, needed, _checks.device(device, available=False),

@@ -228,7 +228,8 @@ class BernoulliRKM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
 
         # max_epochs is a setting: a descriptor machine.py sets on RBM from hyperparams.MODEL, unseen by mypy
         model.max_epochs = model.epoch + updates  # type: ignore[attr-defined]
-        model.train(data, save=False, print_every=model.max_epochs + 1, callback=report if self.verbose else None)
+        model.train(data, save=False, print_every=model.max_epochs + 1, callback=report if self.verbose else None,
+                    values="any")
 
     # --------------------------------------------------------------- learning
     def fit(self, X: Any, y: Any = None) -> Self:

@@ -242,6 +242,39 @@ def rows(x: Any, name: str) -> np.ndarray:
     return arr
 
 
+VALUES = ("binary", "probabilities", "any")
+"""What training data may hold: 0/1 only, values in [0, 1] (clamped as they are), or anything."""
+
+
+def _diagnosis(low: float, high: float, integral: bool, spins: bool) -> str:
+    """What data with this range most likely is, and how to turn it into 0/1 data."""
+    binarize = "rkm.io.datasets.binarize"
+    if spins:
+        return "-1/+1 spins? map them to 0/1 with (x + 1) / 2"
+    if low >= 0 and integral and high <= 255:
+        return f"images of 0-255? binarise them with {binarize}(x, threshold=0.5) (it divides by 255 first)"
+    if low >= 0 and high <= 1:
+        return (f"grey values in [0, 1]? binarise them with {binarize}(x, threshold=0.5), or pass "
+                "values='probabilities' to clamp them as they are")
+    return f"rescale them to [0, 1] and binarise with {binarize}(x, threshold=0.5)"
+
+
+def data_values(tensor: torch.Tensor, name: str, values: str) -> None:
+    """Raise a DataError if ``tensor`` holds other values than ``values`` allows (:data:`VALUES`)."""
+    if values == "any":
+        return
+    outside = (tensor < 0).logical_or_(tensor > 1) if values == "probabilities" else (
+        (tensor != 0).logical_and_(tensor != 1))
+    if not bool(outside.any()):
+        return
+    low, high = float(tensor.min()), float(tensor.max())
+    integral = bool((tensor == tensor.round()).all())
+    spins = bool(((tensor == -1) | (tensor == 1)).all())
+    wanted = "0 and 1" if values == "binary" else "values in [0, 1]"
+    raise DataError(f"{name} holds values other than {wanted} (min {low:g}, max {high:g}): "
+                    f"{_diagnosis(low, high, integral, spins)}.")
+
+
 def all_finite(tensor: torch.Tensor) -> bool:
     """No NaN or inf in ``tensor``: one sum decides unless it overflows, then an exact check."""
     return bool(torch.isfinite(tensor.sum())) or bool(torch.isfinite(tensor).all())

@@ -24,6 +24,7 @@ import os
 import resource
 from collections.abc import Iterable
 from pathlib import Path
+
 import psutil
 import torch
 
@@ -131,24 +132,29 @@ def physics_extremes(n_visible: int, n_hidden: int, *, g_v: float, g_h: float, o
     return extremes
 
 
-_WIDE = "narrow [min_W, max_W] (or conductance_range), raise small g_v/g_h (a bias b is a conductance |b|/g)"
+_WIDE = "narrow [min_W, max_W] (or conductance_range), raise a small g_v or g_h (a bias b is a conductance |b|/g)"
+_LARGE = "bring a large `offset`, g_v or g_h down"
 _CAUSES = {
-    "conductance": f"{_WIDE}, lower variability",
-    "numerator_squared": f"{_WIDE}, bring large offset, g_v or g_h down, or use fewer units",
-    "power": f"{_WIDE}, bring large offset, g_v or g_h down, or use fewer units",
-    "drive_product": f"{_WIDE}, lower model_beta, bring large offset, g_v or g_h down, or use fewer units",
-    "supply_factor": "raise small g_v/g_h, or bring large offset, g_v or g_h down",
+    "conductance": f"{_WIDE}, or lower variability",
+    "numerator_squared": f"{_WIDE}, {_LARGE}, or use fewer units",
+    "power": f"{_WIDE}, {_LARGE}, or use fewer units",
+    "drive_product": f"{_WIDE}, lower model_beta, {_LARGE}, or use fewer units",
+    "supply_factor": f"raise a small g_v or g_h, or {_LARGE}",
     "relaxation_time": "raise the g_min of conductance_range",
 }
 
 
-def check_physics(dtype: torch.dtype, n_visible: int, n_hidden: int, *, g_v: float, g_h: float, offset: float,
-                  min_W: float, max_W: float, model_beta: float = 1.0,
+def check_physics(dtype: torch.dtype, n_visible: int | None, n_hidden: int, *, g_v: float, g_h: float,
+                  offset: float, min_W: float, max_W: float, model_beta: float = 1.0,
                   conductance_range: tuple[float, float] | None = None, variability: float = 0.0) -> None:
     """Raise a ConfigError if a pass of such a machine could overflow ``dtype`` (:func:`physics_extremes`).
 
+    ``n_visible`` None: not known yet (the data is not read), the bounds of one visible unit.
     The message names the settings that set the bound that broke and the dtype's largest value.
     """
+    machine = (f"{n_visible} x {n_hidden} machine" if n_visible is not None else
+               f"machine of n_hidden={n_hidden} and even one visible unit")
+    n_visible = 1 if n_visible is None else n_visible
     largest, tiny = torch.finfo(dtype).max, torch.finfo(dtype).tiny
     if conductance_range is not None and not tiny <= conductance_range[0] <= conductance_range[1] <= largest:
         raise ConfigError(f"conductance_range=({_number(conductance_range[0])}, {_number(conductance_range[1])}) "
@@ -162,8 +168,8 @@ def check_physics(dtype: torch.dtype, n_visible: int, n_hidden: int, *, g_v: flo
             wider = dtype != torch.float64 and all(v <= torch.finfo(torch.float64).max for v in extremes.values())
             raise ConfigError(
                 f"these settings can overflow {str(dtype).removeprefix('torch.')}: with every parameter in "
-                f"[min_W, max_W] = [{_number(min_W)}, {_number(max_W)}] a pass of a {n_visible} x {n_hidden} "
-                f"machine can reach a {key.replace('_', ' ')} of {_number(value)}, beyond the dtype's largest value "
+                f"[min_W, max_W] = [{_number(min_W)}, {_number(max_W)}] a pass of a {machine} can reach a "
+                f"{key.replace('_', ' ')} of {_number(value)}, beyond the dtype's largest value "
                 f"{_number(largest)}; {_CAUSES[key]}" + (", or use mytype=torch.float64" if wider else "")
                 + " (docs/reliability.md derives the bound).",
                 names=("min_W", "max_W", "g_v", "g_h", "offset", "model_beta", "conductance_range", "mytype"))
@@ -212,10 +218,10 @@ def available_memory(device: torch.device) -> int | None:
 
     On the CPU the smallest of the available RAM (psutil), the address space left under the
     process's limit and the memory left under its container's (cgroup v2) limit; on CUDA the
-    free device memory.
+    free device memory (None where no CUDA device is seen: a configuration for another machine).
     """
     if device.type == "cuda":
-        return int(torch.cuda.mem_get_info(device)[0])
+        return int(torch.cuda.mem_get_info(device)[0]) if torch.cuda.is_available() else None
     if device.type != "cpu":
         return None
     limits = [int(psutil.virtual_memory().available), _address_space_free(), _cgroup_free()]
@@ -278,7 +284,7 @@ def ais_bytes(n_chains: int, n_betas: int, n_visible: int, n_hidden: int) -> int
 
 
 def states_bytes(n_units: int, rows: int | None = None) -> int:
-    """Bytes of ``rows`` (default all ``2**n_units``) binary states of ``n_units`` units as float64, with their indices."""
+    """Bytes of ``rows`` (default all ``2**n_units``) states of ``n_units`` units as float64, with their indices."""
     rows = 2**n_units if rows is None else rows
     return rows * (8 * n_units + 8 * 2)
 

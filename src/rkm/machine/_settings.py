@@ -48,4 +48,6 @@ class Attribute:
 
     def __set__(self, model: Any, value: Any) -> None:
         held = getattr(model, self.owner)
-        setattr(held, self.name, value if self.check is None else self.check(self.name, value, getattr(held, self.name)))
+        if self.check is not None:
+            value = self.check(self.name, value, getattr(held, self.name))
+        setattr(held, self.name, value)

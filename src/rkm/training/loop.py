@@ -57,8 +57,12 @@ def exact_order(data: Any) -> bool:
 
 
 def batches(data: Any, *, n_visible: int, batch_size: int, epoch: int, seed: int, dtype: torch.dtype,
-            device: torch.device) -> Iterator[torch.Tensor]:
+            device: torch.device, values: str = "binary") -> Iterator[torch.Tensor]:
     """Endless mini-batches from ``data``, positioned at update ``epoch``.
+
+    ``values`` says what the data may hold (``rkm.core._checks.VALUES``): an array is checked
+    once, each batch of an iterable when it is drawn; other values are a DataError that says
+    how to binarise them.
 
     Arrays and tensors are shuffled per pass with :func:`pass_seed`, so a resumed run gets
     exactly the batches of an uninterrupted one. Other iterables (a DataLoader, a list of
@@ -68,6 +72,7 @@ def batches(data: Any, *, n_visible: int, batch_size: int, epoch: int, seed: int
     """
     if _is_array(data):
         X = _checks.batch(data, n_visible, "train_data", dtype, device)[0]
+        _checks.data_values(X, "train_data", values)
         n = X.shape[0]
         per_pass = math.ceil(n / batch_size)
         pass_index, position = divmod(epoch, per_pass)
@@ -92,7 +97,9 @@ def batches(data: Any, *, n_visible: int, batch_size: int, epoch: int, seed: int
             if i < skip:
                 continue
             produced += 1
-            yield _checks.batch(batch_rows(item), n_visible, "a training batch", dtype, device)[0]
+            batch = _checks.batch(batch_rows(item), n_visible, "a training batch", dtype, device)[0]
+            _checks.data_values(batch, f"the training batch {i} of the pass", values)
+            yield batch
         if produced == 0:
             raise DataError("train_data yielded no batches; pass a re-iterable (a DataLoader, a list) or an array.")
         skip = 0
