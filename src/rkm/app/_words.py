@@ -3,9 +3,9 @@
 The library writes its messages in Python's words (``conductance_range=(0.001, 1)``,
 ``threshold=0.5``) and lists the names it used (:attr:`rkm.errors.RKMError.names`). The command
 rewrites exactly those names where they appear as ``name=value``, ``table.name``, `` `name` ``,
-or as a word with an underscore (a plain word such as ``offset`` only at the start): a setting of :data:`rkm.hyperparams.TABLE` becomes its flag
-(``--conductance-range 0.001,1``), or its key in the configuration file it came from
-(``model.lr (c.toml)``); an argument of one command becomes that command's option
+or as a word with an underscore (a plain word such as ``offset`` only at the start): a setting
+of :data:`rkm.hyperparams.TABLE` becomes its flag (``--conductance-range 0.001,1``), or its key
+in the configuration file it came from (``model.lr (c.toml)``); an argument of one command becomes that command's option
 (:data:`ARGUMENTS`: ``n_chains`` of the AIS is ``--ais-chains`` of ``rkm evaluate``).
 """
 

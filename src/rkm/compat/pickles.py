@@ -294,7 +294,7 @@ def convert_pyrkm(folder: str | os.PathLike, output: str | os.PathLike | None = 
 
 # ------------------------------------------------------------------ command line
 def add_convert_parser(subparsers: argparse._SubParsersAction, summary: str) -> argparse.ArgumentParser:
-    """Register ``rkm convert-pyrkm FOLDER`` on the ``rkm`` command's sub-parsers (``summary``: its line in ``rkm --help``)."""
+    """Register ``rkm convert-pyrkm FOLDER`` on the sub-parsers (``summary``: its line in ``rkm --help``)."""
     parser = subparsers.add_parser(
         "convert-pyrkm",
         help=summary,
