@@ -12,7 +12,7 @@ in the configuration file it came from (``model.lr (c.toml)``); an argument of o
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from .. import hyperparams
 
@@ -71,10 +71,17 @@ def translate(message: str, names: tuple[str, ...], command: str,
         if table is not None:
             message = re.sub(rf"(?<![\w.\-]){table}\.{re.escape(name)}(?![\w\-])", words, message)
         if words.startswith("-"):
-            message = re.sub(rf"(?<![\w.\-]){re.escape(name)}={_VALUE}",
-                             lambda match, flag=words, n=name: _as_flag(flag, n, match.group(1)), message)
+            message = re.sub(rf"(?<![\w.\-]){re.escape(name)}={_VALUE}", _assignment(words, name), message)
         message = message.replace(f"`{name}`", words)
         if "_" not in name:  # a plain word ("device", "threshold") is a setting where a sentence starts with it
             bare = "^" + bare
-        message = re.sub(bare + "(=)?", lambda match, w=words: w + (" " if match.group(1) else ""), message)
+        message = re.sub(bare + "(=)?", _word(words), message)
     return message
+
+
+def _assignment(flag: str, name: str) -> Callable[[re.Match[str]], str]:
+    return lambda match: _as_flag(flag, name, match.group(1))
+
+
+def _word(words: str) -> Callable[[re.Match[str]], str]:
+    return lambda match: words + (" " if match.group(1) else "")
