@@ -23,9 +23,17 @@ ARGUMENTS: dict[str, dict[str, str | None]] = {
                  "seed": "--ais-seed"},
     "train": {"resume": None, "restart": None},
     "sweep": {"resume": None, "restart": None},
+    "energy": {"samples": "--samples", "sizes": "--sizes", "batches": "--batches", "threads": "--threads",
+               "seed": "--seed", "min_time_s": "--min-time", "energy_window_s": "--energy-window",
+               "idle_s": "--idle", "weight_std": "--weight-std", "bias_std": "--bias-std",
+               "conductance_s": "--conductance-unit", "voltage_v": "--voltage-unit",
+               "node_capacitance_f": "--node-capacitance", "settling_precision": "--settling-precision",
+               "comparator_energy_j": "--comparator-energy"},
 }
 """The Python arguments a command's options set, by command (None: the command's own words already say it)."""
 
+_SETTINGS_COMMANDS = ("train", "sweep", "generate", "reconstruct", "evaluate", "plot")
+"""Commands whose settings are those of the table (a run's): the others name only their own options."""
 _FLAGS = {s.name: "--" + s.cli_flag for s in hyperparams.TABLE if s.in_config and s.cli_flag}
 _BOOLEANS = {s.name for s in hyperparams.TABLE if s.kind is bool}
 _TABLES = {s.name: s.section for s in hyperparams.TABLE}
@@ -47,7 +55,7 @@ def spelling(name: str, command: str, sources: Mapping[tuple[str, str], str] | N
     extra = ARGUMENTS.get(command, {})
     if name in extra:
         return extra[name]
-    if name not in _FLAGS:
+    if name not in _FLAGS or command not in _SETTINGS_COMMANDS:
         return ""
     source = (sources or {}).get((_TABLES[name], name), "")
     if source.endswith(".toml"):
