@@ -46,6 +46,7 @@ from sklearn.utils import Tags, check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .core import comparators, hopfield
+from .core import _checks
 from .core._checks import integer
 from .machine import RBM, RKM
 
@@ -200,7 +201,7 @@ class BernoulliRKM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         X = validate_data(self, X, accept_sparse="csr", dtype=(np.float64, np.float32), reset=reset)
         if sp.issparse(X):
             X = X.toarray()
-        device = self.device if reset else self.model_.device
+        device = _checks.device(self.device) if reset else self.model_.device
         return torch.tensor(np.asarray(X, dtype=np.float64), device=device)
 
     def _new_machine(self, n_features: int) -> RBM:

@@ -72,16 +72,25 @@ def batches(data: Any, *, n_visible: int, batch_size: int, epoch: int, seed: int
     """
     if _is_array(data):
         X = _checks.batch(data, n_visible, "train_data", dtype, device)[0]
-        _checks.data_values(X, "train_data", values)
-        n = X.shape[0]
-        per_pass = math.ceil(n / batch_size)
-        pass_index, position = divmod(epoch, per_pass)
-        while True:
-            g = torch.Generator().manual_seed(pass_seed(seed, pass_index))
-            order = torch.randperm(n, generator=g).to(X.device)
-            for i in range(position, per_pass):
-                yield X[order[i * batch_size : (i + 1) * batch_size]]
-            position, pass_index = 0, pass_index + 1
+        _checks.data_values(X, "train_data", values)  # now, before the first batch is asked for
+        return _shuffled(X, batch_size, epoch, seed)
+    return _iterated(data, n_visible=n_visible, epoch=epoch, dtype=dtype, device=device, values=values)
+
+
+def _shuffled(X: torch.Tensor, batch_size: int, epoch: int, seed: int) -> Iterator[torch.Tensor]:
+    n = X.shape[0]
+    per_pass = math.ceil(n / batch_size)
+    pass_index, position = divmod(epoch, per_pass)
+    while True:
+        g = torch.Generator().manual_seed(pass_seed(seed, pass_index))
+        order = torch.randperm(n, generator=g).to(X.device)
+        for i in range(position, per_pass):
+            yield X[order[i * batch_size : (i + 1) * batch_size]]
+        position, pass_index = 0, pass_index + 1
+
+
+def _iterated(data: Any, *, n_visible: int, epoch: int, dtype: torch.dtype, device: torch.device,
+              values: str) -> Iterator[torch.Tensor]:
     if not isinstance(data, Iterable) or isinstance(data, (str, bytes, dict)):
         raise DataError(f"train_data must be a DataLoader, an iterable of batches, a tensor or an array, "
                         f"got {type(data).__name__}.")
