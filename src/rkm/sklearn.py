@@ -45,8 +45,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils import Tags, check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .core import comparators, hopfield
-from .core import _checks
+from .core import _checks, comparators, hopfield
 from .core._checks import integer
 from .machine import RBM, RKM
 

@@ -182,7 +182,8 @@ class RunFolder:
                               "--run-dir.", names=("resume", "restart"))
         if self.holds_run():
             raise ConfigError(f"{self.path} holds a run that stopped before its first save point; start it over with "
-                              f"`rkm train --restart {self.path}` (restart=True), or choose another --run-dir.", names=("resume", "restart"))
+                              f"`rkm train --restart {self.path}` (restart=True), or choose another --run-dir.",
+                              names=("resume", "restart"))
 
     def check_restart(self) -> None:
         """Refuse to restart a run that has save points (a restart would discard them)."""
