@@ -447,7 +447,8 @@ def check_model(values: Mapping[str, Any]) -> None:
     limits.check_physics(dtype, values.get("n_visible"), values["n_hidden"], g_v=values["g_v"],
                          g_h=values["g_h"], offset=values["offset"], min_W=low, max_W=high,
                          model_beta=values["model_beta"], conductance_range=interval,
-                         variability=values.get("variability", 0.0))
+                         variability=values.get("variability", 0.0), write_noise=values.get("write_noise", 0.0),
+                         comparator_offset=values.get("comparator_offset", 0.0))
     if interval is not None and levels is not None:
         most = limits.distinct_values(interval[0], interval[1], dtype)
         if levels > most:

@@ -82,7 +82,8 @@ def _conductances(magnitude: float, g: float, conductance_range: tuple[float, fl
 
 def physics_extremes(n_visible: int, n_hidden: int, *, g_v: float, g_h: float, offset: float, min_W: float,
                      max_W: float, model_beta: float = 1.0, conductance_range: tuple[float, float] | None = None,
-                     variability: float = 0.0) -> dict[str, float]:
+                     variability: float = 0.0, write_noise: float = 0.0,
+                     comparator_offset: float = 0.0) -> dict[str, float]:
     """Upper bounds of the magnitudes a pass computes, for every parameter in ``[min_W, max_W]``.
 
     With ``M = max(|min_W|, |max_W|)`` the largest realised weight conductance ``w`` (``M``,
@@ -105,6 +106,10 @@ def physics_extremes(n_visible: int, n_hidden: int, *, g_v: float, g_h: float, o
         :data:`rkm.core.network.FOLD_MIN_BETA`).
     ``supply_factor``
         ``S^2 / g``: the scalar factor of the bias supplies' power, handed to torch.
+    ``programmed_change``
+        ``(max_W - min_W) (1 + 10 write_noise)``: a step's change of a parameter, with its write noise.
+    ``comparator_input``
+        ``n (S + 10 comparator_offset)``: a node voltage less its comparator's offset, layer-scaled.
     ``relaxation_time``
         ``2 / g_min`` with a conductance range (every node has a resistor of at least
         ``g_min``); 0 without one (a node whose resistors all vanish is isolated, its
@@ -129,6 +134,8 @@ def physics_extremes(n_visible: int, n_hidden: int, *, g_v: float, g_h: float, o
         for key, value in candidates.items():
             extremes[key] = max(extremes.get(key, 0.0), value)
     extremes["relaxation_time"] = 2.0 / conductance_range[0] if conductance_range is not None else 0.0
+    extremes["programmed_change"] = (max_W - min_W) * (1.0 + SPREAD_SIGMAS * write_noise)
+    extremes["comparator_input"] = max(n_visible, n_hidden) * (s + SPREAD_SIGMAS * comparator_offset)
     return extremes
 
 
@@ -141,12 +148,15 @@ _CAUSES = {
     "drive_product": f"{_WIDE}, lower model_beta, {_LARGE}, or use fewer units",
     "supply_factor": f"raise a small g_v or g_h, or {_LARGE}",
     "relaxation_time": "raise the g_min of conductance_range",
+    "programmed_change": "lower write_noise or narrow [min_W, max_W]",
+    "comparator_input": "lower comparator_offset",
 }
 
 
 def check_physics(dtype: torch.dtype, n_visible: int | None, n_hidden: int, *, g_v: float, g_h: float,
                   offset: float, min_W: float, max_W: float, model_beta: float = 1.0,
-                  conductance_range: tuple[float, float] | None = None, variability: float = 0.0) -> None:
+                  conductance_range: tuple[float, float] | None = None, variability: float = 0.0,
+                  write_noise: float = 0.0, comparator_offset: float = 0.0) -> None:
     """Raise a ConfigError if a pass of such a machine could overflow ``dtype`` (:func:`physics_extremes`).
 
     ``n_visible`` None: not known yet (the data is not read), the bounds of one visible unit.
@@ -162,7 +172,8 @@ def check_physics(dtype: torch.dtype, n_visible: int | None, n_hidden: int, *, g
                           f"[{_number(tiny)}, {_number(largest)}]; choose g_min and g_max in that range.",
                           names=("conductance_range",))
     extremes = physics_extremes(n_visible, n_hidden, g_v=g_v, g_h=g_h, offset=offset, min_W=min_W, max_W=max_W,
-                                model_beta=model_beta, conductance_range=conductance_range, variability=variability)
+                                model_beta=model_beta, conductance_range=conductance_range, variability=variability,
+                                write_noise=write_noise, comparator_offset=comparator_offset)
     for key, value in extremes.items():
         if not value <= largest:
             wider = dtype != torch.float64 and all(v <= torch.finfo(torch.float64).max for v in extremes.values())
@@ -172,7 +183,8 @@ def check_physics(dtype: torch.dtype, n_visible: int | None, n_hidden: int, *, g
                 f"{key.replace('_', ' ')} of {_number(value)}, beyond the dtype's largest value "
                 f"{_number(largest)}; {_CAUSES[key]}" + (", or use mytype=torch.float64" if wider else "")
                 + " (docs/reliability.md derives the bound).",
-                names=("min_W", "max_W", "g_v", "g_h", "offset", "model_beta", "conductance_range", "mytype"))
+                names=("min_W", "max_W", "g_v", "g_h", "offset", "model_beta", "conductance_range", "mytype",
+                       "variability", "write_noise", "comparator_offset"))
 
 
 def distinct_values(low: float, high: float, dtype: torch.dtype) -> int:

@@ -210,7 +210,8 @@ class RBM(Learning):
 
     # -------------------------------------------------------------- settings
     _RULED = ("n_visible", "n_hidden", "min_W", "max_W", "g_v", "g_h", "offset", "model_beta", "mytype",
-              "conductance_range", "conductance_levels", "variability", *hyperparams.TRAINING_SIZES)
+              "conductance_range", "conductance_levels", "variability", "write_noise", "comparator_offset",
+              *hyperparams.TRAINING_SIZES)
 
     def check_change(self, name: str, value: Any) -> None:
         """Raise a ConfigError if setting ``name`` to ``value`` (checked alone) breaks a rule between
