@@ -20,7 +20,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import rkm
@@ -171,9 +171,9 @@ TEXT = st.one_of(
 )
 
 
-@settings(max_examples=settings().max_examples * 4)
+@settings(max_examples=settings().max_examples * 4, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(flag=st.sampled_from(FLAGS), text=TEXT)
-def test_every_flag_resolves_or_is_one_line(flag, text, capsys):
+def test_every_flag_resolves_or_is_one_line(flag, text, capsys):  # capsys is read out after every example
     name, setting = flag
     argv = ["train", "--preset", "bars", "--show-config"]
     argv += [name] if setting.kind is bool and text == "" else [f"{name}={text}"]

@@ -77,7 +77,8 @@ def translate(message: str, names: tuple[str, ...], command: str,
             continue
         table = _TABLES.get(name)
         if table is not None:
-            message = re.sub(rf"(?<![\w.\-]){table}\.{re.escape(name)}(?![\w\-])", words, message)
+            # "model.lr in FILE" says where already: only a bare key becomes the words
+            message = re.sub(rf"(?<![\w.\-]){table}\.{re.escape(name)}(?![\w\-]| in )", words, message)
         if words.startswith("-"):
             message = re.sub(rf"(?<![\w.\-]){re.escape(name)}={_VALUE}", _assignment(words, name), message)
         message = message.replace(f"`{name}`", words)

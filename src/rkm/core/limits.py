@@ -36,6 +36,7 @@ __all__ = [
     "PASS_TENSORS",
     "WEIGHT_COPIES",
     "SPREAD_SIGMAS",
+    "SMALL_STATE",
     "physics_extremes",
     "check_physics",
     "distinct_values",
@@ -56,6 +57,9 @@ WEIGHT_COPIES = 4
 """Weight-sized tensors of a plain SGD update: ``W``, the ``|W|`` temporary of the pass constants,
 the contrastive product and its difference (Adam adds two moments and a step, real devices a
 realised copy, a spread draw and its factor)."""
+
+SMALL_STATE = 1 << 16
+"""Bytes of a model's small tensors, whatever its size: the generator's state (5 kB), scalars, counters."""
 
 SPREAD_SIGMAS = 10.0
 """The largest standard normal draw that the device spread ``exp(variability * z)`` is bounded by
@@ -270,7 +274,7 @@ def training_bytes(n_visible: int, n_hidden: int, *, batch_size: int, n_chains: 
                    dtype: torch.dtype = torch.float32, devices: bool = False, variability: float = 0.0) -> int:
     """Bytes a model and its training hold at once: parameters, chains, one update's passes.
 
-    Counts the weight-sized tensors (:data:`WEIGHT_COPIES`, plus Adam's moments and step and a
+    Counts :data:`SMALL_STATE`, the weight-sized tensors (:data:`WEIGHT_COPIES`, plus Adam's moments and step and a
     real device model's realised copy and spread), and the rows of every pass of an update:
     the data batch and the model chains (``n_chains``, default ``batch_size``; times
     ``n_temperatures`` rungs for PT), each :data:`PASS_TENSORS` tensors wide over both layers.
@@ -282,7 +286,7 @@ def training_bytes(n_visible: int, n_hidden: int, *, batch_size: int, n_chains: 
     chains = batch_size if n_chains is None else n_chains
     rungs = n_temperatures if train_algo == "PT" else 1
     rows = batch_size + chains * rungs
-    return item * (weights * n_visible * n_hidden + PASS_TENSORS * rows * (n_visible + n_hidden))
+    return SMALL_STATE + item * (weights * n_visible * n_hidden + PASS_TENSORS * rows * (n_visible + n_hidden))
 
 
 def sampling_bytes(n_samples: int, n_visible: int, n_hidden: int, dtype: torch.dtype = torch.float32) -> int:
