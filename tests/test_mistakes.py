@@ -191,7 +191,7 @@ def test_average_data_that_is_not_a_numeric_vector_is_refused(average, error):
 
 
 def test_a_model_or_generate_call_too_large_to_allocate_says_how_many_bytes_it_needs():
-    with pytest.raises(ConfigError, match=r"needs about 16\.0 TB \(16000096000000 bytes\) of memory on cpu"):
+    with pytest.raises(ConfigError, match=r"needs about 16\.0 TB \(16000096065536 bytes\) of memory on cpu"):
         rkm.RKM("big", 10**6, 10**6, device="cpu")
     with pytest.raises(ConfigError, match=r"generate\(n_samples=100000000000\) needs about .* \(\d+ bytes\)"):
         small().generate(10**11, 1)
