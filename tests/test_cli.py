@@ -97,7 +97,7 @@ def test_config_file_and_flags(tmp_path):
         (["train", "--dataset", "nonexistent", "--no-progress"], "unknown dataset"),
         (["train", "--dataset", "/nowhere/data.npy", "--no-progress"], "does not exist"),
         (["train", "--set", "model.n_hiden=5", "--no-progress"], "unknown config key model.n_hiden"),
-        (["train", "--train-algo", "XYZ", "--dataset", "bars-and-stripes", "--no-progress"], "train_algo"),
+        (["train", "--train-algo", "XYZ", "--dataset", "bars-and-stripes", "--no-progress"], "--train-algo xyz is not supported"),
         (["train", "--config", "/nowhere.toml"], "does not exist"),
         (["evaluate", "/nowhere-run"], "not a run folder"),
     ],

@@ -20,18 +20,19 @@ optimiser registered at run time is accepted everywhere at once.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from .core import _checks, comparators, devices, network
+from .core import _checks, comparators, devices, limits, network
 from .errors import ConfigError
 from .training import optim, phases
 
-__all__ = ["Setting", "TABLE", "SETTINGS", "MODEL", "SEED_ORDER", "NOT_IN_CONFIG", "MAX_NAME_BYTES", "section",
-    "config_defaults", "constructor_signature", "parameters_doc", "fast_matmul_setting"]
+__all__ = ["Setting", "TABLE", "SETTINGS", "MODEL", "SEED_ORDER", "NOT_IN_CONFIG", "MAX_NAME_BYTES", "MAX_COUNT",
+    "section", "config_defaults", "constructor_signature", "parameters_doc", "fast_matmul_setting", "check_model",
+    "check_memory", "TRAINING_SIZES"]
 
 _SAME = object()
 """Marker: the configuration default is the constructor default."""
@@ -104,6 +105,26 @@ class Setting:
         return self.default if self.config is _SAME else self.config
 
     @property
+    def differs(self) -> bool:
+        """Whether a run configuration's default means another value than the constructor's default."""
+        if self.config is _SAME or not self.in_config or self.name == "average_data":  # False means None there
+            return False
+        try:
+            return self.constructor_value(self.config_default) != self.default
+        except ConfigError:
+            return True
+
+    @property
+    def default_text(self) -> str:
+        """The constructor's default in words: ``'hopfield'``, ``'required'``, ``'CUDA when available'``."""
+        words = {"n_hidden": "required", "device": "CUDA when available", "seed": "drawn at random"}
+        if self.default is None and self.name in words:
+            return words[self.name]
+        if isinstance(self.default, bool):
+            return "true" if self.default else "false"
+        return "unset" if self.default is None else str(self.default).removeprefix("torch.")
+
+    @property
     def in_config(self) -> bool:
         """Whether the setting is a configuration key."""
         return self.config is not NOT_IN_CONFIG
@@ -129,12 +150,12 @@ class Setting:
         if value is None or (self.optional and isinstance(value, str) and value.strip().lower() in ("", "none")):
             if self.optional:
                 return None
-            raise ConfigError(f"{label} must be set.")
+            raise ConfigError(f"{label} must be set.", names=(self.name,))
         if self.reader is not None:
             return self.reader(value)
+        if self.kind is bool:
+            return _checks.boolean(label, value)
         try:
-            if self.kind is bool:
-                return _checks.boolean(label, value)
             if self.kind is int:
                 if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                     raise ValueError
@@ -144,15 +165,19 @@ class Setting:
                     raise ValueError
                 return float(value)
         except (TypeError, ValueError):
-            raise ConfigError(f"{label} must be a {self.kind.__name__}, got {value!r}.") from None
+            raise ConfigError(f"{label} must be a {self.kind.__name__}, got {value!r}.", names=(self.name,)) from None
         if not isinstance(value, (str, int, float)):
-            raise ConfigError(f"{label} must be a {self.kind.__name__}, got {value!r}.")
+            raise ConfigError(f"{label} must be a {self.kind.__name__}, got {value!r}.", names=(self.name,))
         return str(value) if self.kind is str else value
 
 
 # ------------------------------------------------------------------ checks
+MAX_COUNT = 2**63 - 1
+"""Largest count of updates, steps or samples: rkm keeps counters as int64 (save points, ``metrics.csv``)."""
+
+
 def _int(minimum: int = 1) -> Callable[[str, Any], int]:
-    return lambda name, value: _checks.integer(name, value, minimum)
+    return lambda name, value: _checks.integer(name, value, minimum, MAX_COUNT)
 
 
 def _num(**bounds: Any) -> Callable[[str, Any], float]:
@@ -190,7 +215,7 @@ def fast_matmul_setting(value: Any) -> bool | None:
     """``model.fast_matmul`` of a configuration ('auto', 'true' or 'false') as the constructor's setting."""
     options = {"auto": None, "true": True, "on": True, "false": False, "off": False}
     if str(value).lower() not in options:
-        raise ConfigError(f"model.fast_matmul must be auto, true or false, got {value!r}.")
+        raise ConfigError(f"model.fast_matmul must be auto, true or false, got {value!r}.", names=("fast_matmul",))
     return options[str(value).lower()]
 
 
@@ -243,7 +268,7 @@ def _generate_k(name: str, value: Any) -> int | str:
             value = int(value)
         except ValueError:
             raise ConfigError(f"{name} must be an integer >= 0 or k (the model's k), got {value!r}.") from None
-    return _checks.integer(name, value, minimum=0)
+    return _checks.integer(name, value, minimum=0, maximum=MAX_COUNT)
 
 
 def _flag_choice(options: tuple[str, ...]) -> Callable[[], tuple[str, ...]]:
@@ -278,7 +303,7 @@ TABLE: tuple[Setting, ...] = (
             "true/false in a configuration)", None, "model", True, False, mutable=False, optional=True,
             type_doc="Tensor of shape (n_visible,) or None"),
     Setting("model_beta", _M, float, 1, "inverse temperature (> 1000: deterministic)",
-            lambda name, value: _checks.beta(value), _N, True, 1.0),
+            lambda name, value: _checks.beta(value, name), _N, True, 1.0),
     Setting("mytype", _M, str, torch.float32, "floating dtype of every tensor",
             lambda name, value: _checks.dtype(value, name), _N, True,
             "float32", lambda: tuple(_checks.DTYPES), mutable=False, type_doc="torch.dtype"),
@@ -394,3 +419,71 @@ def parameters_doc() -> str:
         lines += [f"{s.name} : {s.type_doc or s.kind.__name__}" + ("" if s.positional else ", keyword-only"),
                   f"    {s.help[0].upper()}{s.help[1:]}.{choices}"]
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ rules between settings
+TRAINING_SIZES = ("batch_size", "n_chains", "n_temperatures", "train_algo", "optimizer", "variability",
+                  "conductance_range")
+"""The model settings that change what training allocates (:func:`check_memory`)."""
+
+
+def check_model(values: Mapping[str, Any]) -> None:
+    """The rules between a model's settings (each already checked alone); raises a ConfigError.
+
+    ``values`` holds the model settings by name, as the constructor takes them; ``n_visible``
+    may be missing (a run configuration before its data is read: the rules then hold for one
+    visible unit, the least any data needs). The rules: ``min_W < max_W``; conductance
+    levels need a range and no more levels than the dtype has values in it; and no pass can
+    overflow the dtype (:func:`rkm.core.limits.check_physics`). The constructor, every
+    assignment ``model.NAME = value``, a run configuration and a save point apply them.
+    """
+    low, high = values["min_W"], values["max_W"]
+    if low >= high:
+        raise ConfigError(f"min_W ({_checks.shown(low)}) must be smaller than max_W ({_checks.shown(high)}).",
+                          names=("min_W", "max_W"))
+    interval, levels = values.get("conductance_range"), values.get("conductance_levels")
+    devices.check_levels(interval, levels)
+    dtype = _checks.dtype(values.get("mytype", torch.float32))
+    limits.check_physics(dtype, values.get("n_visible"), values["n_hidden"], g_v=values["g_v"],
+                         g_h=values["g_h"], offset=values["offset"], min_W=low, max_W=high,
+                         model_beta=values["model_beta"], conductance_range=interval,
+                         variability=values.get("variability", 0.0), write_noise=values.get("write_noise", 0.0),
+                         comparator_offset=values.get("comparator_offset", 0.0))
+    if interval is not None and levels is not None:
+        most = limits.distinct_values(interval[0], interval[1], dtype)
+        if levels > most:
+            raise ConfigError(f"conductance_levels={levels} asks for more levels than {_checks.dtype_name(dtype)} "
+                              f"has values in conductance_range=({interval[0]:g}, {interval[1]:g}) ({most}); use at "
+                              f"most conductance_levels={most}.", names=("conductance_levels", "conductance_range"))
+
+
+def _training_bytes(values: Mapping[str, Any]) -> int:
+    return limits.training_bytes(
+        values.get("n_visible") or 1, values["n_hidden"], batch_size=values["batch_size"],
+        n_chains=values.get("n_chains"), train_algo=values["train_algo"],
+        n_temperatures=values.get("n_temperatures", 1), optimizer=values["optimizer"],
+        dtype=_checks.dtype(values.get("mytype", torch.float32)),
+        devices=values.get("conductance_range") is not None or bool(values.get("variability")),
+        variability=values.get("variability", 0.0))
+
+
+def check_memory(values: Mapping[str, Any], device: Any, held: Mapping[str, Any] | None = None) -> None:
+    """Refuse, before allocating, a model whose training needs more memory than ``device`` has free.
+
+    ``values`` are the model settings by name (``n_visible`` may be missing: one unit);
+    ``held``, the settings of a model that exists already, whose share is allocated (an
+    assignment ``model.batch_size = ...`` needs only the difference). The count is
+    :func:`rkm.core.limits.training_bytes`: parameters, model chains and the passes of an update.
+    """
+    needed = _training_bytes(values) - (0 if held is None else _training_bytes(held))
+    if needed <= 0:
+        return
+    chains, n_visible = values.get("n_chains"), values.get("n_visible")
+    layers = (f"n_visible={n_visible} and n_hidden={values['n_hidden']}" if n_visible is not None else
+              f"n_hidden={values['n_hidden']} and even one visible unit")
+    what = (f"a model of {layers} trained with "
+            f"batch_size={values['batch_size']}, n_chains={chains if chains is not None else values['batch_size']}"
+            + (f" and n_temperatures={values['n_temperatures']}" if values["train_algo"] == "PT" else ""))
+    limits.require(what, needed, _checks.device(device, available=False),
+                   "use fewer units, a smaller batch_size or fewer n_chains",
+                   names=("n_hidden", "batch_size", "n_chains", "n_temperatures"))

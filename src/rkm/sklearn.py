@@ -45,7 +45,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils import Tags, check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .core import comparators, hopfield
+from .core import _checks, comparators, hopfield
 from .core._checks import integer
 from .machine import RBM, RKM
 
@@ -200,7 +200,7 @@ class BernoulliRKM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         X = validate_data(self, X, accept_sparse="csr", dtype=(np.float64, np.float32), reset=reset)
         if sp.issparse(X):
             X = X.toarray()
-        device = self.device if reset else self.model_.device
+        device = _checks.device(self.device) if reset else self.model_.device
         return torch.tensor(np.asarray(X, dtype=np.float64), device=device)
 
     def _new_machine(self, n_features: int) -> RBM:
@@ -228,7 +228,8 @@ class BernoulliRKM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
 
         # max_epochs is a setting: a descriptor machine.py sets on RBM from hyperparams.MODEL, unseen by mypy
         model.max_epochs = model.epoch + updates  # type: ignore[attr-defined]
-        model.train(data, save=False, print_every=model.max_epochs + 1, callback=report if self.verbose else None)
+        model.train(data, save=False, print_every=model.max_epochs + 1, callback=report if self.verbose else None,
+                    values="any")
 
     # --------------------------------------------------------------- learning
     def fit(self, X: Any, y: Any = None) -> Self:

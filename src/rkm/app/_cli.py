@@ -13,23 +13,17 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
 
 import numpy as np
 
-from .. import __version__, hyperparams
+from .. import hyperparams
 from ..compat import pickles
 from ..core import _checks
 from ..errors import ConfigError, RKMError
 from . import sweep
+from ._commands import HELP, top_parser
 from ._energy_command import add_energy_parser, cmd_energy
-
-
-class _Parser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line ``rkm: error: ...`` (exit status 2), like every other."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"rkm: error: {message} (see {self.prog} --help)\n")
+from ._words import translate
 
 
 def _count(minimum: int) -> Callable[[str], int]:
@@ -44,53 +38,75 @@ def _count(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+def _shown_default(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "unset"
+    return str(value).removeprefix("torch.")
+
+
 def _flag_help(setting: hyperparams.Setting) -> str:
+    """The flag's help: what it sets, its choices, its default and, where it differs, the constructor's default."""
+    text = setting.help
     if setting.choices is not None:
-        return f"{setting.help}: {', '.join(setting.choices())}"
-    return f"{setting.help} (true or false)" if setting.kind is bool else setting.help
+        text += f": {', '.join(setting.choices())}"
+    text += f" (default {_shown_default(setting.config_default)}"
+    if setting.differs:
+        text += f"; the Python constructor's: {setting.default_text}"
+    return text + ")"
 
 
 def _add_flags(parser: argparse.ArgumentParser, table: str) -> None:
-    """One flag per configuration key of ``table`` (``rkm.hyperparams``)."""
+    """One flag per configuration key of ``table`` (``rkm.hyperparams``); a switch is ``--NAME`` / ``--no-NAME``."""
     group = parser.add_argument_group(f"[{table}] settings (override the config file)")
     for setting in hyperparams.section(table):
         if not setting.in_config or not setting.cli_flag:
             continue
+        dest, flag = f"{table}.{setting.name}", f"--{setting.cli_flag}"
+        if setting.kind is bool:
+            group.add_argument(flag, dest=dest, nargs="?", const="true", default=None, metavar="BOOL",
+                               help=_flag_help(setting) + f"; {flag} alone means true")
+            group.add_argument(f"--no-{setting.cli_flag}", dest=dest, action="store_const", const="false",
+                               help=f"{flag} false")
+            continue
         kind = setting.kind if setting.kind in (int, float) else str
-        group.add_argument(f"--{setting.cli_flag}", dest=f"{table}.{setting.name}", type=kind, default=None,
-                           metavar=kind.__name__.upper(), help=_flag_help(setting))
+        group.add_argument(flag, dest=dest, type=kind, default=None, metavar=kind.__name__.upper(),
+                           help=_flag_help(setting))
 
 
-def _overrides(args: argparse.Namespace) -> dict:
+def _overrides(args: argparse.Namespace, labels: dict | None = None) -> dict:
+    """The configuration values the flags and ``--set`` give; ``labels`` records the flag that gave each."""
     out: dict = {}
     for name, value in vars(args).items():
         if "." in name and value is not None:
             table, key = name.split(".", 1)
             out.setdefault(table, {})[key] = value
+            if labels is not None:
+                setting = hyperparams.SETTINGS[(table, key)]
+                negated = setting.kind is bool and value == "false"
+                labels[(table, key)] = ("--no-" if negated else "--") + setting.cli_flag
     for item in args.set or []:
         if "=" not in item or "." not in item.split("=", 1)[0]:
             raise ConfigError(f"--set expects table.key=value (e.g. model.lr=0.01), got {item!r}.")
         left, value = item.split("=", 1)
         table, key = left.split(".", 1)
         out.setdefault(table, {})[key] = value
+        if labels is not None:
+            labels[(table, key)] = f"--set {item}"
     return out
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="rkm",
-        description="Train, sample and evaluate Restricted Kirchhoff Machines (resistor-network RBMs).",
-    )
-    parser.add_argument("--version", action="version", version=f"rkm {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
+    parser, sub = top_parser()
     train = sub.add_parser(
         "train",
-        help="train a model into a run folder",
+        help=HELP["train"],
         description="Train an RKM. Settings come from the defaults, then --preset, then --config (TOML with "
-        "[model], [data], [run] tables), then the flags below. The run folder gets config.toml, save points, "
-        "metrics.csv, figures/ and summary.json. Ctrl-C writes a save point; continue with --resume RUN_DIR.",
+        "[model], [data], [run] tables), then the flags below (--show-config prints the result and where each "
+        "value comes from). Some defaults of a run differ from the Python constructor's (rkm.RKM): each flag "
+        "says so. The run folder gets config.toml, save points, metrics.csv, figures/ and summary.json. Ctrl-C "
+        "writes a save point; continue with --resume RUN_DIR.",
     )
     train.add_argument("--config", type=Path, help="TOML configuration file")
     train.add_argument("--preset", help="ready-made configuration: demo (make demo) or bars (seconds)")
@@ -104,10 +120,13 @@ def build_parser() -> argparse.ArgumentParser:
                        "point")
     train.add_argument("--set", action="append", metavar="TABLE.KEY=VALUE", help="any configuration key")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument("--show-config", action="store_true",
+                       help="print the resolved configuration, with where each value comes from (default, preset, "
+                       "file, flag), and exit")
     for table in ("model", "data", "run"):
         _add_flags(train, table)
 
-    gen = sub.add_parser("generate", help="generate samples from noise with a trained model",
+    gen = sub.add_parser("generate", help=HELP["generate"],
                          description="Gibbs-sample from random visible noise with the latest save point of RUN_DIR.")
     gen.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     gen.add_argument("-n", "--n-samples", type=_count(1), default=100, help="number of samples (default 100)")
@@ -116,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, default=0, help="seed of this sampling run (default 0)")
     gen.add_argument("-o", "--out", type=Path, required=True, help="output .png (grid) or .npy (array)")
 
-    rec = sub.add_parser("reconstruct", help="reconstruct test data with a trained model",
+    rec = sub.add_parser("reconstruct", help=HELP["reconstruct"],
                          description="Reconstruct the first N test samples of the run's dataset after k steps.")
     rec.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     rec.add_argument("-n", "--n-samples", type=_count(1), default=16, help="samples to reconstruct (default 16)")
@@ -124,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("-o", "--out", type=Path, required=True,
                      help="output .png (originals above reconstructions) or .npy")
 
-    ev = sub.add_parser("evaluate", help="reconstruction error and sample-quality metrics",
+    ev = sub.add_parser("evaluate", help=HELP["evaluate"],
                         description="Reconstruction error on the test data and AATS, entropy, covariance, "
                         "third-moment, power-spectrum and FID of generated samples against the test data.")
     ev.add_argument("run_dir", type=Path, metavar="RUN_DIR")
@@ -141,13 +160,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--ais-betas", type=_count(10), default=10000, help="AIS annealing steps (default 10000)")
     ev.add_argument("--ais-seed", type=int, default=0, help="seed of the AIS (default 0)")
 
-    pl = sub.add_parser("plot", help="redraw a run's figures", description="Redraw the PNG figures of RUN_DIR.")
+    pl = sub.add_parser("plot", help=HELP["plot"], description="Redraw the PNG figures of RUN_DIR.")
     pl.add_argument("run_dir", type=Path, metavar="RUN_DIR")
 
-    sub.add_parser("datasets", help="list the datasets", description="List the datasets and whether they work offline.")
+    sub.add_parser("datasets", help=HELP["datasets"], description="List the datasets and whether they work offline.")
     add_energy_parser(sub)
     sweep.add_command(sub)
-    pickles.add_convert_parser(sub)
+    pickles.add_convert_parser(sub, HELP["convert-pyrkm"])
     return parser
 
 
@@ -176,14 +195,30 @@ def _print_summary(summary: dict) -> None:
         print(f"  {path}")
 
 
+def _print_config(config: dict, sources: dict) -> None:
+    """The resolved configuration as TOML, each value with its source as a comment."""
+    from .config import toml_value
+
+    for section, values in config.items():
+        print(f"[{section}]")
+        lines = [(f"{key} = {toml_value(value)}" if value is not None else f"# {key} unset", sources[(section, key)])
+                 for key, value in values.items()]
+        width = max(len(line) for line, _ in lines)
+        for line, source in lines:
+            print(f"{line:<{width}}  # {source}")
+        print()
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from ._runfolder import RunFolder
-    from .config import resolve_config
+    from .config import resolve
     from .run import train_run
 
-    overrides = _overrides(args)
+    labels: dict = {}
+    overrides = _overrides(args, labels)
     if args.no_progress:
         overrides.setdefault("run", {})["progress"] = False
+        labels[("run", "progress")] = "--no-progress"
     again = args.resume if args.resume is not None else args.restart
     if again is not None:
         flag = "--resume" if args.resume is not None else "--restart"
@@ -192,11 +227,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         if not (again / "config.toml").is_file():
             raise ConfigError(f"{again} is not a run folder (no config.toml); start a run there with "
                               f"`rkm train --run-dir {again}`.")
-        config = resolve_config(config_file=again / "config.toml", overrides=overrides)
+        config = resolve(None, again / "config.toml", overrides, labels, args.sources).config
         run_dir = again
     else:
-        config = resolve_config(args.preset, args.config, overrides)
+        config = resolve(args.preset, args.config, overrides, labels, args.sources).config
         run_dir = args.run_dir or Path("runs") / config["run"]["name"]
+    if args.show_config:
+        _print_config(config, args.sources)
+        return 0
     folder = RunFolder(run_dir, config["run"]["name"])
     before = folder.latest()
     try:
@@ -309,14 +347,18 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = argparse.Namespace(command="", sources={})
     try:
         parser = build_parser()
-        args = parser.parse_args(argv)
+        args = parser.parse_args(argv, namespace=args)
         logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(message)s")
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:
         return 130
-    except (RKMError, OSError) as err:
+    except RKMError as err:
+        print(f"rkm: error: {translate(str(err), err.names, args.command, args.sources)}", file=sys.stderr)
+        return 2
+    except OSError as err:
         print(f"rkm: error: {err}", file=sys.stderr)
         return 2
 

@@ -12,6 +12,7 @@ import torch
 
 from ..circuits.energy import Settings, crossovers, fit_rows, plot_study, run_study, summary_text, write_csv
 from ..core import units as si
+from ._commands import HELP
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -43,7 +44,7 @@ def add_energy_parser(subparsers: Any) -> argparse.ArgumentParser:
     d, u = Settings(), si.DEFAULT_UNITS
     p = subparsers.add_parser(
         "energy",
-        help="time, power and energy per operation: the circuit against a digital RBM",
+        help=HELP["energy"],
         description="The paper's energy study. For each size N (n_visible = n_hidden = N) it computes the "
         "resistor network's time, power and energy per pass, Gibbs step and update in SI units, times the same "
         "operations as a plain RBM on the CPU (and CUDA when present) and measures their energy with RAPL or "

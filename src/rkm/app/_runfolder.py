@@ -179,10 +179,11 @@ class RunFolder:
         if latest is not None:
             raise ConfigError(f"{self.path} already holds a run with save points (the latest at update {latest[0]}); "
                               f"continue it with `rkm train --resume {self.path}` (resume=True), or choose another "
-                              "--run-dir.")
+                              "--run-dir.", names=("resume", "restart"))
         if self.holds_run():
             raise ConfigError(f"{self.path} holds a run that stopped before its first save point; start it over with "
-                              f"`rkm train --restart {self.path}` (restart=True), or choose another --run-dir.")
+                              f"`rkm train --restart {self.path}` (restart=True), or choose another --run-dir.",
+                              names=("resume", "restart"))
 
     def check_restart(self) -> None:
         """Refuse to restart a run that has save points (a restart would discard them)."""
@@ -190,7 +191,7 @@ class RunFolder:
         if latest is not None:
             raise ConfigError(f"{self.path} has save points (the latest at update {latest[0]}), which a restart would "
                               f"discard; continue the run with `rkm train --resume {self.path}` (resume=True), or "
-                              f"delete {self.states} to start over.")
+                              f"delete {self.states} to start over.", names=("resume", "restart"))
 
     def check_resume(self) -> None:
         """Refuse to resume a folder without a run or without a save point, naming the command that works."""

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ._commands import HELP
 from ._sweep_plan import Run, load_sweep_config, parse_grid, parse_seeds, plan, split_sweep
 from ._sweep_results import SUMMARY_COLUMNS, result_row, summary_figure, write_results
 from ._sweep_worker import LOCK_NAME, is_finished, one_line, train_one
@@ -265,7 +266,7 @@ def add_command(subparsers: Any) -> None:
     """Register ``rkm sweep`` on the ``rkm`` command's sub-parsers."""
     p = subparsers.add_parser(
         "sweep",
-        help="train every combination of a grid of settings over several seeds (Dask)",
+        help=HELP["sweep"],
         description="Train every combination of the --grid values (and of a [sweep] table in --config) for "
         "every seed, each as its own run folder under OUT/runs/, on an embedded Dask LocalCluster or an "
         "existing Dask cluster (--scheduler). Writes OUT/results.csv (one row per run) and OUT/summary.png. "

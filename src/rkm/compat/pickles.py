@@ -293,11 +293,11 @@ def convert_pyrkm(folder: str | os.PathLike, output: str | os.PathLike | None = 
 
 
 # ------------------------------------------------------------------ command line
-def add_convert_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``rkm convert-pyrkm FOLDER`` on the ``rkm`` command's sub-parsers."""
+def add_convert_parser(subparsers: argparse._SubParsersAction, summary: str) -> argparse.ArgumentParser:
+    """Register ``rkm convert-pyrkm FOLDER`` on the sub-parsers (``summary``: its line in ``rkm --help``)."""
     parser = subparsers.add_parser(
         "convert-pyrkm",
-        help="convert pyrkm's pickled save points into rkm save points",
+        help=summary,
         description="Read every pyrkm save point MODEL_t<update>.pkl in FOLDER with a restricted unpickler (no code "
         "from the files runs) and write the same models as rkm save points (safetensors), which rkm.load_model reads.",
     )

@@ -47,6 +47,7 @@ from ..errors import ConfigError, DataError
 from .physics import NODE_CAPACITANCE
 
 __all__ = [
+    "UNIT_RANGE",
     "Units",
     "DEFAULT_UNITS",
     "power_watts",
@@ -61,6 +62,12 @@ __all__ = [
     "Readings",
     "readings",
 ]
+
+
+UNIT_RANGE = (1e-30, 1e30)
+"""The range of every unit of :class:`Units`: an SI value is a code value times at most three units
+(an energy is power x time, ``conductance V^2 x C / conductance``), so within 10^+-90 of it,
+far inside float64 and inside what a log axis can label (docs/reliability.md)."""
 
 
 @dataclass(frozen=True)
@@ -91,13 +98,15 @@ class Units:
     def __post_init__(self) -> None:
         for name in ("conductance_s", "voltage_v", "node_capacitance_f"):
             value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-                raise ConfigError(f"Units.{name} must be a finite number > 0, got {value!r}.")
+            if not isinstance(value, (int, float)) or not UNIT_RANGE[0] <= value <= UNIT_RANGE[1]:
+                raise ConfigError(f"{name} must be a number in [{UNIT_RANGE[0]:g}, {UNIT_RANGE[1]:g}] (docs/"
+                                  f"reliability.md), got {value!r}.", names=(name,))
         eps = self.settling_precision
-        if not isinstance(eps, (int, float)) or not 0.0 < eps < 1.0:
-            raise ConfigError(f"Units.settling_precision must lie strictly between 0 and 1 (e.g. 1e-3), got {eps!r}.")
+        if not isinstance(eps, (int, float)) or not UNIT_RANGE[0] <= eps < 1.0:
+            raise ConfigError(f"settling_precision must lie in [1e-30, 1) (e.g. 1e-3), got {eps!r}.",
+                              names=("settling_precision",))
         e_c = self.comparator_energy_j
-        if not isinstance(e_c, (int, float)) or not math.isfinite(e_c) or e_c < 0:
+        if not isinstance(e_c, (int, float)) or not 0 <= e_c <= UNIT_RANGE[1]:
             raise ConfigError(f"Units.comparator_energy_j must be a finite number >= 0 (0: not counted), got {e_c!r}.")
 
     def as_dict(self) -> dict[str, float]:

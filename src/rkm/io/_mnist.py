@@ -40,12 +40,12 @@ def missing_mnist(directory: pathlib.Path | None, protocol: str) -> DatasetNotFo
     names = ["train-images-idx3-ubyte[.gz]"]
     if protocol == "standard":
         names.append("t10k-images-idx3-ubyte[.gz]")
-    where = "no MNIST directory given (pass path=...)" if directory is None else (
+    where = "no MNIST directory given (pass path=DIRECTORY)" if directory is None else (
         f"MNIST not found in {str(directory)!r}")
     return DatasetNotFoundError(
         f"{where}: expected the IDX files {', '.join(names)} or a mnist.npz with keys "
         "x_train, x_test. Get them with rkm.io.datasets.download_mnist(directory) on a machine "
-        "with internet access, or use the offline dataset 'mnist-5k'.")
+        "with internet access, or use the offline dataset 'mnist-5k'.", names=("path",))
 
 
 def _find_first(directory: pathlib.Path, stems: tuple[str, ...]) -> pathlib.Path | None:

@@ -82,9 +82,9 @@ def _finalize(x: np.ndarray, threshold: float | None, where: str) -> np.ndarray:
         if x.dtype.kind == "f" and not np.all(np.isfinite(x)):
             raise DataError(f"{where} contains NaN or inf")
         if not _is_binary(x):
-            raise DataError(f"{where} is not binary (values other than 0 and 1, e.g. "
-                            f"min={x.min()!r}, max={x.max()!r}); pass a threshold "
-                            "(e.g. threshold=0.5) to binarise it")
+            raise DataError(f"{where} is not binary (values other than 0 and 1: min {_checks.shown(x.min())}, "
+                            f"max {_checks.shown(x.max())}); pass threshold=0.5 (or another threshold, on values "
+                            "scaled to [0, 1]) to binarise it", names=("threshold",))
         return np.ascontiguousarray(x, dtype=np.float32)
     return binarize(x, threshold)
 

@@ -96,13 +96,10 @@ class RBM(Learning):
     def _build(self, a: dict[str, Any]) -> None:
         special = ("device", "generator", "average_data")
         v = {name: hyperparams.MODEL[name].validate(value) for name, value in a.items() if name not in special}
-        if v["min_W"] >= v["max_W"]:
-            raise ConfigError(f"min_W ({a['min_W']}) must be smaller than max_W ({a['max_W']}).")
         generator = None if a["generator"] is None else hyperparams.MODEL["generator"].validate(a["generator"])
         device = _checks.device(a["device"], generator)
-        copies = 2 + (2 if v["optimizer"] == "Adam" else 0)  # W, one |W| temporary, Adam's two moments
-        _checks.memory(f"a model of n_visible={v['n_visible']} and n_hidden={v['n_hidden']}",
-                      copies * v["n_visible"] * v["n_hidden"] * v["mytype"].itemsize, device, "use smaller layers")
+        hyperparams.check_model(v)
+        hyperparams.check_memory(v, device)
         self.model_name = v["model_name"]
         if generator is None:
             self.seed = v["seed"] if v["seed"] is not None else int(torch.randint(0, 2**63 - 1, ()).item())
@@ -144,10 +141,11 @@ class RBM(Learning):
     devices = Attribute("network", "devices", "The device model (rkm.core.devices.Devices): conductance range, "
                         "levels, spread, write noise, comparator offsets.")
     uses_fast_matmul = Attribute("network", "uses_fast_matmul", "Whether the fast float32 products are in effect.")
-    epoch = Attribute("trainer", "epoch", "Gradient updates done (pyrkm's name).")
-    energy = Attribute("trainer", "energy", "Cumulative energy of every pass, float64.")
-    power_f = Attribute("trainer", "power_f", "Forward power of the last update (sum of its passes' batch means).")
-    power_b = Attribute("trainer", "power_b", "Backward power of the last update.")
+    epoch = Attribute("trainer", "epoch", "Gradient updates done (pyrkm's name).", _checks.count)
+    energy = Attribute("trainer", "energy", "Cumulative energy of every pass, float64.", _checks.accumulated)
+    power_f = Attribute("trainer", "power_f", "Forward power of the last update (sum of its passes' batch means).",
+                        _checks.accumulated)
+    power_b = Attribute("trainer", "power_b", "Backward power of the last update.", _checks.accumulated)
 
     @property
     def W_t(self) -> torch.Tensor:
@@ -210,6 +208,20 @@ class RBM(Learning):
         """The realised ``(W, v_bias, h_bias)`` the circuit sees (sign = terminal, magnitude = conductance)."""
         return self.network.realised_parameters()
 
+    # -------------------------------------------------------------- settings
+    _RULED = ("n_visible", "n_hidden", "min_W", "max_W", "g_v", "g_h", "offset", "model_beta", "mytype",
+              "conductance_range", "conductance_levels", "variability", "write_noise", "comparator_offset",
+              *hyperparams.TRAINING_SIZES)
+
+    def check_change(self, name: str, value: Any) -> None:
+        """Raise a ConfigError if setting ``name`` to ``value`` (checked alone) breaks a rule between
+        settings (:func:`rkm.hyperparams.check_model`) or needs more memory than is free."""
+        held = {key: getattr(self, key) for key in dict.fromkeys(self._RULED)}
+        changed = {**held, name: value}
+        hyperparams.check_model(changed)
+        if name in hyperparams.TRAINING_SIZES:
+            hyperparams.check_memory(changed, self.device, held=held)
+
     # ------------------------------------------------------------- save points
     def savepoint(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """The tensors and header of this model's save point (:func:`rkm.io.savepoints.save_model`)."""
@@ -235,6 +247,7 @@ class RBM(Learning):
         """
         dtype = self.mytype if dtype is None else _checks.dtype(dtype, "dtype")
         device = self.device if device is None else _checks.device(device)
+        self.check_change("mytype", dtype)
         self.network.to(device, dtype)
         self.trainer.to(device, dtype)
         if self.average_data is not None:

@@ -3,13 +3,13 @@
 =====================  ===========================================================
 module                 what it holds
 =====================  ===========================================================
-``accounting``         the passes of one update and their power (``PassRecorder``)
+``_accounting``        the passes of one update and their power (``PassRecorder``)
 ``phases``             negative phases, registered by ``train_algo`` name
 ``optim``              the gradient, centering, L1/L2, optimisers registered by name
 ``trainer``            :class:`Trainer`: one update and the training state
-``finite``             the check that stops training at the first NaN or inf
+``_finite``            the check that stops training at the first NaN or inf
 ``loop``               mini-batches, :func:`fit` with callbacks, Ctrl-C
-``monitor``            reconstruction errors drawn from a generator of their own
+``_monitor``           reconstruction errors drawn from a generator of their own
 =====================  ===========================================================
 """
 
