@@ -28,7 +28,7 @@ import torch
 
 from .core import _checks, comparators, devices, network
 from .errors import ConfigError
-from .training import optim, phases
+from .training import local, optim, phases, pulse
 
 __all__ = ["Setting", "TABLE", "SETTINGS", "MODEL", "SEED_ORDER", "NOT_IN_CONFIG", "MAX_NAME_BYTES", "section",
     "config_defaults", "constructor_signature", "parameters_doc", "fast_matmul_setting"]
@@ -234,6 +234,10 @@ def _conductance_range(name: str, value: Any) -> tuple[float, float]:
     return _checks.interval(name, value, positive=True)
 
 
+def _output_levels(name: str, value: Any) -> tuple[float, float]:
+    return _checks.interval(name, value)
+
+
 def _generate_k(name: str, value: Any) -> int | str:
     """Gibbs steps of generation: an integer >= 0, or ``'k'`` (the model's ``k``)."""
     if isinstance(value, str) and value.strip().lower() == "k":
@@ -309,6 +313,17 @@ TABLE: tuple[Setting, ...] = (
             _T),
     Setting("pt_beta_ratio", _M, float, 0.5, "lowest inverse temperature of the PT ladder as a fraction of "
             "model_beta (the rungs are geometric between it and model_beta)", _num(positive=True, upper=1.0), _T),
+    # keyword-only: learning on the circuit (rkm.training.local, rkm.training.pulse)
+    Setting("learning_rule", _M, str, "algorithmic", "algorithmic (products of the binary samples) or local (each "
+            "edge's rule from its voltage drops in the twin networks)", _among(_flag_choice(local.LEARNING_RULES)),
+            _T, choices=_flag_choice(local.LEARNING_RULES)),
+    Setting("pulse_step", _M, float, 0.01, "optimizer pulse: conductance change of one pulse (code units, or a "
+            "fraction of g_max - g_min with pulse_step_unit relative); one level where conductance_levels is set",
+            _num(positive=True), _T),
+    Setting("pulse_step_unit", _M, str, "absolute", "optimizer pulse: how pulse_step is read",
+            _among(_flag_choice(pulse.PULSE_STEP_UNITS)), _T, choices=_flag_choice(pulse.PULSE_STEP_UNITS)),
+    Setting("pulse_dead_zone", _M, float, 0.0, "optimizer pulse: no pulse where |signal| <= this",
+            _num(nonnegative=True), _T),
     # keyword-only: the device non-idealities (rkm.core.devices.Devices), all off by default
     Setting("conductance_range", _M, str, None, "(g_min, g_max), 0 < g_min < g_max: the range of every realised "
             "conductance (written g_min,g_max in a configuration)", _conductance_range, _D, optional=True,
@@ -324,6 +339,11 @@ TABLE: tuple[Setting, ...] = (
             _num(nonnegative=True), _D),
     Setting("comparator_offset", _M, float, 0.0, "standard deviation of each comparator's fixed offset voltage",
             _num(nonnegative=True), _D),
+    Setting("comparator_levels", _M, str, devices.IDEAL_LEVELS, "(V_low, V_high), V_low < V_high: the comparators' "
+            "output voltages for 0 and 1 (written V_low,V_high in a configuration)", _output_levels, _D,
+            type_doc="(float, float)", reader=lambda value: _output_levels("model.comparator_levels", value)),
+    Setting("comparator_level_spread", _M, float, 0.0, "standard deviation of each comparator's own output "
+            "voltages around comparator_levels", _num(nonnegative=True), _D),
     # [data]
     Setting("dataset", "data", str, "mnist-5k", "mnist-5k (default), digits, bars-and-stripes, mnist, or a "
             ".npy/.npz/.csv path"),

@@ -99,17 +99,20 @@ A new column is one row here; a measure that needs more than :class:`Probe` hold
 METRIC_COLUMNS = (
     "update", "elapsed_s", "updates_per_s", "train_error", "test_error", "power_f", "power_b", "energy",
     "relax_t_f_mean", "relax_t_b_mean", "power_f_w", "power_b_w", "energy_j", "relax_t_f_mean_s", "relax_t_b_mean_s",
-    "swap_acceptance", *(column.name for column in QUALITY_COLUMNS),
+    "circuit_time_s", "pulses", "swap_acceptance", *(column.name for column in QUALITY_COLUMNS),
 )
 """Columns of ``metrics.csv``: the code-unit readings as pyrkm reports them, then the same in SI
-(watts, joules, seconds; ``rkm.core.units.DEFAULT_UNITS``, see ``docs/energy.md``); what the negative
+(watts, joules, seconds; ``rkm.core.units.DEFAULT_UNITS``, see ``docs/energy.md``), the duration of
+training on twin networks (``circuit_time_s``) and the programming pulses of the row's update
+(``pulses``, empty for optimisers that send none; see ``docs/learning-rule.md``); what the negative
 phase reports (``swap_acceptance``: parallel tempering's accepted fraction of swaps since the
 start, :class:`rkm.training.phases.PT`; empty for the other phases); the quality columns
 (:data:`QUALITY_COLUMNS`)."""
 
 
 def physical_readings(model: RBM) -> dict[str, float]:
-    """Power, energy and mean relaxation times of ``model``, in code units and in SI."""
+    """Power, energy and mean relaxation times of ``model``, in code units and in SI; the circuit time of
+    training and the last update's pulses (where the optimiser sends pulses)."""
     si = model.si()
     return {
         "power_f": float(model.power_f),
@@ -122,6 +125,8 @@ def physical_readings(model: RBM) -> dict[str, float]:
         "energy_j": si.energy_j,
         "relax_t_f_mean_s": float(si.relax_t_f_s.mean()),
         "relax_t_b_mean_s": float(si.relax_t_b_s.mean()),
+        "circuit_time_s": si.circuit_time_s,
+        **({} if model.trainer.last_pulses is None else {"pulses": model.trainer.last_pulses}),
     }
 
 

@@ -13,7 +13,9 @@ same names, shapes and dtypes; and the generator state to its size. Every proble
 checks pass.
 
 Files written before rkm had parallel tempering lack ``config.n_temperatures`` and
-``config.pt_beta_ratio``, which then take their defaults. Format 1 files may lack
+``config.pt_beta_ratio``, and files written before it learned on the circuit lack the
+:data:`CIRCUIT_KEYS` and the circuit's time and pulse sums; the settings then take their
+defaults and the sums start at the file's update. Format 1 files may lack
 ``config.n_chains`` and ``state.fast_matmul`` (rkm before the architecture redesign) and may
 hold optional tensors of inactive components (persistent chains without PCD, Adam moments
 without Adam), which are ignored when loaded.
@@ -36,7 +38,12 @@ DEVICE_KEYS = tuple(name for name, s in hyperparams.MODEL.items() if s.owner == 
 """The device non-idealities' settings (``rkm.core.devices``)."""
 TEMPERING_KEYS = ("n_temperatures", "pt_beta_ratio")
 """The parallel-tempering ladder's settings (``train_algo='PT'``), recorded since rkm had PT."""
-CONFIG_KEYS = (*hyperparams.SEED_ORDER, "n_chains", *DEVICE_KEYS, *TEMPERING_KEYS)
+CIRCUIT_KEYS = ("learning_rule", "pulse_step", "pulse_step_unit", "pulse_dead_zone", "comparator_levels",
+                "comparator_level_spread")
+"""The settings of learning on the circuit (local rule, pulses, comparator output levels), recorded since rkm had
+them."""
+CONFIG_KEYS = (*hyperparams.SEED_ORDER, "n_chains", *DEVICE_KEYS, *TEMPERING_KEYS,
+               *(key for key in CIRCUIT_KEYS if key not in DEVICE_KEYS))
 """The constructor arguments a save point's ``config`` holds."""
 STATE_KEYS = ("epoch", "seed", "threshold_sharing", "fast_matmul", "rng_device")
 """The values a save point's ``state`` holds."""
@@ -45,10 +52,13 @@ _ADAM = ("m_dW", "v_dW", "m_dv", "v_dv", "m_dh", "v_dh")
 _CENTERING = ("ov", "oh")
 _SETTLED = ("energy_settled", "comparator_decisions", "energy_settled_since")
 """The sums of the energy in joules (``rkm.core.units``), since format 2."""
+_CIRCUIT_SUMS = ("circuit_time", "sequential_time", "programming_pulses", "pulsed_updates")
+"""The duration of the updates on twin networks and on one network, and the programming pulses, since rkm had
+them (optional: files without them start these sums at their update)."""
 _SCALARS = ("energy", "power_f", "power_b")
 _RNG_DEVICES = ("cpu", "cuda", "mps", "xpu")
 _TYPES: dict[str, tuple[type, ...]] = {"regularization": (bool, str), "fast_matmul": (bool,),
-                                     "conductance_range": (list, tuple)}
+                                     "conductance_range": (list, tuple), "comparator_levels": (list, tuple)}
 """Settings whose saved values are not of their table kind (which says how configuration text is read)."""
 
 
@@ -93,7 +103,7 @@ def _checked(part: str, name: str, value: Any, source: Any) -> Any:
 
 def check_config(config: dict[str, Any], version: int, source: Any) -> dict[str, Any]:
     """The constructor arguments of a save point's ``config``, each checked; returns them normalised."""
-    optional = (*(_OPTIONAL_IN_V1["config"] if version == 1 else ()), *TEMPERING_KEYS)
+    optional = (*(_OPTIONAL_IN_V1["config"] if version == 1 else ()), *TEMPERING_KEYS, *CIRCUIT_KEYS)
     _keys(config, CONFIG_KEYS, optional, "config", source)
     values = {}
     for name, value in config.items():
@@ -105,7 +115,7 @@ def check_config(config: dict[str, Any], version: int, source: Any) -> dict[str,
     if values["min_W"] >= values["max_W"]:
         raise _fail(source, f"has config.min_W = {values['min_W']} not below config.max_W = {values['max_W']}.")
     values.setdefault("n_chains", None)
-    for name in TEMPERING_KEYS:
+    for name in (*TEMPERING_KEYS, *CIRCUIT_KEYS):
         values.setdefault(name, hyperparams.MODEL[name].default)
     return values
 
@@ -138,7 +148,9 @@ def expected_tensors(config: dict[str, Any], version: int,
         **{name: ((), torch.float64) for name in _SCALARS},
     }
     spec.update({"energy_settled": ((), torch.float64), "comparator_decisions": ((), torch.int64),
-                 "energy_settled_since": ((), torch.int64)})
+                 "energy_settled_since": ((), torch.int64), "circuit_time": ((), torch.float64),
+                 "sequential_time": ((), torch.float64), "programming_pulses": ((), torch.int64),
+                 "pulsed_updates": ((), torch.int64)})
     if config["centering"] or "average_data" in present:
         spec["average_data"] = ((nv,), dtype)
     lenient = version == 1
@@ -167,7 +179,7 @@ def check_tensors(tensors: dict[str, torch.Tensor], config: dict[str, Any], vers
     missing = [name for name in required if name not in tensors]
     if missing:
         raise _fail(source, f"lacks the tensors {missing} that a model of its config has.")
-    for group in (_ADAM, _CENTERING, _SETTLED):
+    for group in (_ADAM, _CENTERING, _SETTLED, _CIRCUIT_SUMS):
         have = [name for name in group if name in tensors]
         if have and len(have) != len(group):
             raise _fail(source, f"holds only {have} of the tensors {list(group)}, which belong together.")
