@@ -39,7 +39,7 @@ def test_circuit_rows_equal_the_explicit_circuit(offset):
     g = np.random.default_rng(1)
     v = torch.tensor((g.random((4, 6)) < 0.5).astype(float))
     h = torch.tensor((g.random((5, 6)) < 0.5).astype(float))
-    costs = energy.circuit_costs(model, v, h, UNITS, k=2)
+    costs = energy.circuit_costs(model, v, h, UNITS, k=2, update_model="sequential")
 
     p_f, t_f, e_f = _explicit_pass(model, v.numpy(), "forward", UNITS)
     p_b, t_b, e_b = _explicit_pass(model, h.numpy(), "backward", UNITS)

@@ -10,7 +10,16 @@ from typing import Any
 
 import torch
 
-from ..circuits.energy import Settings, crossovers, fit_rows, plot_study, run_study, summary_text, write_csv
+from ..circuits.energy import (
+    UPDATE_MODELS,
+    Settings,
+    crossovers,
+    fit_rows,
+    plot_study,
+    run_study,
+    summary_text,
+    write_csv,
+)
 from ..core import units as si
 
 
@@ -34,6 +43,12 @@ UNIT_FLAGS = (
     ("node-capacitance", "node_capacitance_f", "F", "capacitance of each node in farads"),
     ("settling-precision", "settling_precision", "EPS", "a pass lasts ln(1/EPS) slowest relaxation times"),
     ("comparator-energy", "comparator_energy_j", "J", "energy of one comparator decision in joules (0: not counted)"),
+    ("comparison-energy", "comparison_energy_j", "J", "energy of one edge's comparison of its twins' readings in "
+     "joules (0: not counted)"),
+    ("comparison-time", "comparison_time_s", "S", "duration of an update's comparison step in seconds "
+     "(0: not counted)"),
+    ("pulse-energy", "pulse_energy_j", "J", "energy of one programming pulse in joules (0: not counted)"),
+    ("pulse-time", "pulse_time_s", "S", "duration of an update's pulse step in seconds (0: not counted)"),
 )
 """The flags of ``rkm energy`` that set a field of :class:`rkm.core.units.Units`: flag, field, metavar, help."""
 
@@ -45,7 +60,8 @@ def add_energy_parser(subparsers: Any) -> argparse.ArgumentParser:
         "energy",
         help="time, power and energy per operation: the circuit against a digital RBM",
         description="The paper's energy study. For each size N (n_visible = n_hidden = N) it computes the "
-        "resistor network's time, power and energy per pass, Gibbs step and update in SI units, times the same "
+        "resistor network's time, power and energy per pass, Gibbs step and update (on twin networks, with the "
+        "learning step) in SI units, times the same "
         "operations as a plain RBM on the CPU (and CUDA when present) and measures their energy with RAPL or "
         "NVML where available. Writes DIR/energy.csv and DIR/energy.png and prints the fitted power laws and "
         "crossover sizes. See docs/energy.md.",
@@ -88,6 +104,11 @@ def add_energy_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--out", type=Path, default=Path("runs/energy"), metavar="DIR", help="output folder (default runs/energy)"
     )
     p.add_argument("--k", type=int, default=d.k, help="Gibbs steps of an update (default 1; --model: the model's)")
+    p.add_argument("--update-model", choices=UPDATE_MODELS, default=d.update_model,
+                   help="the circuit's update: twin networks running the data pass and the chain at once (default), "
+                   "or one network running them one after the other")
+    p.add_argument("--pulse-fraction", type=float, default=d.pulse_fraction, metavar="F",
+                   help="fraction of the devices pulsed per circuit update (default 1: every device once)")
     p.add_argument(
         "--samples", type=int, default=d.samples, help="clamped states averaged for the circuit power (default 32)"
     )
@@ -145,6 +166,8 @@ def cmd_energy(args: argparse.Namespace) -> int:
         energy_window_s=args.energy_window,
         idle_s=args.idle,
         cpu_watts=args.cpu_watts,
+        update_model=args.update_model,
+        pulse_fraction=args.pulse_fraction,
         seed=args.seed,
     )
     model = visible = None
