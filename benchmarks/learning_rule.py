@@ -72,7 +72,7 @@ class Settings:
 
     bars: Data = Data(n_hidden=10, updates=5000, lr=0.05, batch_size=16, k=3, train_algo="PCD", model_beta=3.0,
                       n_chains=64, dead_zones=(0.0, 0.1, 0.3), conductance_range=(0.01, 10.0))
-    mnist: Data = Data(n_hidden=200, updates=1000, lr=0.02, batch_size=64, k=5, train_algo="RDM", model_beta=0.2,
+    mnist: Data = Data(n_hidden=200, updates=600, lr=0.02, batch_size=64, k=5, train_algo="RDM", model_beta=0.2,
                        centering=True, dead_zones=(0.0, 0.1), conductance_range=(0.001, 1.0))
     output_levels: tuple[float, float] = (0.1, 0.9)
     samples: int = 500

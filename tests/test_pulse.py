@@ -79,9 +79,13 @@ def test_a_relative_pulse_is_a_fraction_of_the_conductance_window(monkeypatch):
     move = (after[0] - before[0]).numpy()
     fired = np.abs(signals[0].numpy()) > 0
     np.testing.assert_allclose(np.abs(move[fired]), 0.05 * 2.0, rtol=0, atol=1e-12)
-    with pytest.raises(ConfigError, match="pulse_step_unit='relative' makes a pulse a fraction of the conductance "
-                                          "window g_max - g_min, and there is none"):
-        model(pulse_step_unit="relative").train(BAS, save=False)
+    message = "pulse_step_unit='relative' makes a pulse a fraction of the conductance window g_max - g_min, and there"
+    with pytest.raises(ConfigError, match=message):
+        model(pulse_step_unit="relative")
+    m = model(pulse_step_unit="relative", conductance_range=(0.1, 2.1))
+    m.conductance_range = None  # changed after construction: refused at the next step
+    with pytest.raises(ConfigError, match=message):
+        m.train(BAS, save=False)
 
 
 def _ladder_position(p, g, levels, spacing):
@@ -184,11 +188,13 @@ def test_pulse_settings_are_config_keys_and_flags(tmp_path, capsys):
     assert all(r["circuit_time_s"] > 0 for r in rows)
     config = (run / "config.toml").read_text()
     assert 'optimizer = "pulse"' in config and "pulse_dead_zone = 0.05" in config
-    assert main(["train", "--dataset", "bars-and-stripes", "--optimizer", "pulse", "--pulse-dead-zone", "-1",
-                 "--run-dir", str(tmp_path / "bad"), "--no-progress"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith("rkm: error: ") and "pulse_dead_zone must be >= 0" in err[-1]
-    assert not (tmp_path / "bad").exists()
+    for flags, says in ((["--pulse-dead-zone", "-1"], "pulse_dead_zone must be >= 0"),
+                        (["--pulse-step-unit", "relative"], "pulse_step_unit='relative' makes a pulse a fraction")):
+        assert main(["train", "--dataset", "bars-and-stripes", "--optimizer", "pulse", *flags,
+                     "--run-dir", str(tmp_path / "bad"), "--no-progress"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("rkm: error: ") and says in err[0]
+        assert not (tmp_path / "bad").exists()
 
 
 def test_analog_optimisers_send_no_counted_pulses():

@@ -18,6 +18,7 @@ from .. import hyperparams
 from ..core import devices
 from ..errors import ConfigError
 from ..io.savepoints import atomic_write
+from ..training import pulse
 
 __all__ = [
     "DEFAULTS",
@@ -89,6 +90,7 @@ def validate(config: dict) -> dict:
     if m["min_W"] >= m["max_W"]:
         raise ConfigError(f"model.min_W ({m['min_W']}) must be smaller than model.max_W ({m['max_W']}).")
     devices.check_levels(m["conductance_range"], m["conductance_levels"])
+    pulse.check(m["optimizer"], m["pulse_step_unit"], m["conductance_range"])
     if r["lr_final"] is not None and r["lr_final"] > m["lr"]:
         raise ConfigError(f"run.lr_final ({r['lr_final']}) must not exceed model.lr ({m['lr']}): it is the rate "
                           "the learning rate is annealed down to.")

@@ -44,7 +44,7 @@ from ..core.devices import Devices
 from ..core.network import Network
 from ..core.units import DEFAULT_UNITS, Readings, Units, readings
 from ..errors import ConfigError, DataError
-from ..training import Trainer, phases
+from ..training import Trainer, phases, pulse
 from . import _schema
 from ._learning import Learning
 from ._settings import Attribute, Setting
@@ -98,6 +98,7 @@ class RBM(Learning):
         v = {name: hyperparams.MODEL[name].validate(value) for name, value in a.items() if name not in special}
         if v["min_W"] >= v["max_W"]:
             raise ConfigError(f"min_W ({a['min_W']}) must be smaller than max_W ({a['max_W']}).")
+        pulse.check(v["optimizer"], v["pulse_step_unit"], v["conductance_range"])
         generator = None if a["generator"] is None else hyperparams.MODEL["generator"].validate(a["generator"])
         device = _checks.device(a["device"], generator)
         copies = 2 + (2 if v["optimizer"] == "Adam" else 0)  # W, one |W| temporary, Adam's two moments

@@ -32,10 +32,18 @@ from ..core.network import Network
 from ..errors import ConfigError
 from .optim import Gradient, Optimizer, register
 
-__all__ = ["Pulse", "PULSE_STEP_UNITS"]
+__all__ = ["Pulse", "PULSE_STEP_UNITS", "check"]
 
 PULSE_STEP_UNITS = ("absolute", "relative")
 """How ``pulse_step`` is read without levels: a conductance, or a fraction of ``g_max - g_min``."""
+
+
+def check(optimizer: str, pulse_step_unit: str, conductance_range: tuple[float, float] | None) -> None:
+    """Raise a ConfigError if pulses are to be a fraction of a conductance window the devices do not have."""
+    if optimizer == Pulse.name and pulse_step_unit == "relative" and conductance_range is None:
+        raise ConfigError("pulse_step_unit='relative' makes a pulse a fraction of the conductance window "
+                          "g_max - g_min, and there is none: set conductance_range=(g_min, g_max), or use "
+                          "pulse_step_unit='absolute'.")
 
 
 @register
@@ -66,13 +74,10 @@ class Pulse(Optimizer):
     @staticmethod
     def step_size(network: Network, pulse_step: float, unit: str) -> float:
         """The conductance change of one pulse without levels (code units)."""
-        if unit == "absolute":
-            return pulse_step
         window = getattr(network.devices, "conductance_range", None)
-        if window is None:
-            raise ConfigError("pulse_step_unit='relative' makes a pulse a fraction of the conductance window "
-                              "g_max - g_min, and there is none: set conductance_range=(g_min, g_max), or use "
-                              "pulse_step_unit='absolute'.")
+        check(Pulse.name, unit, window)
+        if unit == "absolute" or window is None:
+            return pulse_step
         return pulse_step * (window[1] - window[0])
 
     @staticmethod
