@@ -24,16 +24,14 @@ statistics, so the two learn differently from the same start; with the same para
 their ``transform`` is the same and ``score_samples`` agrees in expectation.
 
 Every draw comes from the machine's own generator, seeded from ``random_state``: two
-fits with the same ``random_state`` are identical. Each call to ``fit`` or
-``partial_fit`` logs one INFO line from :meth:`rkm.RBM.train` (logger ``rkm``), shown
-on stderr when the application configured no logging; ``logging.basicConfig()`` (or
-any handler) puts it under the application's control. ``verbose > 0`` logs the score
-after every pass (logger ``rkm.sklearn``).
+fits with the same ``random_state`` are identical. ``fit`` and ``partial_fit`` print
+nothing at ``verbose=0``; ``verbose > 0`` prints the score after every pass to standard
+output, as ``BernoulliRBM`` does. rkm's own log messages (logger ``rkm``, such as the end of
+training at INFO) are shown only where the application configures logging.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 from typing import TYPE_CHECKING, Any
@@ -54,8 +52,6 @@ if TYPE_CHECKING:
 
 __all__ = ["BernoulliRKM", "RBMEstimator"]
 
-logger = logging.getLogger("rkm.sklearn")
-
 
 class BernoulliRKM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Restricted Kirchhoff Machine as a scikit-learn transformer (``BernoulliRBM``'s interface).
@@ -71,7 +67,8 @@ class BernoulliRKM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     n_iter : int
         Passes over the training data in ``fit``.
     verbose : int
-        Above 0, log the score after every pass (logger ``rkm.sklearn``, INFO).
+        Above 0, print the score after every pass to standard output (as ``BernoulliRBM``); 0 prints
+        nothing.
     random_state : None, int or numpy.random.RandomState
         Seeds the machine's generator (initial parameters, shuffling, every sample).
     k : int
@@ -223,8 +220,8 @@ class BernoulliRKM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             done = m.epoch - start
             if done % per_pass == 0 or done == updates:
                 score = float(self._score_tensor(x).mean())
-                logger.info("[%s] Iteration %d, score = %.2f, time = %.2fs", type(self).__name__,
-                            math.ceil(done / per_pass), score, time.perf_counter() - began)
+                print(f"[{type(self).__name__}] Iteration {math.ceil(done / per_pass)}, score = {score:.2f}, "
+                      f"time = {time.perf_counter() - began:.2f}s", flush=True)
 
         # max_epochs is a setting: a descriptor machine.py sets on RBM from hyperparams.MODEL, unseen by mypy
         model.max_epochs = model.epoch + updates  # type: ignore[attr-defined]
