@@ -96,6 +96,24 @@ def test_the_rkm_score_is_the_mean_field_reconstruction_log_likelihood(digits):
     assert not np.isnan(hard.score_samples(v)).any()
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_the_default_model_beta_keeps_the_rkms_features_graded(digits, seed):
+    """BernoulliRKM's default (0.2, docs/sklearn.md) against pyrkm's 1 on a small digits pipeline: measured
+    accuracy 0.71-0.73 against chance (0.1), and 0.5-3% against 99.8-100% of P(h = 1 | v) saturated."""
+    X, y = digits
+    assert BernoulliRKM().model_beta == 0.2 and RBMEstimator().model_beta == 1.0  # BernoulliRBM's law
+
+    def fit(**params):
+        features = BernoulliRKM(n_components=32, n_iter=3, random_state=seed, **params)
+        pipe = Pipeline([("rkm", features), ("logistic", LogisticRegression(max_iter=500))]).fit(X[:400], y[:400])
+        p = features.transform(X[:400])
+        return pipe.score(X[400:], y[400:]), float(((p < 0.01) | (p > 0.99)).mean())
+
+    (accuracy, saturated), (accuracy_at_1, saturated_at_1) = fit(), fit(model_beta=1.0)
+    assert accuracy > 0.5 and saturated < 0.1
+    assert saturated_at_1 > 0.9 and accuracy_at_1 < accuracy - 0.3
+
+
 def test_verbose_prints_every_pass_as_bernoulli_rbm_does(digits, capsys):
     X, _ = digits
     RBMEstimator(n_components=4, n_iter=3, batch_size=50, verbose=1, random_state=0).fit(X[:100])

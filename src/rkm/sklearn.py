@@ -76,7 +76,11 @@ class BernoulliRKM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     train_algo : {'PCD', 'CD', 'RDM', 'vRDM', 'hRDM'}
     optimizer : {'SGD', 'Adam'}
     model_beta : float
-        Inverse temperature of the comparators.
+        Inverse temperature of the comparators. The default 0.2 keeps the RKM's features
+        graded: with layer scaling a hidden unit's comparator sees its node voltage times the
+        number of visible units, so at 1 nearly every P(h = 1 | v) is 0 or 1. On the digits
+        pipeline (scaler -> BernoulliRKM -> logistic regression) 0.2 gave the best test
+        accuracy of 0.02 to 1 at the defaults and at 100 components (``docs/sklearn.md``).
     g_v, g_h : float
         Bias supply voltages.
     offset : float
@@ -122,7 +126,7 @@ class BernoulliRKM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         k: int = 1,
         train_algo: str = "PCD",
         optimizer: str = "SGD",
-        model_beta: float = 1.0,
+        model_beta: float = 0.2,
         g_v: float = 0.5,
         g_h: float = 0.5,
         offset: float = 0.0,
@@ -322,10 +326,41 @@ class RBMEstimator(BernoulliRKM):
     A drop-in for :class:`sklearn.neural_network.BernoulliRBM`: same parameters (plus
     those of :class:`BernoulliRKM`, which here set only the resistor network whose power
     is accounted), the same ``transform`` for the same parameters, and a deterministic
-    ``score_samples``.
+    ``score_samples``. Its ``model_beta`` defaults to 1, ``BernoulliRBM``'s law.
     """
 
     _energy_type = "hopfield"
+
+    def __init__(
+        self,
+        n_components: int = 256,
+        *,
+        learning_rate: float = 0.1,
+        batch_size: int = 10,
+        n_iter: int = 10,
+        verbose: int = 0,
+        random_state: int | np.random.RandomState | None = None,
+        k: int = 1,
+        train_algo: str = "PCD",
+        optimizer: str = "SGD",
+        model_beta: float = 1.0,
+        g_v: float = 0.5,
+        g_h: float = 0.5,
+        offset: float = 0.0,
+        sampling: str = "bernoulli",
+        distribution: str = "gaussian",
+        layer_scaled: bool = True,
+        min_W: float = -10.0,
+        max_W: float = 10.0,
+        device: str = "cpu",
+    ) -> None:
+        # scikit-learn reads an estimator's parameters from its own __init__'s signature: the list is repeated
+        super().__init__(
+            n_components, learning_rate=learning_rate, batch_size=batch_size, n_iter=n_iter, verbose=verbose,
+            random_state=random_state, k=k, train_algo=train_algo, optimizer=optimizer, model_beta=model_beta, g_v=g_v,
+            g_h=g_h, offset=offset, sampling=sampling, distribution=distribution, layer_scaled=layer_scaled,
+            min_W=min_W, max_W=max_W, device=device,
+        )
 
     def _score_tensor(self, x: torch.Tensor) -> torch.Tensor:
         """The pseudo-likelihood of :meth:`score_samples`, of rows already on the machine's device."""
