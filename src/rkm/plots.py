@@ -168,7 +168,7 @@ CURVES: tuple[tuple[str, str, tuple[tuple[str, str, str], ...], str], ...] = (
                                    ("relax_t_b_mean_s", "relax_t_b_mean", "visible nodes (backward)")), "y"),
     ("swap acceptance since the start", "fraction of swaps", (("swap_acceptance", "", ""),), ""),
 )
-"""The panels of :func:`training_curves` against the update: title, unit, its series (SI column of
+"""The panels of :func:`training_curves` against the update: quantity, unit, its series (SI column of
 ``metrics.csv``, the code-unit column used where a log of an older rkm has no SI one, legend label) and
 which axes are logarithmic where the values span a decade (:func:`rkm.plotstyle.log_axes`)."""
 

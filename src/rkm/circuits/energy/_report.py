@@ -153,7 +153,8 @@ def _bars(rows: list[dict]) -> Any:
         plotstyle.log_axes(ax, "y")
     row = rows[0]
     fig.suptitle(f"one machine: {row['n_visible']} visible x {row['n_hidden']} hidden units, k = {row['k']}")
-    patches = [Patch(color=colours[key], label=labels[key]) for key in series]  # those without any value too
+    patches = [Patch(facecolor=colours[key], label=labels[key], hatch="//" if "(estimate)" in labels[key] else None,
+                     edgecolor="white") for key in series]  # those without any value too
     fig.legend(handles=patches, loc="outside lower center", ncols=min(len(patches), 3))
     return fig
 
