@@ -325,12 +325,12 @@ def test_summary_figure_of_equal_seeds_and_failed_runs(tmp_path):
     from rkm import plots
 
     rows = [{"run": f"r{i}", "model.offset": offset, "model.sampling": sampling, "seed": seed, "status": "ok",
-             "test_reconstruction_error_k1": 0.1, "energy": 1.0 + seed}
+             "test_reconstruction_error_k1": 0.1, "energy_j": 1.0 + seed}
             for i, (offset, sampling, seed) in enumerate(
                 (o, s, seed) for o in (0.0, 0.5) for s in ("bernoulli", "multi-threshold") for seed in (0, 1, 2))]
     rows.append({"run": "bad", "model.offset": 1.0, "model.sampling": "bernoulli", "seed": 0, "status": "failed"})
     fig = sweep.summary_figure(rows, ["model.offset", "model.sampling"])
-    assert [ax.get_ylabel() for ax in fig.axes[::2]] == ["test_reconstruction_error_k1", "energy"]
+    assert [ax.get_ylabel() for ax in fig.axes] == ["error (fraction of pixels)", "energy (J)"]
     plots.save(fig, tmp_path / "summary.png")
     assert (tmp_path / "summary.png").stat().st_size > 0
 

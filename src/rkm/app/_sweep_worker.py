@@ -99,11 +99,12 @@ def train_one(config: dict, run_dir: str | Path, topic: str | None = None, clien
 
 
 def _worker_process_settings() -> None:
-    """One torch thread, and rkm's messages below warnings kept out of the worker's stderr."""
+    """One torch thread, and rkm's warnings on the worker's stderr (the worker process is the sweep's, so it
+    configures its output as the rkm command does; rkm itself attaches only a NullHandler)."""
     if torch.get_num_threads() != 1:
         torch.set_num_threads(1)
     base = logging.getLogger("rkm")
-    if not base.hasHandlers():
+    if all(isinstance(h, logging.NullHandler) for h in base.handlers) and not logging.getLogger().handlers:
         handler = logging.StreamHandler()
         handler.setLevel(logging.WARNING)
         base.addHandler(handler)

@@ -256,15 +256,20 @@ class RBM(Learning):
 
     # -------------------------------------------------------------- plotting
     def plot_weights(self, t: int, image_shape: tuple[int, int] | None = None, max_filters: int = 100) -> Figure:
-        """Grid of the first ``max_filters`` hidden units' weights as images; returns the figure."""
+        """Grid of the first ``max_filters`` hidden units' weights as images; returns the figure.
+
+        ``t`` is the update the title names (e.g. ``model.epoch``); ``image_shape`` ``(height, width)``
+        where the visible layer is not a square image. Save it with ``rkm.plots.save(fig, path)``
+        (tight margins) or ``fig.savefig``.
+        """
         return plots.weight_grid(self.W, t, image_shape=image_shape, max_filters=max_filters)
 
     def plot_visible_bias(self, t: int, image_shape: tuple[int, int] | None = None) -> Figure:
-        """Visible bias as an image with a colour bar; returns the figure."""
+        """Visible bias as an image with a colour bar; returns the figure (``t``: the update the title names)."""
         return plots.bias_image(self.v_bias, t, image_shape=image_shape)
 
     def plot_bias(self, t: int) -> Figure:
-        """Histograms of the hidden and visible biases; returns the figure."""
+        """Histograms of the hidden and visible biases; returns the figure (``t``: the update the titles name)."""
         return plots.bias_histograms(self.h_bias, self.v_bias, t)
 
     def __repr__(self) -> str:
