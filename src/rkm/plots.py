@@ -78,7 +78,8 @@ def image_grid(images: Any, image_shape: Any = None, *, ncols: int | None = None
         vmin, vmax = -bound, bound
     else:
         vmin, vmax = float(np.nanmin(canvas)), float(np.nanmax(canvas))
-    fig, ax = plt.subplots(figsize=(min(12, 1 + 0.9 * ncols * w / max(h, w)), min(12, 1 + 0.9 * nrows)))
+    fig, ax = plt.subplots(figsize=(min(12, 1 + 0.9 * ncols * w / max(h, w)), min(12, 1 + 0.9 * nrows)),
+                           layout="constrained")
     shown = ax.imshow(np.ma.masked_invalid(canvas), cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
     ax.axis("off")
     if title:
@@ -121,8 +122,8 @@ def save(fig: Figure, path: Any) -> None:
     atomic_write(Path(path), buffer.getvalue())
 
 
-def reconstructions(originals: Any, recon: Any, image_shape: Any = None) -> Figure:
-    """Originals (top row) above their reconstructions (bottom row)."""
+def reconstructions(originals: Any, recon: Any, image_shape: Any = None, title: str = "") -> Figure:
+    """Originals (top row) above their reconstructions (bottom row); ``title`` above them."""
     originals, recon = _numpy(originals), _numpy(recon)
     n = len(originals)
     h, w = infer_image_shape(originals.shape[1], image_shape)
@@ -133,6 +134,8 @@ def reconstructions(originals: Any, recon: Any, image_shape: Any = None) -> Figu
             axes[row, i].axis("off")
     axes[0, 0].set_title("data", loc="left", fontsize=9)
     axes[1, 0].set_title("reconstruction", loc="left", fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=9, y=1.08)
     return fig
 
 
