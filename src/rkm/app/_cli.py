@@ -181,7 +181,8 @@ def _print_summary(summary: dict) -> None:
     if summary.get("init_from"):
         print(f"started from: {summary['init_from']}")
     print(f"updates: {summary['updates']}   training time: {seconds['train_seconds']} s   evaluation time: "
-          f"{seconds['eval_seconds']} s   figures: {seconds['figures_seconds']} s")
+          f"{seconds['eval_seconds']} s   figures: {seconds['figures_seconds']} s   ({summary.get('torch_threads')} "
+          "torch threads; OMP_NUM_THREADS=N sets them)")
     held = summary.get("held_out", True)
     rows = f"{summary['test_samples']} held-out test rows" if held else \
         f"{summary['test_samples']} training rows: {summary['dataset']} has no held-out set"
@@ -278,8 +279,6 @@ def _warm_start_config(args: argparse.Namespace, overrides: dict, init_from: str
     if source_run is not None and run_dir.resolve() == source_run:
         raise ConfigError(f"--init-from starts a new run from the model of {source_run}; give the new run its own "
                           f"folder with --run-dir NEW ({source_run} itself trains on with --resume {source_run}).")
-    print(f"starting from {path}" + (f", with the settings of {base} and the flags" if base else ""),
-          file=sys.stderr)
     return config, run_dir
 
 

@@ -197,7 +197,8 @@ def _fit(model: RBM, dataset: Dataset, folder: RunFolder, config: dict) -> dict:
     if r["progress"] and model.epoch < model.max_epochs:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=model.max_epochs, initial=model.epoch, unit="update", dynamic_ncols=True, smoothing=0)
+        bar = tqdm(total=model.max_epochs, initial=model.epoch, unit="update", dynamic_ncols=True, smoothing=0,
+                   desc=f"training ({torch.get_num_threads()} threads)")
     rows = _logged(folder.metrics_path)
     clock = RunClock.continuing(rows)
     log = MetricsLog(folder.metrics_path, r["log_every"], probe, test, clock, model.epoch, bar, config,
@@ -265,6 +266,7 @@ def finish(model: RBM, dataset: Dataset, run_dir: str | os.PathLike, config: dic
             "updates": model.epoch,
             "train_seconds": None if clock is None else round(clock.train_s, 2),
             "eval_seconds": None,
+            "torch_threads": torch.get_num_threads(),
             "held_out": held_out(dataset),
             "test_reconstruction_error_k1": monitored_error(model, _tensor(model, real)),
             "test_samples": n_eval,
