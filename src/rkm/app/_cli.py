@@ -98,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     again = train.add_mutually_exclusive_group()
     again.add_argument("--resume", type=Path, metavar="RUN_DIR",
                        help="continue the run in RUN_DIR from its last save point (flags may change --max-epochs, "
-                       "--log-every, --n-generate, --generate-k, --quality-every, --n-quality)")
+                       "--log-every, --n-generate, --generate-k, --quality-every, --n-quality, --quick, "
+                       "--image-shape); a new run from its model is --init-from RUN_DIR")
     again.add_argument("--restart", type=Path, metavar="RUN_DIR",
                        help="start the run in RUN_DIR over with its config.toml, when it stopped before its first save "
                        "point")
@@ -181,8 +182,8 @@ def _print_summary(summary: dict) -> None:
     if summary.get("init_from"):
         print(f"started from: {summary['init_from']}")
     print(f"updates: {summary['updates']}   training time: {seconds['train_seconds']} s   evaluation time: "
-          f"{seconds['eval_seconds']} s   figures: {seconds['figures_seconds']} s   ({summary.get('torch_threads')} "
-          "torch threads; OMP_NUM_THREADS=N sets them)")
+          f"{seconds['eval_seconds']} s   figures: {seconds['figures_seconds']} s   (torch threads: "
+          f"{summary.get('torch_threads')}; OMP_NUM_THREADS=N sets them)")
     held = summary.get("held_out", True)
     rows = f"{summary['test_samples']} held-out test rows" if held else \
         f"{summary['test_samples']} training rows: {summary['dataset']} has no held-out set"

@@ -198,7 +198,7 @@ def _fit(model: RBM, dataset: Dataset, folder: RunFolder, config: dict) -> dict:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=model.max_epochs, initial=model.epoch, unit="update", dynamic_ncols=True, smoothing=0,
-                   desc=f"training ({torch.get_num_threads()} threads)")
+                   desc=f"training ({_threads()})")
     rows = _logged(folder.metrics_path)
     clock = RunClock.continuing(rows)
     log = MetricsLog(folder.metrics_path, r["log_every"], probe, test, clock, model.epoch, bar, config,
@@ -219,6 +219,11 @@ def _fit(model: RBM, dataset: Dataset, folder: RunFolder, config: dict) -> dict:
             announced = _announce(model, config, log.quality)
         log.final(model, announced)
     return finish(model, dataset, folder.path, config, clock=clock, samples=log.quality.samples_at(model.epoch))
+
+
+def _threads() -> str:
+    n = torch.get_num_threads()
+    return f"{n} torch thread{'' if n == 1 else 's'}"
 
 
 def _announce(model: RBM, config: dict, quality: SampleQuality) -> str | None:
