@@ -22,7 +22,7 @@ __all__ = ["source_config", "source_savepoint", "warm_start"]
 
 logger = logging.getLogger("rkm.app.run")
 
-_WHAT = "init_from takes a run folder (its latest save point) or a save point file (.safetensors)"
+_WHAT = "--init-from (run.init_from) takes a run folder (its latest save point) or a save point file (.safetensors)"
 
 
 def source_config(source: str | Path) -> Path | None:
@@ -35,6 +35,8 @@ def source_config(source: str | Path) -> Path | None:
 def source_savepoint(source: str | Path) -> Path:
     """The save point file ``source`` names: itself, or the latest save point of a run folder."""
     path = Path(source).expanduser()
+    if not path.exists():
+        raise ConfigError(f"{source} does not exist; {_WHAT}.")
     if path.is_dir():
         config = source_config(path)
         if config is None:
@@ -54,11 +56,12 @@ def warm_start(model: Any, source: str | Path, device_state: bool) -> str:
     settings), and with ``device_state`` its device state; returns which save point it was."""
     path = source_savepoint(source)
     trained = restore(*savepoints.read_savepoint(path), device=model.device, source=path)
-    if (trained.n_visible, trained.n_hidden) != (model.n_visible, model.n_hidden):
-        raise ConfigError(f"{path} is a machine of {trained.n_visible} visible and {trained.n_hidden} hidden units, "
-                          f"the new run's has {model.n_visible} and {model.n_hidden}: start from it with data of "
-                          f"{trained.n_visible} values per row and n_hidden = {trained.n_hidden} "
-                          f"(--n-hidden {trained.n_hidden}).")
+    if trained.n_visible != model.n_visible:
+        raise ConfigError(f"{path} is a machine of {trained.n_visible} visible units, the new run's data has "
+                          f"{model.n_visible} values per row: start from it with data like its own (--dataset).")
+    if trained.n_hidden != model.n_hidden:
+        raise ConfigError(f"{path} is a machine of {trained.n_hidden} hidden units, the new run's has "
+                          f"{model.n_hidden}: start from it with --n-hidden {trained.n_hidden} (n_hidden).")
     params = [p.detach().to(dtype=model.mytype).clone() for p in (trained.W, trained.v_bias, trained.h_bias)]
     model.W, model.v_bias, model.h_bias = params
     model.after_step_keepup()
@@ -70,6 +73,6 @@ def warm_start(model: Any, source: str | Path, device_state: bool) -> str:
         state = trained.devices.state_dict()
         if not state:
             raise ConfigError(f"{path} holds no device state (its model had neither variability nor "
-                              "comparator_offset); start without init_device_state.")
+                              "comparator_offset); start without --init-device-state (run.init_device_state).")
         model.devices.load_state_dict(state)
     return f"{path} (update {trained.epoch})"
