@@ -362,6 +362,22 @@ def test_data_without_a_square_shape_trains_saves_summarises_resumes_and_plots(t
     assert main(["generate", str(run), "-o", str(tmp_path / "g.png")]) == 0
 
 
+def test_rows_of_400000_values_train_save_and_summarise(tmp_path, monkeypatch):
+    from rkm.evaluation import metrics
+
+    # the entropy measure gzips the rows (pyrkm's definition): at this width that alone is minutes (docs/runs.md)
+    monkeypatch.setattr(metrics, "entropy_measure", lambda real, synthetic: 0.0)
+    data = tmp_path / "wide.npy"
+    np.save(data, (np.random.default_rng(2).random((4, 400_000)) > 0.5).astype(np.float32))
+    run = tmp_path / "wide"
+    assert main(["train", "--dataset", str(data), "--n-hidden", "2", "--batch-size", "2", "--max-epochs", "6",
+                 "--log-every", "3", "--generate-k", "2", "--n-generate", "2", "--run-dir", str(run),
+                 "--no-progress"]) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["updates"] == 6 and {"covariance_error", "third_moment_error"} <= set(summary["sample_quality_vs_test"])
+    assert "rows of 400000 values have no image shape" in summary["figure_notes"][0]
+
+
 def test_an_image_shape_that_does_not_fit_the_rows_is_one_line(tmp_path, capsys):
     assert main(["train", *TINY, "--image-shape", "2x4", "--run-dir", str(tmp_path / "r")]) == 2
     assert "data.image_shape 2x4 has 8 pixels, but the rows of bars-and-stripes have 9 values" in one_line(capsys)
