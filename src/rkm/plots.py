@@ -158,7 +158,8 @@ def training_curves(rows: list[dict[str, float]]) -> Figure:
         ax.set_axis_off()
     ax = axes[0, 0]
     ax.plot(updates, series("train_error"), label="train (k=1)")
-    ax.plot(updates, series("test_error"), label="test (k=1)")
+    if any("test_error" in r for r in rows):  # empty where the data has no held-out set
+        ax.plot(updates, series("test_error"), label="test (k=1)")
     ax.set(ylabel="reconstruction error", yscale="log")
     ax.legend()
     ax = axes[0, 1]
