@@ -380,7 +380,8 @@ def test_rows_of_400000_values_train_save_and_summarise(tmp_path, monkeypatch):
 
 def test_an_image_shape_that_does_not_fit_the_rows_is_one_line(tmp_path, capsys):
     assert main(["train", *TINY, "--image-shape", "2x4", "--run-dir", str(tmp_path / "r")]) == 2
-    assert "data.image_shape 2x4 has 8 pixels, but the rows of bars-and-stripes have 9 values" in one_line(capsys)
+    assert "image shape 2x4 (--image-shape, data.image_shape) has 8 pixels, but the rows of bars-and-stripes have 9 " \
+           "values" in one_line(capsys)
     assert main(["train", *TINY, "--image-shape", "3by3", "--run-dir", str(tmp_path / "r")]) == 2
     assert "written like 28x28" in one_line(capsys)
 

@@ -283,20 +283,20 @@ def _warm_start_config(args: argparse.Namespace, overrides: dict, init_from: str
     return config, run_dir
 
 
+def _check_out(out: Path) -> None:
+    """Refuse an ``--out`` that is neither ``.png`` nor ``.npy``, before any work."""
+    if out.suffix not in (".png", ".npy"):
+        raise ConfigError(f"--out must end in .png or .npy, got {out}.")
+
+
 def _write_images(array: np.ndarray, out: Path, shape: tuple[int, int] | None, title: str) -> None:
+    """``array`` to ``out`` (checked by :func:`_check_out`): a ``.npy`` array or a ``.png`` grid."""
     from .. import plots
 
     if out.suffix == ".npy":
         np.save(out, array)
-    elif out.suffix == ".png":
-        plots.save(plots.image_grid(array, shape, title=title), out)
     else:
-        raise ConfigError(f"--out must end in .png or .npy, got {out}.")
-
-
-def _check_out(out: Path) -> None:
-    if out.suffix not in (".png", ".npy"):
-        raise ConfigError(f"--out must end in .png or .npy, got {out}.")
+        plots.save(plots.image_grid(array, shape, title=title), out)
 
 
 def _chosen(value: object, flag: str, default: object, meaning: str) -> tuple[object, str]:

@@ -78,8 +78,9 @@ def with_image_shape(dataset: Dataset, shape: Any) -> Dataset:
         return dataset
     h, w = shape
     if h * w != dataset.n_visible:
-        raise ConfigError(f"data.image_shape {h}x{w} has {h * w} pixels, but the rows of {dataset.name} have "
-                          f"{dataset.n_visible} values; give a HEIGHTxWIDTH whose product is {dataset.n_visible}.")
+        raise ConfigError(f"the image shape {h}x{w} (--image-shape, data.image_shape) has {h * w} pixels, but the "
+                          f"rows of {dataset.name} have {dataset.n_visible} values; give a HEIGHTxWIDTH whose product "
+                          f"is {dataset.n_visible}.")
     return replace(dataset, image_shape=(int(h), int(w)))
 
 
