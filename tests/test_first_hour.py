@@ -398,6 +398,20 @@ def test_a_finished_run_without_its_summary_gets_it_on_resume(tiny, tmp_path, ca
     assert [r["update"] for r in rows_of(run)] == [r["update"] for r in rows_of(tiny)]
 
 
+def test_a_run_stopped_between_its_summary_and_its_figures_gets_them_on_resume(tiny, tmp_path, capsys):
+    run = tmp_path / "nofigures"
+    shutil.copytree(tiny, run)
+    shutil.rmtree(run / "figures")
+    summary = json.loads((run / "summary.json").read_text())
+    summary.update(figures=None, figure_notes=None, figures_seconds=None)  # as written before the figures
+    (run / "summary.json").write_text(json.dumps(summary))
+    assert main(["train", "--resume", str(run), "--no-progress"]) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert [Path(p).name for p in summary["figures"]] == sorted(p.name for p in (tiny / "figures").iterdir())
+    assert (run / "figures" / "samples.png").read_bytes() == (tiny / "figures" / "samples.png").read_bytes()
+    assert f"{run}/figures/samples.png" in capsys.readouterr().out
+
+
 def test_a_figure_that_fails_is_reported_after_the_results_are_safe(tmp_path, capsys, monkeypatch):
     def broken(rows):
         raise RuntimeError("the plotting broke")

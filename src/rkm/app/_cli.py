@@ -207,10 +207,8 @@ def _print_summary(summary: dict) -> None:
     print(f"mean relaxation times: hidden {summary['relax_t_f_mean_s']:.4g} s, visible "
           f"{summary['relax_t_b_mean_s']:.4g} s (units: rkm.core.units.DEFAULT_UNITS, docs/energy.md)")
     print("figures:")
-    for path in summary["figures"]:
-        print(f"  {path}")
-    for note in summary.get("figure_notes", []):
-        print(f"  {note}")
+    for line in (summary.get("figures") or []) + (summary.get("figure_notes") or []):
+        print(f"  {line}")
 
 
 def cmd_train(args: argparse.Namespace) -> int:

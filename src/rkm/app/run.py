@@ -159,6 +159,11 @@ def _nothing_to_train(model: RBM, dataset: Dataset, folder: RunFolder, config: d
                    model.epoch)
     summary = _read_summary(folder.summary_path)
     if summary is not None and summary.get("updates") == model.epoch:
+        if summary.get("figures") is None:  # stopped between its summary and its figures
+            logger.warning("%s has no figures of update %d: drawing them now.", folder.path, model.epoch)
+            steps = generation_steps(config, model, evaluation=True)
+            samples = noise_samples(model, SampleQuality.of(config, dataset).n_final, steps)
+            _draw(model, dataset, folder.path, config, samples, summary)
         return summary
     if model.epoch < model.max_epochs:  # stopped short of its own end: only training finishes it
         return {}
@@ -286,10 +291,17 @@ def finish(model: RBM, dataset: Dataset, run_dir: str | os.PathLike, config: dic
             **({} if acceptance is None else {"swap_acceptance": [round(float(a), 6) for a in acceptance]}),
             "sample_quality_vs_test": sample_quality,
         }
-    summary["eval_seconds"] = None if clock is None else round(clock.eval_s, 2)
+    summary.update(eval_seconds=None if clock is None else round(clock.eval_s, 2), figures=None, figure_notes=None,
+                   figures_seconds=None)  # None: not drawn yet
     atomic_write(run_dir / "summary.json", json.dumps(summary, indent=2).encode())  # the results are safe
+    return _draw(model, dataset, run_dir, config, samples, summary)
+
+
+def _draw(model: RBM, dataset: Dataset, run_dir: Path, config: dict, samples: np.ndarray, summary: dict) -> dict:
+    """The figures of the end of a run (``samples``: its samples from noise), then ``summary`` completed with
+    them, rewritten and returned."""
     started = time.perf_counter()
-    notes = _figures(model, dataset, run_dir, config, samples, steps)
+    notes = _figures(model, dataset, run_dir, config, samples, generation_steps(config, model, evaluation=True))
     summary.update(figures=sorted(str(p) for p in (run_dir / "figures").glob("*.png")), figure_notes=notes,
                    figures_seconds=round(time.perf_counter() - started, 2))
     atomic_write(run_dir / "summary.json", json.dumps(summary, indent=2).encode())
