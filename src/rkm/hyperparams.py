@@ -271,6 +271,20 @@ def _generate_k(name: str, value: Any) -> int | str:
     return _checks.integer(name, value, minimum=0, maximum=MAX_COUNT)
 
 
+def _image_shape(name: str, value: Any) -> tuple[int, int]:
+    """``(height, width)`` of the images the data rows are: written ``28x28`` (or ``28,28``, ``[28, 28]``)."""
+    wanted = f"{name} must be two integers >= 1, the height and width of the images, written like 28x28"
+    if isinstance(value, str):
+        parts = value.strip().strip("()[]").lower().replace("x", ",").split(",")
+        try:
+            value = [int(part) for part in parts]
+        except ValueError:
+            raise ConfigError(f"{wanted}; got {value!r}.") from None
+    if isinstance(value, (bytes, dict)) or not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise ConfigError(f"{wanted}; got {value!r}.")
+    return _checks.integer(f"{name} (height)", value[0]), _checks.integer(f"{name} (width)", value[1])
+
+
 def _flag_choice(options: tuple[str, ...]) -> Callable[[], tuple[str, ...]]:
     return lambda: options
 
@@ -358,6 +372,10 @@ TABLE: tuple[Setting, ...] = (
     Setting("size", "data", int, 4, "side of the bars-and-stripes images", _int(2)),
     Setting("protocol", "data", str, "standard", "mnist split: standard, or reference (first 500 test, next 10000 "
             "train)"),
+    Setting("image_shape", "data", str, None, "HEIGHTxWIDTH of the images the rows are, for the image figures and "
+            "the power spectrum (unset: rows of a square number of values are square images; other rows get no "
+            "image figures)", _image_shape, optional=True, type_doc="(int, int) or None",
+            reader=lambda value: _image_shape("data.image_shape", value)),
     # [run]
     Setting("name", "run", str, "rkm", "model name (save point file names)", _model_name),
     Setting("log_every", "run", int, 250, "updates between rows of metrics.csv", _int()),
@@ -376,6 +394,13 @@ TABLE: tuple[Setting, ...] = (
             _num(positive=True), optional=True),
     Setting("anneal_start", "run", float, 0.7, "fraction of max-epochs after which annealing starts",
             _num(lower=0.0, upper=1.0)),
+    Setting("quick", "run", bool, False, "a smoke run's evaluation: the quality rows and the end-of-run evaluation "
+            "generate at most 100 samples with at most 100 Gibbs steps (said in summary.json)", _checks.boolean,
+            flag=""),
+    Setting("init_from", "run", str, "", "start a new run from the parameters of a trained model: a run folder (its "
+            "latest save point) or a save point file"),
+    Setting("init_device_state", "run", bool, False, "with init_from: also take the source's device state (its "
+            "fixed device-to-device spread and comparator offsets)", _checks.boolean),
 )
 
 SETTINGS: dict[tuple[str, str], Setting] = {(s.section, s.name): s for s in TABLE}

@@ -141,8 +141,9 @@ def save(fig: Figure, path: Any) -> None:
 
 
 @styled
-def reconstructions(originals: Any, recon: Any, image_shape: Any = None) -> Figure:
-    """Originals (top row) above their reconstructions (bottom row), with borders between the cells."""
+def reconstructions(originals: Any, recon: Any, image_shape: Any = None, title: str = "") -> Figure:
+    """Originals (top row) above their reconstructions (bottom row), with borders between the cells;
+    ``title`` above them."""
     originals, recon = _numpy(originals), _numpy(recon)
     n = len(originals)
     h, w = infer_image_shape(originals.shape[1], image_shape)
@@ -155,6 +156,8 @@ def reconstructions(originals: Any, recon: Any, image_shape: Any = None) -> Figu
     ax.tick_params(left=False)
     for spine in ax.spines.values():
         spine.set_visible(False)
+    if title:
+        ax.set_title(title)
     return fig
 
 

@@ -57,9 +57,10 @@ logger = logging.getLogger("rkm.app.run")
 LOCK_NAME = ".lock"
 DATA_NAME = "data.json"
 RESUMABLE = frozenset({("model", "max_epochs"), ("run", "log_every"), ("run", "progress"), ("run", "n_generate"),
-                       ("run", "generate_k"), ("run", "quality_every"), ("run", "n_quality")})
+                       ("run", "generate_k"), ("run", "quality_every"), ("run", "n_quality"), ("run", "quick"),
+                       ("data", "image_shape")})
 """The settings a resume may change: how long to train, how often to log, what the figures and the
-quality columns show."""
+quality columns show and how much the evaluation generates."""
 WRITE_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG})
 """The ``errno`` values of a write that failed for lack of room or a read-only file system."""
 _UNTOUCHED_BY_RESUME = ("max_epochs", "lr", "device", "fast_matmul", "average_data", "seed")

@@ -105,6 +105,9 @@ def validate(config: dict) -> dict:
     hyperparams.check_model(model)
     hyperparams.check_memory(model, model["device"])
     m, r = config["model"], config["run"]
+    if r["init_device_state"] and not r["init_from"]:
+        raise ConfigError("run.init_device_state takes the device state of the model run.init_from names; set "
+                          "run.init_from (--init-from RUN_OR_SAVEPOINT) too.")
     if r["lr_final"] is not None and r["lr_final"] > m["lr"]:
         raise ConfigError(f"run.lr_final ({r['lr_final']}) must not exceed model.lr ({m['lr']}): it is the rate "
                           "the learning rate is annealed down to.", names=("lr_final", "lr"))

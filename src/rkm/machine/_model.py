@@ -255,22 +255,24 @@ class RBM(Learning):
         return self
 
     # -------------------------------------------------------------- plotting
-    def plot_weights(self, t: int, image_shape: tuple[int, int] | None = None, max_filters: int = 100) -> Figure:
+    def plot_weights(self, t: int | None = None, image_shape: tuple[int, int] | None = None,
+                     max_filters: int = 100) -> Figure:
         """Grid of the first ``max_filters`` hidden units' weights as images; returns the figure.
 
-        ``t`` is the update the title names (e.g. ``model.epoch``); ``image_shape`` ``(height, width)``
-        where the visible layer is not a square image. Save it with ``rkm.plots.save(fig, path)``
-        (tight margins) or ``fig.savefig``.
+        ``t`` is the update shown in the title (pyrkm's "current epoch"; default: the model's
+        ``epoch``). ``image_shape`` is ``(height, width)`` of the visible layer (default: square).
+        Save it with ``rkm.plots.save(fig, path)`` (tight margins) or ``fig.savefig``.
         """
-        return plots.weight_grid(self.W, t, image_shape=image_shape, max_filters=max_filters)
+        return plots.weight_grid(self.W, self.epoch if t is None else t, image_shape=image_shape,
+                                 max_filters=max_filters)
 
-    def plot_visible_bias(self, t: int, image_shape: tuple[int, int] | None = None) -> Figure:
-        """Visible bias as an image with a colour bar; returns the figure (``t``: the update the title names)."""
-        return plots.bias_image(self.v_bias, t, image_shape=image_shape)
+    def plot_visible_bias(self, t: int | None = None, image_shape: tuple[int, int] | None = None) -> Figure:
+        """Visible bias as an image with a colour bar; returns the figure (``t``: see :meth:`plot_weights`)."""
+        return plots.bias_image(self.v_bias, self.epoch if t is None else t, image_shape=image_shape)
 
-    def plot_bias(self, t: int) -> Figure:
-        """Histograms of the hidden and visible biases; returns the figure (``t``: the update the titles name)."""
-        return plots.bias_histograms(self.h_bias, self.v_bias, t)
+    def plot_bias(self, t: int | None = None) -> Figure:
+        """Histograms of the hidden and visible biases; returns the figure (``t``: see :meth:`plot_weights`)."""
+        return plots.bias_histograms(self.h_bias, self.v_bias, self.epoch if t is None else t)
 
     def __repr__(self) -> str:
         return (
