@@ -111,7 +111,7 @@ def test_1_evaluate_and_reconstruct_default_to_the_run_and_record_what_they_used
     assert main(["reconstruct", str(tiny), "-o", str(tmp_path / "r.png")]) == 0
     out = capsys.readouterr().out
     assert "8 (the run's figure) training rows (no held-out set), k = 1, seed 3" in out
-    assert "k = 1" in titles["r.png"][0]
+    assert any("k = 1" in title for title in titles["r.png"])
 
 
 def test_1_energy_model_takes_the_runs_k_and_batch_size_and_a_flag_overrides_it(tiny, tmp_path, capsys):
@@ -312,8 +312,8 @@ def test_12_an_array_file_without_a_test_array_has_no_held_out_set(tmp_path, cap
 # ------------------------------------------------------------------ 15: smaller things
 def test_15_plot_weights_needs_no_update_and_a_plain_savefig_has_narrow_margins(tmp_path):
     model = rkm.RKM("m", 16, 6, seed=0)
-    assert model.plot_weights().axes[0].get_title() == "Weights, update 0"
-    assert model.plot_weights(5).axes[0].get_title() == "Weights, update 5"  # pyrkm's positional t
+    assert model.plot_weights().axes[0].get_title().endswith(", update 0")
+    assert model.plot_weights(5).axes[0].get_title().endswith(", update 5")  # pyrkm's positional t
     assert model.plot_visible_bias().axes[0].get_title() == "Visible bias, update 0"
     assert model.plot_bias().axes[0].get_title() == "Hidden bias, update 0"
     for n_visible, n_hidden in ((16, 6), (784, 100)):
