@@ -21,7 +21,7 @@ from rkm.errors import ConfigError, DataError, DatasetNotFoundError
 
 from ..core import _checks
 from ._binary import Dataset, binarize
-from ._readers import read_idx
+from ._readers import read_idx, read_npz
 
 #: The four standard gzipped IDX files of MNIST, as :func:`download_mnist` fetches them.
 MNIST_FILES: tuple[str, ...] = (
@@ -36,16 +36,35 @@ _MNIST_TEST_STEMS = ("t10k-images-idx3-ubyte", "t10k-images.idx3-ubyte")
 PROTOCOLS = ("standard", "reference")
 
 
+def _needed(protocol: str) -> list[tuple[str, tuple[str, ...]]]:
+    """The image files a protocol reads: ``(what, stems)`` in the order they are looked for."""
+    needed = [("the training images", _MNIST_TRAIN_STEMS)]
+    return needed + [("the test images", _MNIST_TEST_STEMS)] if protocol == "standard" else needed
+
+
+def _alternatives(stems: tuple[str, ...]) -> str:
+    return " or ".join(f"{stem}[.gz]" for stem in stems)
+
+
 def missing_mnist(directory: pathlib.Path | None, protocol: str) -> DatasetNotFoundError:
-    names = ["train-images-idx3-ubyte[.gz]"]
-    if protocol == "standard":
-        names.append("t10k-images-idx3-ubyte[.gz]")
-    where = "no MNIST directory given (pass path=...)" if directory is None else (
-        f"MNIST not found in {str(directory)!r}")
-    return DatasetNotFoundError(
-        f"{where}: expected the IDX files {', '.join(names)} or a mnist.npz with keys "
-        "x_train, x_test. Get them with rkm.io.datasets.download_mnist(directory) on a machine "
-        "with internet access, or use the offline dataset 'mnist-5k'.")
+    """The error for MNIST files that are not where they were looked for, each missing file named."""
+    offline = ("Get them with rkm.io.datasets.download_mnist(directory) on a machine with internet access, or use "
+               "the offline dataset 'mnist-5k'.")
+    names = ", ".join(_alternatives(stems[:1]) for _, stems in _needed(protocol))
+    expected = f"the IDX files {names} or a mnist.npz with keys x_train, x_test"
+    if directory is None:
+        return DatasetNotFoundError(f"no MNIST directory given (pass path=...): expected {expected}. {offline}")
+    if not directory.exists():
+        return DatasetNotFoundError(f"the MNIST directory {str(directory)!r} does not exist: it should hold "
+                                    f"{expected}. {offline}")
+    if directory.is_file():
+        return DatasetNotFoundError(
+            f"{str(directory)!r} is a file, not the MNIST directory: give the directory that holds {expected} "
+            f"(here perhaps {str(directory.parent)!r}).")
+    lacking = [f"{what} ({_alternatives(stems)})" for what, stems in _needed(protocol)
+               if _find_first(directory, stems) is None]
+    return DatasetNotFoundError(f"MNIST in {str(directory)!r} is incomplete: missing {' and '.join(lacking)}, and "
+                                f"there is no mnist.npz. {offline}")
 
 
 def _find_first(directory: pathlib.Path, stems: tuple[str, ...]) -> pathlib.Path | None:
@@ -114,18 +133,8 @@ def load_mnist(directory: str | os.PathLike, *, protocol: str = "standard",
 
     if npz is not None:
         source = str(npz)
-        try:
-            with np.load(npz, allow_pickle=False) as z:
-                needed = ["x_train"] + (["x_test"] if protocol == "standard" else [])
-                missing = [k for k in needed if k not in z]
-                if missing:
-                    raise DataError(f"{npz} lacks the arrays {missing} (it holds {list(z.keys())})")
-                x_train = z["x_train"]
-                x_test = z["x_test"] if protocol == "standard" else None
-        except DataError:
-            raise
-        except (ValueError, OSError, EOFError, zlib.error) as exc:
-            raise DataError(f"cannot read {npz}: {exc}") from exc
+        arrays = read_npz(npz, ("x_train", "x_test") if protocol == "standard" else ("x_train",))
+        x_train, x_test = arrays["x_train"], arrays.get("x_test")
         scale = None  # uint8 0..255 in Keras' file; float 0..1 also accepted
     else:
         assert train_file is not None

@@ -39,7 +39,6 @@ import logging
 import os
 import re
 import secrets
-import stat
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +47,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from ..errors import CheckpointError, RKMError, StorageError
+from . import _files
 
 __all__ = ["save_model", "write_savepoint", "read_savepoint", "parse_savepoint", "list_savepoints", "savepoint_path",
     "atomic_write", "clean_temporaries", "storage_error", "json_object", "refuse_pickles", "glob_escape", "FORMAT",
@@ -282,22 +282,9 @@ def _refusal(path: Any, head: bytes) -> CheckpointError:
                            "another file.")
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    keys = [k for k, _ in pairs]
-    if len(set(keys)) != len(keys):
-        raise ValueError(f"duplicate keys {sorted({k for k in keys if keys.count(k) > 1})}")
-    return dict(pairs)
-
-
 def json_object(text: bytes | str, what: str, source: Any) -> dict[str, Any]:
     """``text`` parsed as a JSON object with unique keys, or a CheckpointError naming ``source``."""
-    try:
-        value = json.loads(text, object_pairs_hook=_unique_keys)
-    except (ValueError, RecursionError) as err:
-        raise CheckpointError(f"{source} has an unreadable {what} ({err}); the file is corrupted.") from None
-    if not isinstance(value, dict):
-        raise CheckpointError(f"{source} has a {what} that is not a JSON object; the file is corrupted.")
-    return value
+    return _files.json_object(text, what, source, CheckpointError)
 
 
 def _header_length(head: bytes, size: int, source: Any) -> int:
@@ -389,10 +376,6 @@ def _read_exactly(fd: int, n: int, source: Any) -> bytes:
     return b"".join(chunks)
 
 
-_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
-          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
-
-
 def read_savepoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Read and verify one save point; returns ``(tensors, header)`` with the header's ``class``,
     ``config``, ``state`` and ``format_version``.
@@ -407,27 +390,16 @@ def read_savepoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], di
         recorded digest. The model-side schema is checked by :func:`rkm.machine.restore`.
     """
     path = Path(path)
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd, size = _files.open_fd(path, "save point", CheckpointError)
     try:
-        fd = os.open(path, flags)
-    except FileNotFoundError:
-        raise CheckpointError(f"save point {path} does not exist.") from None
+        head = _read_exactly(fd, min(size, 9), path)
+        length = _header_length(head, size, path)
+        raw = head[8:] + _read_exactly(fd, length - 1, path)
+        metadata, body = _parse_header(raw, path)
+        _check_size(size, 8 + length + body, path)
+        data = head[:8] + raw + _read_exactly(fd, body, path)
     except OSError as err:
-        raise CheckpointError(f"cannot open save point {path}: {err.strerror or err}.") from None
-    try:
-        mode, size = os.fstat(fd).st_mode, os.fstat(fd).st_size
-        if not stat.S_ISREG(mode):
-            kind = next((label for test, label in _KINDS if test(mode)), "not a regular file")
-            raise CheckpointError(f"{path} is {kind}, not a save point file; only regular files are read.")
-        try:
-            head = _read_exactly(fd, min(size, 9), path)
-            length = _header_length(head, size, path)
-            raw = head[8:] + _read_exactly(fd, length - 1, path)
-            metadata, body = _parse_header(raw, path)
-            _check_size(size, 8 + length + body, path)
-            data = head[:8] + raw + _read_exactly(fd, body, path)
-        except OSError as err:
-            raise CheckpointError(f"cannot read save point {path}: {err.strerror or err}.") from None
+        raise CheckpointError(f"cannot read save point {path}: {err.strerror or err}.") from None
     finally:
         os.close(fd)
     return _decode(data, metadata, path)
