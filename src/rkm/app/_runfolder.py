@@ -44,8 +44,9 @@ import numpy as np
 from .. import hyperparams
 from ..core import _checks
 from ..errors import ConfigError, RKMError, RunInUseError, StorageError
-from ..io import savepoints
+from ..io import _files, savepoints
 from ..io.datasets import Dataset
+from .metrics_log import csv_fields
 
 try:
     import fcntl
@@ -225,10 +226,10 @@ class RunFolder:
 
     def check_data(self, dataset: Dataset) -> None:
         """Raise a ConfigError if the data is not the data the run started with (``data.json``)."""
-        if not self.data_path.is_file():
+        if not os.path.lexists(self.data_path):
             logger.info("%s has no %s (a run of an older rkm): its data cannot be compared.", self.path, DATA_NAME)
             return
-        recorded = savepoints.json_object(self.data_path.read_bytes(), "content", self.data_path)
+        recorded = _files.read_json(self.data_path, "data record", ConfigError)
         now = fingerprint(dataset)
         if recorded != now:
             raise ConfigError(f"the data of {self.path} changed since the run started ({self.data_path} records "
@@ -272,15 +273,19 @@ class RunFolder:
         rkm) keeps its values under the names ``columns`` shares with its header, the new
         columns empty. The file is rewritten atomically, and only if that changes it.
         """
-        if not self.metrics_path.is_file():
+        if not os.path.lexists(self.metrics_path):
             return
-        raw = self.metrics_path.read_bytes()
+        try:
+            raw = _files.read_bytes(self.metrics_path, "metrics log", ConfigError)
+        except ConfigError as err:
+            logger.warning("%s; it is written anew from update %d on (its rows before are lost).", err, update)
+            raw = b""
         lines = raw.split(b"\n")[:-1]  # the last piece has no line end: empty, or cut short
-        rows = [next(csv.reader([line.decode("utf-8", "replace").rstrip("\r")]), []) for line in lines]
+        rows = [csv_fields(line.decode("utf-8", "replace").rstrip("\r")) or [] for line in lines]
         header = rows[0] if rows and rows[0] and rows[0][0] == columns[0] else list(columns)
         kept, last = [",".join(columns)], -1
         for fields in rows:
-            if len(fields) != len(header) or not fields[0].isdigit():
+            if len(fields) != len(header) or not (fields[0].isascii() and fields[0].isdigit()):
                 continue
             if last < int(fields[0]) <= update:
                 values = dict(zip(header, fields))

@@ -189,7 +189,11 @@ def write_figures(model: RBM, folder: Path, originals: np.ndarray, recon: np.nda
     plots.save(model.plot_weights(model.epoch, image_shape=shape), folder / "weights.png")
     plots.save(model.plot_bias(model.epoch), folder / "biases.png")
     if metrics_csv.exists():
-        rows = read_metrics(metrics_csv)
+        try:
+            rows = read_metrics(metrics_csv)
+        except DataError as err:
+            logger.warning("training_curves.png not drawn: %s", err)
+            rows = []
         if rows:
             plots.save(plots.training_curves(rows), folder / "training_curves.png")
 
