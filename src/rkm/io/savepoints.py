@@ -6,15 +6,21 @@ energy and power, the random generator's state) and, in the safetensors header, 
 metadata: ``format``, ``format_version``, ``class``, ``config`` and ``state`` (JSON: the
 constructor arguments, the update counter, the seed...) and ``sha256``.
 
-Format 2 (written now). ``sha256`` covers every other metadata field and every tensor's
+Format 3 (written now). ``sha256`` covers every other metadata field and every tensor's
 name, dtype, shape and bytes, so any change to the header or the tensors is a
-:class:`~rkm.errors.CheckpointError` naming the file.
+:class:`~rkm.errors.CheckpointError` naming the file. The header binds the file to its place:
+its ``config`` names the model and its ``state`` holds the update and (format 3) the run it
+belongs to, which :func:`rkm.load_model` and a run folder hold against the file's name and the
+folder (``rkm.machine._loading``).
+
+Format 2 (rkm before runs were bound; still read) is format 3 without the run: a save point of
+a run folder written then is accepted there without the run check.
 
 Format 1 (written before; still read). Its ``sha256`` covers the tensors' names, dtypes and
 bytes only. Its header is checked by the schema (``rkm.machine._schema``: every key, type, value
 range and tensor shape), but an altered value that stays valid (another ``lr``, ``epoch``,
-``seed``, ``max_epochs`` or ``model_beta``) cannot be detected. Loading a format-1 file and
-saving it again writes format 2.
+``seed``, ``max_epochs`` or ``model_beta``) cannot be detected. Loading a format-1 or format-2
+file and saving it again writes format 3.
 
 Reading never trusts a byte it has not checked: only regular files are opened (a FIFO, a
 device such as ``/dev/zero`` or a directory is refused without reading, and opening never
@@ -56,9 +62,9 @@ __all__ = ["save_model", "write_savepoint", "read_savepoint", "parse_savepoint",
 logger = logging.getLogger("rkm.io.savepoints")
 
 FORMAT = "rkm-savepoint"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 """The version this rkm writes."""
-READABLE_VERSIONS = (1, 2)
+READABLE_VERSIONS = (1, 2, 3)
 """The versions this rkm reads."""
 SUFFIX = ".safetensors"
 MAX_HEADER_BYTES = 100_000_000
@@ -106,8 +112,9 @@ def _field(h: Any, data: bytes | memoryview) -> None:
     h.update(data)
 
 
-def _digest_v2(metadata: dict[str, str], tensors: dict[str, torch.Tensor]) -> str:
-    """SHA-256 of every metadata field but ``sha256`` and every tensor's name, dtype, shape and bytes."""
+def _digest(metadata: dict[str, str], tensors: dict[str, torch.Tensor]) -> str:
+    """SHA-256 of every metadata field but ``sha256`` and every tensor's name, dtype, shape and bytes (formats 2
+    and 3; the metadata includes ``format_version``, so a file cannot pass as the other version)."""
     h = hashlib.sha256(b"rkm-savepoint/2\n")
     fields = sorted(k for k in metadata if k != "sha256")
     _field(h, json.dumps(fields).encode())
@@ -231,7 +238,7 @@ def write_savepoint(path: str | os.PathLike, tensors: dict[str, torch.Tensor], h
         "config": json.dumps(header["config"]),
         "state": json.dumps(header["state"]),
     }
-    metadata["sha256"] = _digest_v2(metadata, tensors)
+    metadata["sha256"] = _digest(metadata, tensors)
     path = Path(path)
     atomic_write(path, st_save(tensors, metadata=metadata))
     return path
@@ -331,7 +338,7 @@ def _check_size(size: int, announced: int, source: Any) -> None:
 def _decode(data: bytes, metadata: dict[str, str], source: Any) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     if metadata.get("format") != FORMAT:
         raise CheckpointError(f"{source} is a safetensors file but not an rkm save point.")
-    readable = " and ".join(str(v) for v in READABLE_VERSIONS)
+    readable = ", ".join(str(v) for v in READABLE_VERSIONS[:-1]) + f" and {READABLE_VERSIONS[-1]}"
     text = metadata.get("format_version", "")
     version = int(text) if text.isascii() and text.isdigit() and len(text) < 6 else None
     if version not in READABLE_VERSIONS:
@@ -349,7 +356,7 @@ def _decode(data: bytes, metadata: dict[str, str], source: Any) -> tuple[dict[st
     if version == 1:
         if _digest_v1(tensors) != metadata["sha256"]:
             raise CheckpointError(f"{source} is corrupted: its tensors do not match the recorded SHA-256.")
-    elif _digest_v2(metadata, tensors) != metadata["sha256"]:
+    elif _digest(metadata, tensors) != metadata["sha256"]:
         raise CheckpointError(f"{source} is corrupted or was altered: its header and tensors do not match the "
                               "recorded SHA-256.")
     header = {"class": metadata["class"], "config": json_object(metadata["config"], "config", source),

@@ -1,0 +1,118 @@
+"""Regression tests for the breaks of the file surfaces (issue 22, items 2, 3, 5, 6, 7): each reader
+refuses a FIFO at once, declared sizes are held against the file, save points are bound to their
+place, one OUT holds one sweep, Dask's failures are one line, a converted file always loads."""
+
+import collections
+import io
+import multiprocessing
+import os
+import pickle
+import struct
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import rkm
+from rkm.app._cli import main
+from rkm.compat.pickles import convert_each, convert_pyrkm, read_pyrkm_savepoint, unpickle
+from rkm.errors import CheckpointError, RKMError
+from test_legacy import pyrkm_like_state, stand_in_pyrkm  # noqa: F401  (a fixture)
+
+
+class Reduces:
+    """An object that pickles as ``function(*args)``."""
+
+    def __init__(self, function, *args):
+        self.function, self.args = function, args
+
+    def __reduce__(self):
+        return self.function, self.args
+
+
+def one_error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    assert err.startswith("rkm: error: ") and err.count("\n") == 1, err
+    return err
+
+
+# ------------------------------------------------------------------ pickles and convert-pyrkm
+def rebuilt_past_storage():
+    """A pickled tensor of 4 x 6 elements over a storage of one element."""
+    storage = torch.zeros(1).untyped_storage()
+    typed = torch.TypedStorage(wrap_storage=storage, dtype=torch.float32, _internal=True)
+    return Reduces(torch._utils._rebuild_tensor_v2, typed, 0, (4, 6), (6, 1), False, collections.OrderedDict())
+
+
+HOSTILE_DATA = {
+    "an unknown codec": lambda: pickle.dumps(Reduces(__import__("codecs").encode, "abc", "rot13"), protocol=2),
+    "a count of 10**13 bytes": lambda: pickle.dumps(Reduces(bytes, 10**13), protocol=2),
+    "a bytearray of 10**13": lambda: pickle.dumps(Reduces(bytearray, 10**13), protocol=2),
+    "a frame of 2**62 bytes": lambda: b"\x80\x04\x95" + struct.pack("<Q", 2**62) + b"N.",
+    "bytes8 of 2**62 bytes": lambda: b"\x80\x04\x8e" + struct.pack("<Q", 2**62) + b"xx.",
+    "bytearray8 of 2**62 bytes": lambda: b"\x80\x05\x96" + struct.pack("<Q", 2**62) + b".",
+    "a string decoded by an unknown codec": lambda: pickle.dumps(Reduces(str, b"abc", "rot13"), protocol=2),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_DATA))
+def test_unpickle_refuses_hostile_sizes_and_codecs_with_one_typed_error(tmp_path, case):
+    path = tmp_path / "data.pkl"
+    path.write_bytes(HOSTILE_DATA[case]())
+    with pytest.raises(CheckpointError, match=str(path)):
+        unpickle(path)
+
+
+def test_a_fifo_named_like_a_pyrkm_save_point_is_reported_not_waited_on(tmp_path, stand_in_pyrkm):
+    stand_in_pyrkm(tmp_path, "RKM", 3)
+    os.mkfifo(tmp_path / "old_t9.pkl")
+    with pytest.raises(CheckpointError, match="FIFO"):
+        unpickle(tmp_path / "old_t9.pkl")
+    done = {c.source.name: c for c in convert_each(tmp_path)}
+    assert done["old_t3.pkl"].target == tmp_path / "old_t3.safetensors"
+    assert done["old_t9.pkl"].target is None and "is a FIFO" in done["old_t9.pkl"].error
+
+
+BAD_MODELS = {
+    "epoch 'abc'": ({"epoch": "abc"}, "not an update count"),
+    "epoch NaN": ({"epoch": float("nan")}, "not an update count"),
+    "epoch [1]": ({"epoch": [1]}, "not an update count"),
+    "epoch 10**30": ({"epoch": 10**30}, "not an update count"),
+    "epoch -5": ({"epoch": -5}, "not an update count"),
+    "a 3-element energy": ({"energy": torch.ones(3)}, "'energy' has 3 values"),
+    "an object array for W": ({"W": np.array([[None] * 6] * 4, dtype=object)}, "array of object"),
+    "chains of the wrong shape": ({"persistent_chains": torch.zeros(7, 3)}, "persistent_chains"),
+    "an Adam moment of the wrong shape": ({"m_dW": torch.zeros(2, 2)}, "m_dW"),
+    "W beyond max_W": ({"W": torch.full((4, 6), 50.0)}, "max_W"),
+    "a view past its storage": ({"W": "past storage"}, "reaches past its storage"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_MODELS))
+def test_convert_pyrkm_writes_only_what_load_model_will_load(tmp_path, stand_in_pyrkm, case, capsys):
+    changes, reason = BAD_MODELS[case]
+    if isinstance(changes.get("W"), str):
+        changes = {"W": rebuilt_past_storage()}
+    stand_in_pyrkm(tmp_path, "RKM", 2)
+    stand_in_pyrkm(tmp_path, "RKM", 5, **changes)
+    assert main(["convert-pyrkm", str(tmp_path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"converted {tmp_path / 'old_t2.pkl'} -> {tmp_path / 'old_t2.safetensors'}"
+    assert out[1].startswith(f"not converted: {tmp_path / 'old_t5.pkl'}") and reason in out[1], out[1]
+    assert out[2] == "1 of 2 pyrkm save points converted"
+    assert sorted(p.name for p in tmp_path.glob("*.safetensors")) == ["old_t2.safetensors"]
+    found, model = rkm.load_model("old", model_state_path=tmp_path)
+    assert found and model.epoch == 2
+    with pytest.raises(CheckpointError, match="1 of the 2"):
+        convert_pyrkm(tmp_path, strict=True)
+
+
+def test_convert_pyrkm_exits_non_zero_when_nothing_converted(tmp_path, stand_in_pyrkm, capsys):
+    stand_in_pyrkm(tmp_path, "RKM", 4, epoch=-5)
+    (tmp_path / "cut_t7.pkl").write_bytes(pickle.dumps({"a": 1})[:5])
+    assert main(["convert-pyrkm", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"rkm: error: none of the 2 pyrkm save points in {tmp_path} could be converted (each reason is above).\n"
+    assert not list(tmp_path.glob("*.safetensors"))
