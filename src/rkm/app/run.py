@@ -9,6 +9,7 @@ A run folder holds::
     figures/*.png      reconstructions, samples from noise, weights, biases, curves
     summary.json       headline numbers at the end of training
     data.json          name, sizes and SHA-256 of the data (checked on resume)
+    run.json           the run's identifier, which each of its save points records
     .lock              locked by the ``rkm train`` that runs there (:mod:`rkm.app._runfolder`)
 """
 
@@ -94,7 +95,9 @@ def _train(config: dict, folder: RunFolder, resume: bool, restart: bool) -> dict
         dataset = load_data(config)
         folder.check_data(dataset)
         model = load_model(config["run"]["name"], model_state_path=states, device=config["model"]["device"])[1]
+        folder.check_run(model)
         folder.check_model(model, saved, dataset)
+        folder.bind(model)
         folder.truncate_metrics(model.epoch, METRIC_COLUMNS)
         model.max_epochs = config["model"]["max_epochs"]
         model.fast_matmul = hyperparams.fast_matmul_setting(config["model"]["fast_matmul"])
@@ -109,6 +112,7 @@ def _train(config: dict, folder: RunFolder, resume: bool, restart: bool) -> dict
         dataset = load_data(config)
         model = build_model(config, dataset)
         folder.clear()
+        model.run_id = folder.start_run()
     folder.record_data(dataset)
     write_config(config, run_dir / "config.toml")
 
@@ -208,5 +212,6 @@ def load_run(run_dir: str | os.PathLike) -> tuple[dict, Dataset, RBM]:
                               device=config["model"]["device"])
     if not found:
         raise ConfigError(f"{run_dir} has no save point yet.")
+    RunFolder(run_dir, config["run"]["name"]).check_run(model)
     return config, load_data(config), model
 

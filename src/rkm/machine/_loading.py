@@ -7,6 +7,7 @@ before the model is built.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -78,8 +79,8 @@ def check_place(header: dict[str, Any], path: Any, name: str, update: int) -> No
     if held != (name, update):
         raise CheckpointError(
             f"{path} holds the model {held[0]!r} at update {held[1]!r}, not {name!r} at update {update} as its name "
-            f"says: it was copied or renamed. Move it away (or give it its own name, {held[0]}_t{held[1]}"
-            f"{savepoints.SUFFIX}, in its own folder)."
+            f"says: it was copied or renamed. Move it out of {Path(path).parent}; the latest save point that holds "
+            "what its name says is then loaded."
         )
 
 

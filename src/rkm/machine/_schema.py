@@ -42,7 +42,7 @@ CONFIG_KEYS = (*hyperparams.SEED_ORDER, "n_chains", *DEVICE_KEYS, *TEMPERING_KEY
 STATE_KEYS = ("epoch", "seed", "threshold_sharing", "fast_matmul", "rng_device", "run")
 """The values a save point's ``state`` holds (``run`` since format 3: the run folder it belongs to, or None)."""
 _OPTIONAL_IN_V1 = {"config": ("n_chains", *DEVICE_KEYS), "state": ("fast_matmul", "run")}
-_RUN = re.compile(r"^[0-9a-f]{32}$")
+RUN_PATTERN = re.compile(r"^[0-9a-f]{32}$")
 """A run's identifier (``rkm.app._runfolder``): 32 hexadecimal digits."""
 _ADAM = ("m_dW", "v_dW", "m_dv", "v_dv", "m_dh", "v_dh")
 _CENTERING = ("ov", "oh")
@@ -123,7 +123,7 @@ def check_state(state: dict[str, Any], version: int, source: Any) -> dict[str, A
     if state["rng_device"] not in _RNG_DEVICES:
         raise _fail(source, f"has state.rng_device = {state['rng_device']!r}; expected one of {_RNG_DEVICES}.")
     run = state.get("run")
-    if run is not None and not (isinstance(run, str) and _RUN.match(run)):
+    if run is not None and not (isinstance(run, str) and RUN_PATTERN.match(run)):
         raise _fail(source, f"has state.run = {run!r}; a run is named by 32 hexadecimal digits, or null.")
     values = {"epoch": epoch, "rng_device": state["rng_device"], "run": run}
     for name in ("seed", "threshold_sharing", "fast_matmul"):
