@@ -77,22 +77,26 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return dict(pairs)
 
 
-def json_object(text: bytes | str, what: str, source: Any, error: type[RKMError]) -> dict[str, Any]:
+def json_object(text: bytes | str, what: str, source: Any, error: type[RKMError],
+                whole: bool = False) -> dict[str, Any]:
     """``text`` parsed as a JSON object with unique keys, or ``error`` naming ``source``.
 
-    Any failure of the parser (bad syntax, bytes that are not UTF-8, nesting too deep for
-    Python's recursion limit) is the same error.
+    ``what`` names the text: a part of ``source`` ("header"), or ``source`` itself when ``whole``
+    ("summary"). Any failure of the parser (bad syntax, bytes that are not UTF-8, nesting too
+    deep for Python's recursion limit) is the same error.
     """
     try:
         value = json.loads(text, object_pairs_hook=_unique_keys)
     except (ValueError, RecursionError) as err:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         reason = "nested too deeply" if isinstance(err, RecursionError) else str(err)
-        raise error(f"{source} has an unreadable {what} ({reason}); the file is corrupted.") from None
+        lead = f"{source} is not a readable {what}" if whole else f"{source} has an unreadable {what}"
+        raise error(f"{lead} ({reason}); the file is corrupted.") from None
     if not isinstance(value, dict):
-        raise error(f"{source} has a {what} that is not a JSON object; the file is corrupted.")
+        lead = f"{source} is not a {what}: its JSON" if whole else f"{source} has a {what} that"
+        raise error(f"{lead} is not an object; the file is corrupted.")
     return value
 
 
 def read_json(path: str | os.PathLike, what: str, error: type[RKMError], limit: int = 64 << 20) -> dict[str, Any]:
     """The JSON object of the regular file ``path`` (at most ``limit`` bytes), or ``error`` naming it."""
-    return json_object(read_bytes(path, what, error, limit=limit), "content", Path(path), error)
+    return json_object(read_bytes(path, what, error, limit=limit), what, Path(path), error, whole=True)
