@@ -1,25 +1,29 @@
 """Regression tests for the breaks of the file surfaces (issue 22, items 2, 3, 5, 6, 7): each reader
 refuses a FIFO at once, declared sizes are held against the file, save points are bound to their
 place, one OUT holds one sweep, Dask's failures are one line, a converted file always loads."""
+# ruff: noqa: F811 - the tests take the fixture imported from test_legacy as an argument
 
 import collections
 import io
-import multiprocessing
 import os
 import pickle
 import struct
+import subprocess
+import sys
 import zipfile
-from pathlib import Path
 
+import _capped
 import numpy as np
 import pytest
 import torch
+from test_legacy import stand_in_pyrkm  # noqa: F401  (the fixture that writes pyrkm-like pickles)
 
 import rkm
+import rkm.io.datasets
+import rkm.io.savepoints
 from rkm.app._cli import main
 from rkm.compat.pickles import convert_each, convert_pyrkm, read_pyrkm_savepoint, unpickle
-from rkm.errors import CheckpointError, RKMError
-from test_legacy import pyrkm_like_state, stand_in_pyrkm  # noqa: F401  (a fixture)
+from rkm.errors import CheckpointError
 
 
 class Reduces:
@@ -116,3 +120,111 @@ def test_convert_pyrkm_exits_non_zero_when_nothing_converted(tmp_path, stand_in_
     err = capsys.readouterr().err
     assert err == f"rkm: error: none of the 2 pyrkm save points in {tmp_path} could be converted (each reason is above).\n"
     assert not list(tmp_path.glob("*.safetensors"))
+
+
+# ------------------------------------------------------------------ a FIFO in each reader
+def _config_file(path):
+    from rkm.app.config import read_config_file
+
+    read_config_file(path)
+
+
+def _metrics(path):
+    from rkm.app.metrics_log import read_metrics
+
+    read_metrics(path)
+
+
+def _summary(path):
+    from rkm.io import _files
+
+    _files.read_json(path, "summary", rkm.errors.DataError)
+
+
+def _scheduler(path):
+    from rkm.app._sweep_cluster import scheduler_address
+
+    scheduler_address(str(path))
+
+
+def _data_record(path):
+    from rkm.app._runfolder import RunFolder
+
+    RunFolder(path.parent, "x").check_data(None)
+
+
+READERS = {
+    "data.npy": rkm.io.datasets.load_array, "data.npz": rkm.io.datasets.load_array,
+    "data.csv": rkm.io.datasets.load_array, "images-idx3-ubyte": rkm.io.datasets.read_idx,
+    "config.toml": _config_file, "metrics.csv": _metrics, "summary.json": _summary, "data.json": _data_record,
+    "m_t1.safetensors": rkm.io.savepoints.read_savepoint, "data.pkl": unpickle, "old_t1.pkl": read_pyrkm_savepoint,
+    "scheduler.json": _scheduler,
+}
+
+
+@pytest.mark.parametrize("name", sorted(READERS))
+def test_every_reader_refuses_a_fifo_at_once_with_one_typed_error(tmp_path, name):
+    os.mkfifo(tmp_path / name)
+    result = _capped.capped(READERS[name], tmp_path / name)
+    assert result.startswith("typed: ") and "FIFO" in result and str(tmp_path / name) in result, result
+
+
+def test_rkm_plot_and_sweep_survive_damaged_derived_files(tmp_path, capsys):
+    from rkm.app._sweep_worker import is_finished, read_summary
+    from rkm.app.config import resolve_config
+    from rkm.app.metrics_log import read_metrics
+
+    run = tmp_path / "run"
+    assert main(["train", "--preset", "bars", "--max-epochs", "30", "--log-every", "10", "--run-dir", str(run),
+                 "--no-progress"]) == 0
+    capsys.readouterr()
+    metrics = run / "metrics.csv"
+    good = metrics.read_bytes()
+    metrics.write_bytes(good + b"40,abc,1\n\xff\xfe junk \x00\n" + b"7" * 200_000 + b"\n")
+    assert [int(r["update"]) for r in read_metrics(metrics)] == [10, 20, 30]
+    assert main(["plot", str(run)]) == 0 and (run / "figures" / "training_curves.png").is_file()
+    metrics.unlink()
+    os.mkfifo(metrics)
+    (run / "figures" / "training_curves.png").unlink()
+    done = subprocess.run([sys.executable, "-m", "rkm", "plot", str(run)], capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0 and "training_curves.png not drawn: " in done.stderr, done.stderr
+    assert (run / "figures" / "samples.png").is_file() and not (run / "figures" / "training_curves.png").exists()
+    config = resolve_config(config_file=run / "config.toml")
+    for damaged in (b"[1, 2]", b"3", b"\xff\xfe", b"[" * 100_000 + b"]" * 100_000, None):
+        (run / "summary.json").unlink()
+        if damaged is None:
+            os.mkfifo(run / "summary.json")
+        else:
+            (run / "summary.json").write_bytes(damaged)
+        assert read_summary(run) is None and not is_finished(run, config)
+
+
+def test_declared_sizes_are_held_against_the_file_before_allocating(tmp_path):
+    x = np.zeros((2, 4), np.float32)
+    np.save(tmp_path / "a.npy", x)
+    raw = (tmp_path / "a.npy").read_bytes()
+    (tmp_path / "huge.npy").write_bytes(raw.replace(b"(2, 4)", b"(1000000, 1000000)"))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("train.npy", raw.replace(b"(2, 4)", b"(1000000, 1000000)"))
+    (tmp_path / "huge.npz").write_bytes(buffer.getvalue())
+    np.savez(tmp_path / "z.npz", train=np.ones((50, 16), np.float32))
+    whole = (tmp_path / "z.npz").read_bytes()
+    (tmp_path / "cut.npz").write_bytes(whole[: len(whole) // 2])
+    flipped = bytearray(whole)
+    flipped[whole.find(b"\x93NUMPY") + 200] ^= 1
+    (tmp_path / "crc.npz").write_bytes(bytes(flipped))
+
+    def idx(name, dims, code=8):
+        (tmp_path / name).write_bytes(bytes([0, 0, code, len(dims)]) + struct.pack(f">{len(dims)}I", *dims))
+        return tmp_path / name
+
+    cases = {"huge.npy": "truncated", "huge.npz": "truncated", "cut.npz": "BadZipFile", "crc.npz": "Bad CRC",
+             idx("mnist", (60000, 100000, 100000)): "truncated", idx("wraps", (2**32 - 1,) * 4, 0x0E): "truncated",
+             idx("many", (0,) * 255): "maximum supported dimension"}
+    for name, reason in cases.items():
+        path = tmp_path / name
+        reader = rkm.io.datasets.read_idx if path.suffix == "" else rkm.io.datasets.load_array
+        result = _capped.capped(reader, path)
+        assert result.startswith("typed: DataError") and reason in result and str(path) in result, result

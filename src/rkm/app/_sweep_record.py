@@ -57,6 +57,13 @@ def _check(record: dict, path: Path, base: dict, keys: list[str]) -> None:
                           "another --out.")
 
 
+def check_record(out: str | os.PathLike, base: dict, keys: list[str]) -> None:
+    """Refuse, as :func:`claim` does, if ``out`` holds another sweep; writes nothing."""
+    path = Path(out) / RECORD_NAME
+    if os.path.lexists(path):
+        _check(_files.read_json(path, "sweep record", ConfigError), path, _plain(base), keys)
+
+
 def claim(out: str | os.PathLike, base: dict, grid: dict[str, Sequence], seeds: Sequence[int]) -> None:
     """Record this sweep in ``out`` (``sweep.json``), or refuse if ``out`` holds another sweep.
 
@@ -75,8 +82,7 @@ def claim(out: str | os.PathLike, base: dict, grid: dict[str, Sequence], seeds: 
     plain = _plain(base)
     keys = list(grid)
     with FileLock(folder / _LOCK_NAME):
-        if os.path.lexists(path):
-            _check(_files.read_json(path, "sweep record", ConfigError), path, plain, keys)
+        check_record(folder, base, keys)
         record = {"format": FORMAT, "base": plain, "keys": keys,
                   "grid": {key: _plain(list(values)) for key, values in grid.items()}, "seeds": list(seeds)}
         atomic_write(path, (json.dumps(record, indent=2) + "\n").encode())

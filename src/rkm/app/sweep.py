@@ -43,7 +43,7 @@ from typing import Any
 from ..errors import ConfigError
 from ._sweep_cluster import checked_scheduler, cluster_client, default_workers
 from ._sweep_plan import MAX_RUNS, Run, load_sweep_config, parse_grid, parse_seeds, plan, split_sweep
-from ._sweep_record import RECORD_NAME, claim
+from ._sweep_record import RECORD_NAME, check_record, claim
 from ._sweep_results import SUMMARY_COLUMNS, result_row, summary_figure, write_results
 from ._sweep_worker import LOCK_NAME, is_finished, one_line, train_one
 
@@ -203,6 +203,7 @@ def _sweep(config: dict, grid: dict, seeds: Any, out: Any, client: Any, workers:
         raise ConfigError("--workers is for the embedded cluster; with --scheduler the cluster has its own workers.")
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise ConfigError(f"--workers must be an integer >= 1, got {workers!r}.")
+    check_record(out, config, list(grid))
     runs = plan(config, grid, seeds, out, local=client is None and scheduler is None, progress=progress)
     address = None if scheduler is None else checked_scheduler(scheduler)
     claim(out, config, grid, seeds)
@@ -261,8 +262,8 @@ def cmd_sweep(args: argparse.Namespace, overrides: dict) -> int:
     """``rkm sweep``: run the sweep, print where the results are; ``overrides`` are the flags' settings."""
     import distributed  # configures its loggers when imported
 
-    if not args.verbose:  # the embedded scheduler's and nannies' messages
-        logging.getLogger(distributed.__name__).setLevel(logging.WARNING)
+    if not args.verbose:  # Dask's own messages (a worker killed as the cluster closes...) only with -v
+        logging.getLogger(distributed.__name__).setLevel(logging.ERROR)
     config, grid, seeds = load_sweep_config(args.config, args.preset, overrides)
     for key, values in parse_grid(args.grid or []).items():
         grid[key] = values
