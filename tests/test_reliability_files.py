@@ -5,16 +5,19 @@ place, one OUT holds one sweep, Dask's failures are one line, a converted file a
 
 import collections
 import io
+import json
 import os
 import pickle
 import struct
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import _capped
 import numpy as np
 import pytest
+import safetensors.torch
 import torch
 from test_legacy import stand_in_pyrkm  # noqa: F401  (the fixture that writes pyrkm-like pickles)
 
@@ -228,3 +231,122 @@ def test_declared_sizes_are_held_against_the_file_before_allocating(tmp_path):
         reader = rkm.io.datasets.read_idx if path.suffix == "" else rkm.io.datasets.load_array
         result = _capped.capped(reader, path)
         assert result.startswith("typed: DataError") and reason in result and str(path) in result, result
+
+
+# ------------------------------------------------------------------ save points bound to their place
+DATA = Path(__file__).parent / "data"
+# Values printed by tests/data/format2.py when the files were written (update, energy, sum of W).
+FORMAT_2 = {"format2_main_pcd_adam_centering": ("f2", 5, 84.66209065914154, -0.965188),
+            "format2_main_rbm_vrdm": ("f2rbm", 4, 33.034609421451705, -0.2830406081955741)}
+
+
+@pytest.fixture(scope="module")
+def bars_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("bars") / "run"
+    assert main(["train", "--preset", "bars", "--max-epochs", "40", "--run-dir", str(run), "--no-progress"]) == 0
+    return run
+
+
+def copy_run(run, to):
+    import shutil
+
+    shutil.copytree(run, to)
+    return to
+
+
+def test_a_copied_or_rolled_back_save_point_is_refused_not_loaded(bars_run, tmp_path, capsys):
+    run = copy_run(bars_run, tmp_path / "run")
+    states = run / "model_states"
+    (states / "bars_t99.safetensors").write_bytes((states / "bars_t10.safetensors").read_bytes())
+    with pytest.raises(CheckpointError, match="holds the model 'bars' at update 10, not 'bars' at update 99"):
+        rkm.load_model("bars", model_state_path=states)
+    for argv in (["generate", str(run), "-n", "4", "-o", str(tmp_path / "x.npy")], ["evaluate", str(run)],
+                 ["plot", str(run)], ["train", "--resume", str(run), "--max-epochs", "45", "--no-progress"]):
+        assert main(argv) == 2
+        assert "bars_t99.safetensors holds the model 'bars' at update 10" in one_error_line(capsys)
+    (states / "bars_t99.safetensors").unlink()
+    (states / "other_t40.safetensors").write_bytes((states / "bars_t40.safetensors").read_bytes())
+    with pytest.raises(CheckpointError, match="holds the model 'bars' at update 40, not 'other' at update 40"):
+        rkm.load_model("other", model_state_path=states)
+    (states / "other_t40.safetensors").unlink()
+    assert main(["train", "--resume", str(run), "--max-epochs", "45", "--no-progress"]) == 0
+    assert rkm.load_model("bars", model_state_path=states)[1].epoch == 45
+
+
+def test_a_save_point_of_another_run_is_refused_in_a_run_folder(bars_run, tmp_path, capsys):
+    run = copy_run(bars_run, tmp_path / "run")
+    other = tmp_path / "other"
+    assert main(["train", "--preset", "bars", "--max-epochs", "40", "--seed", "3", "--run-dir", str(other),
+                 "--no-progress"]) == 0
+    capsys.readouterr()
+    foreign = other / "model_states" / "bars_t40.safetensors"
+    (run / "model_states" / "bars_t40.safetensors").write_bytes(foreign.read_bytes())
+    for argv in (["generate", str(run), "-n", "4", "-o", str(tmp_path / "x.npy")],
+                 ["train", "--resume", str(run), "--max-epochs", "45", "--no-progress"]):
+        assert main(argv) == 2
+        assert "belongs to another run" in one_error_line(capsys)
+    assert rkm.load_model("bars", model_state_path=run / "model_states")[0]  # outside a run folder: no run to hold
+
+
+def re_signed(path, change):
+    """``path`` rewritten with ``change(tensors, header)`` applied and a valid digest (as anyone with rkm can)."""
+    tensors, header = rkm.io.savepoints.read_savepoint(path)
+    change(tensors, header)
+    rkm.io.savepoints.write_savepoint(path, tensors, header)
+
+
+@pytest.mark.parametrize("change,reason", [
+    (lambda t, h: t["W"].fill_(1e30), r"W in \[1e\+30, 1e\+30\], outside \[min_W, max_W\]"),
+    (lambda t, h: t["energy"].fill_(-1.0), "energy = -1 < 0"),
+    (lambda t, h: t["persistent_chains"].fill_(0.5), "persistent_chains with values other than 0 and 1"),
+    (lambda t, h: t["energy_settled_since"].fill_(10**6), "energy_settled_since = 1000000"),
+    (lambda t, h: t["rng_state"].copy_(torch.randint(0, 256, t["rng_state"].shape, dtype=torch.uint8,
+                                                     generator=torch.Generator().manual_seed(1))),
+     "random generator state that torch refuses"),
+    (lambda t, h: h["state"].update(run="not-a-run"), "state.run = 'not-a-run'"),
+])
+def test_re_signed_values_the_model_cannot_have_are_refused(bars_run, tmp_path, change, reason):
+    states = copy_run(bars_run, tmp_path / "run") / "model_states"
+    re_signed(states / "bars_t40.safetensors", change)
+    with pytest.raises(CheckpointError, match=reason):
+        rkm.load_model("bars", model_state_path=states)
+
+
+def test_a_state_the_loader_would_refuse_is_never_written(tmp_path):
+    model = rkm.RKM("m", 6, 4, seed=0)
+    model.max_W = 0.5
+    model.W = torch.full((4, 6), 0.75)
+    with pytest.raises(rkm.errors.DataError, match=r"W in \[0.75, 0.75\], outside \[min_W, max_W\]"):
+        rkm.save_model(model, tmp_path)
+    assert not list(tmp_path.iterdir())
+    model.network.clip()
+    assert rkm.load_model("m", model_state_path=rkm.save_model(model, tmp_path).parent)[1].run_id is None
+
+
+@pytest.mark.parametrize("name", sorted(FORMAT_2))
+def test_format_2_save_points_still_load_and_resave_as_format_3(tmp_path, name):
+    model_name, update, energy, w_sum = FORMAT_2[name]
+    tensors, header = rkm.io.savepoints.read_savepoint(DATA / f"{name}.safetensors")
+    assert header["format_version"] == 2 and "run" not in header["state"]
+    model = rkm.machine.restore(tensors, header, device="cpu")
+    assert (model.model_name, model.epoch, float(model.energy), model.run_id) == (model_name, update, energy, None)
+    assert float(model.W.double().sum()) == pytest.approx(w_sum, rel=1e-6)
+    again = rkm.io.savepoints.read_savepoint(rkm.save_model(model, tmp_path))
+    assert again[1]["format_version"] == 3 and again[1]["state"]["run"] is None
+
+
+def test_a_run_of_format_2_save_points_resumes_and_binds_itself(bars_run, tmp_path, capsys):
+    run = copy_run(bars_run, tmp_path / "run")
+    (run / "run.json").unlink()
+    for _, path in rkm.io.savepoints.list_savepoints(run / "model_states", "bars"):
+        tensors, header = rkm.io.savepoints.read_savepoint(path)
+        del header["state"]["run"]
+        metadata = {"format": "rkm-savepoint", "format_version": "2", "class": header["class"],
+                    "config": json.dumps(header["config"]), "state": json.dumps(header["state"])}
+        metadata["sha256"] = rkm.io.savepoints._digest(metadata, tensors)
+        path.write_bytes(safetensors.torch.save(tensors, metadata=metadata))
+    assert main(["train", "--resume", str(run), "--max-epochs", "45", "--no-progress"]) == 0
+    recorded = json.loads((run / "run.json").read_text())["run"]
+    latest = rkm.io.savepoints.read_savepoint(run / "model_states" / "bars_t45.safetensors")[1]
+    assert latest["format_version"] == 3 and latest["state"]["run"] == recorded
+    assert main(["generate", str(run), "-n", "2", "-o", str(tmp_path / "x.npy")]) == 0
