@@ -350,3 +350,138 @@ def test_a_run_of_format_2_save_points_resumes_and_binds_itself(bars_run, tmp_pa
     latest = rkm.io.savepoints.read_savepoint(run / "model_states" / "bars_t45.safetensors")[1]
     assert latest["format_version"] == 3 and latest["state"]["run"] == recorded
     assert main(["generate", str(run), "-n", "2", "-o", str(tmp_path / "x.npy")]) == 0
+
+
+# ------------------------------------------------------------------ one OUT, one sweep; seeds and grids
+SWEEP_BASE = {"model": {"n_hidden": 8, "lr": 0.05, "max_epochs": 20, "batch_size": 8},
+              "data": {"dataset": "bars-and-stripes", "size": 3},
+              "run": {"name": "bars", "log_every": 10, "n_generate": 4, "generate_k": 5, "n_eval": 14}}
+
+
+@pytest.fixture(scope="module")
+def thread_client():
+    from distributed import Client
+
+    with Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=":0") as client:
+        yield client
+
+
+def snapshot(folder):
+    return {p: p.stat().st_mtime_ns for p in sorted(folder.rglob("*"))}
+
+
+def test_two_different_sweeps_on_one_out_are_refused_before_anything_runs(tmp_path, thread_client, capsys):
+    from rkm.app import sweep
+
+    out = tmp_path / "out"
+    rows = sweep.run_sweep(SWEEP_BASE, {"model.offset": [0, 0.5]}, [0], out, client=thread_client, progress=False)
+    assert [r["status"] for r in (rows.to_dict("records") if hasattr(rows, "to_dict") else rows)] == ["ok", "ok"]
+    before = snapshot(out)
+    other = {**SWEEP_BASE, "model": {**SWEEP_BASE["model"], "lr": 0.07}}
+    with pytest.raises(rkm.errors.ConfigError, match=r"holds a sweep of another base configuration \(model.lr "
+                                                     r"\(0.05 -> 0.07\)\)"):
+        sweep.run_sweep(other, {"model.offset": [0, 0.5]}, [0], out, client=thread_client, progress=False)
+    with pytest.raises(rkm.errors.ConfigError, match="holds a sweep over model.offset, not over model.k"):
+        sweep.run_sweep(SWEEP_BASE, {"model.k": [1, 2]}, [0], out, client=thread_client, progress=False)
+    assert snapshot(out) == before
+    (tmp_path / "base.toml").write_text("[model]\nn_hidden = 8\nlr = 0.07\nmax_epochs = 20\nbatch_size = 8\n"
+                                        "[data]\ndataset = 'bars-and-stripes'\nsize = 3\n")
+    assert main(["sweep", "--config", str(tmp_path / "base.toml"), "--grid", "model.offset=0,0.5", "--out", str(out),
+                 "--no-progress"]) == 2
+    assert "holds a sweep of another base configuration" in one_error_line(capsys)
+
+
+def test_concurrent_claims_of_one_out_agree_or_one_is_refused(tmp_path):
+    import threading
+
+    from rkm.app._sweep_record import claim
+    from rkm.app.config import resolve_config
+
+    base = resolve_config(overrides=SWEEP_BASE)
+    other = resolve_config(overrides={**SWEEP_BASE, "model": {**SWEEP_BASE["model"], "lr": 0.07}})
+    outcomes = []
+
+    def claim_as(config):
+        try:
+            claim(tmp_path, config, {"model.offset": ["0", "0.5"]}, [0])
+            outcomes.append("claimed")
+        except rkm.errors.ConfigError:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=claim_as, args=(c,)) for c in (base, base, base, other)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    recorded = json.loads((tmp_path / "sweep.json").read_text())["base"]["model"]["lr"]
+    if recorded == 0.05:  # a base claim came first: the other configuration's was refused
+        assert sorted(outcomes) == ["claimed"] * 3 + ["refused"]
+    else:  # the other configuration came first: every base claim was refused
+        assert sorted(outcomes) == ["claimed"] + ["refused"] * 3
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--seeds", "1e20"], "--seeds takes a count"),
+    (["--seeds", str(10**20)], "--seeds N needs N from 1 to 10000"),
+    (["--seeds", f"0,{2**63}"], "seeds must be integers from 0 to 9223372036854775807"),
+    (["--seeds", "0,0"], "list a seed twice"),
+    (["--grid", "model.offset=" + ",".join(str(i / 1000) for i in range(1000)), "--grid",
+      "model.k=" + ",".join(str(i) for i in range(1, 1001))], "the sweep would have 1000000 runs"),
+])
+def test_seed_and_grid_sizes_are_bounded_with_one_line(tmp_path, capsys, argv, message):
+    (tmp_path / "base.toml").write_text("[data]\ndataset = 'bars-and-stripes'\n")
+    assert main(["sweep", "--config", str(tmp_path / "base.toml"), *argv, "--out", str(tmp_path / "o"),
+                 "--no-progress"]) == 2
+    assert message in one_error_line(capsys)
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("table,message", [
+    ("[sweep]\nseeds = 9223372036854775807\n", "--seeds N needs N from 1 to 10000"),
+    ("[[sweep]]\nseeds = 2\n", "sweep in"),
+    ("sweep = 'offset'\n", "sweep in"),
+    ("[sweep]\nseeds = [1, 'a']\n", "seeds must be integers"),
+    ("[sweep.model]\noffset = 0.5\n", "must be a list of values"),
+    ("[sweep.other]\noffset = [0.5]\n", "unknown table [sweep.other]"),
+])
+def test_malformed_sweep_tables_are_one_line(tmp_path, capsys, table, message):
+    (tmp_path / "base.toml").write_text("[data]\ndataset = 'bars-and-stripes'\n" + table)
+    assert main(["sweep", "--config", str(tmp_path / "base.toml"), "--out", str(tmp_path / "o"), "--no-progress"]) == 2
+    assert message in one_error_line(capsys)
+
+
+@pytest.fixture
+def web_server():
+    """An HTTP server on 127.0.0.1 (it answers, but not as Dask)."""
+    import http.server
+    import threading
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def test_bad_scheduler_addresses_are_one_line_each(tmp_path, capsys, web_server):
+    import dask
+
+    (tmp_path / "base.toml").write_text("[data]\ndataset = 'bars-and-stripes'\n[model]\nmax_epochs = 5\n")
+    (tmp_path / "wrong.json").write_text('{"addr": "tcp://x:1"}')
+    (tmp_path / "list.json").write_text("[1, 2]")
+    cases = {"nonsense": "neither an address", "": "names no scheduler", "/dev/null": "a character device",
+             f"http://127.0.0.1:{web_server}": "the scheme 'http'", str(tmp_path / "wrong.json"): 'no "address"',
+             str(tmp_path / "list.json"): "is not a scheduler file", "tcp://[::1": "invalid address",
+             f"tcp://127.0.0.1:{web_server}": "no Dask scheduler answered"}
+    with dask.config.set({"distributed.comm.timeouts.connect": "3s"}):
+        for scheduler, message in cases.items():
+            out = tmp_path / "o"
+            assert main(["sweep", "--config", str(tmp_path / "base.toml"), "--out", str(out), "--scheduler", scheduler,
+                         "--no-progress"]) == 2
+            assert message in one_error_line(capsys), scheduler
+            assert not (out / "sweep.json").exists()
