@@ -56,10 +56,11 @@ def scheduler_address(scheduler: Any) -> str:
             raise ConfigError(f"--scheduler {text!r} is neither an address (it has no :PORT) nor an existing "
                               f"scheduler file; {_fix()}.")
         info = _files.read_json(Path(text), "scheduler file", ConfigError, limit=1 << 20)
-        address = info.get("address")
-        if not isinstance(address, str):
+        recorded = info.get("address")
+        if not isinstance(recorded, str):
             raise ConfigError(f"the scheduler file {text} has no \"address\" string, so it is not the file `dask "
                               f"scheduler --scheduler-file` writes; {_fix()}.")
+        address = recorded
     try:
         scheme, location = parse_address(address)
         if scheme not in SCHEMES:

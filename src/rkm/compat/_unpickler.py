@@ -209,7 +209,7 @@ def _check_opcodes(data: bytes, path: Path) -> None:
     """Walk the opcodes once: every length they declare (a frame's too) within the file, the pickle complete."""
     try:
         for opcode, argument, position in pickletools.genops(data):
-            if opcode.name == "FRAME" and argument > len(data) - position:
+            if opcode.name == "FRAME" and isinstance(argument, int) and argument > len(data) - (position or 0):
                 raise ValueError(f"a frame of {argument} bytes at byte {position} of a {len(data)}-byte file")
     except _ERRORS as err:
         raise CheckpointError(f"{path} is not a readable pickle ({type(err).__name__}: {err}); it may be "

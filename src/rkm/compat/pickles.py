@@ -137,7 +137,8 @@ def _model_from_state(saved: PyrkmState, path: Path, seed: int) -> RBM:
         model = cls(**config, seed=seed, device="cpu")
         model.network.load_state_dict(tensors, rng=False)
         model.trainer.load_state_dict(tensors, update)
-        restore(*model.savepoint(), device="cpu", source=path)
+        tensors, header = model.savepoint()
+        restore(tensors, header, device="cpu", source=path)
     except (RKMError, RuntimeError, TypeError, ValueError, RecursionError) as err:
         reason = "it nests its values too deeply" if isinstance(err, RecursionError) else str(err)
         raise CheckpointError(f"{path}: the pyrkm model cannot be rebuilt in rkm: {reason}") from None

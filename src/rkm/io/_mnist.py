@@ -38,7 +38,7 @@ PROTOCOLS = ("standard", "reference")
 
 def _needed(protocol: str) -> list[tuple[str, tuple[str, ...]]]:
     """The image files a protocol reads: ``(what, stems)`` in the order they are looked for."""
-    needed = [("the training images", _MNIST_TRAIN_STEMS)]
+    needed: list[tuple[str, tuple[str, ...]]] = [("the training images", _MNIST_TRAIN_STEMS)]
     return needed + [("the test images", _MNIST_TEST_STEMS)] if protocol == "standard" else needed
 
 

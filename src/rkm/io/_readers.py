@@ -151,6 +151,7 @@ def _npz_arrays(fh: Any, path: pathlib.Path) -> dict[str, np.ndarray]:
     """The arrays of an ``.npz`` file to train on: ``train`` (and ``test`` if present), or its only array."""
     with zipfile.ZipFile(fh) as archive:
         keys = [name[:-4] for name in archive.namelist() if name.endswith(".npy")]
+        wanted: dict[str, str]
         if "train" in keys:
             wanted = {part: part for part in ("train", "test") if part in keys}
         elif len(keys) == 1:
