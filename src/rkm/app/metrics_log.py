@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import functools
 import logging
-import math
 import os
 import time
 from collections.abc import Callable
@@ -246,8 +245,8 @@ def read_metrics(path: str | os.PathLike) -> list[dict[str, float]]:
     """Rows of a ``metrics.csv`` as dicts of floats (empty cells dropped).
 
     The file is derived (training writes it), so damage is reported, not fatal: a line that is
-    not a row of finite numbers under the header (junk, a short or long row, bytes that are not
-    UTF-8) is left out, and one warning says how many were. A file that cannot be read at all (a
+    not a row of numbers under the header (junk, a short or long row, bytes that are not UTF-8)
+    is left out, and one warning says how many were. A file that cannot be read at all (a
     FIFO, a folder, no header) is a :class:`~rkm.errors.DataError` naming it.
     """
     text = _files.read_bytes(path, "metrics log", DataError).decode("utf-8", "replace")
@@ -278,17 +277,14 @@ def csv_fields(line: str) -> list[str] | None:
 
 
 def _numbers(fields: list[str]) -> list[float | None] | None:
-    """The cells of a row as floats (None for an empty cell), or None if one is not a finite number."""
+    """The cells of a row as floats (None for an empty cell), or None if one is not a number."""
     values: list[float | None] = []
     for field in fields:
         if field == "":
             values.append(None)
             continue
         try:
-            value = float(field)
+            values.append(float(field))
         except ValueError:
             return None
-        if not math.isfinite(value):
-            return None
-        values.append(value)
     return values
