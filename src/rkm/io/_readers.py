@@ -178,17 +178,19 @@ def _read_arrays(path: pathlib.Path) -> dict[str, np.ndarray]:
                 return {"train": _npy_array(fh, size, path)}
             if suffix == ".npz":
                 return _npz_arrays(fh, path)
-            return {"train": _csv_rows(fh.read().decode("utf-8"))}
+            return {"train": _csv_rows(fh.read().decode("utf-8"), path)}
     except RKMError:
         raise
     except _CONTAINER_ERRORS as exc:
         raise DataError(f"cannot read {path}: {_reason(exc)}") from None
 
 
-def _csv_rows(text: str) -> np.ndarray:
+def _csv_rows(text: str, path: pathlib.Path) -> np.ndarray:
     """The numbers of a CSV text, whose first line may be a header (a line that is not numbers)."""
     lines = text.splitlines()
     header = bool(lines) and not _numeric_line(lines[0])
+    if not any(line.strip() for line in lines[int(header):]):
+        raise DataError(f"{path} holds no rows of numbers")
     return np.loadtxt(io.StringIO(text), delimiter=",", dtype=np.float64, ndmin=2, skiprows=int(header))
 
 
