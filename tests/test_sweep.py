@@ -338,7 +338,7 @@ def test_summary_figure_of_equal_seeds_and_failed_runs(tmp_path):
 def test_a_missing_summary_is_a_failed_row_not_a_crash(tmp_path):
     run = sweep.Run("k=1_seed=0", tmp_path / "runs" / "k=1_seed=0", {"model.k": 1}, 0, {})
     row = sweep.result_row(run, {"status": "ok", "action": "trained", "error": "", "wall_s": 1.0})
-    assert row["status"] == "failed" and row["error"].startswith("FileNotFoundError")
+    assert row["status"] == "failed" and row["error"].startswith("DataError") and "does not exist" in row["error"]
     assert "share" in row["error"] and row["test_reconstruction_error_k1"] is None
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..errors import DataError, DatasetNotFoundError
 from ..evaluation import metrics
+from ..io import _files
 from ..io.savepoints import atomic_write
 from ._sweep_plan import Run
 from ._sweep_worker import one_line
@@ -55,13 +56,14 @@ def result_row(run: Run, outcome: Mapping) -> dict[str, Any]:
     summary: dict = {}
     if outcome["status"] == "ok":
         try:
-            summary = json.loads((run.path / "summary.json").read_text())
-        except (FileNotFoundError, json.JSONDecodeError) as err:
+            summary = _files.read_json(run.path / "summary.json", "summary", DataError)
+        except (DataError, DatasetNotFoundError) as err:
             row.update(status="failed",
                        error=f"{one_line(err)} (is the sweep folder on a file system the workers share?)")
     for key in SUMMARY_COLUMNS:
         row[key] = summary.get(key)
-    row.update(summary.get("sample_quality_vs_test", {}))
+    quality = summary.get("sample_quality_vs_test")
+    row.update(quality if isinstance(quality, dict) else {})
     return row
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import functools
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -20,11 +21,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..errors import DataError
 from ..evaluation import exact, metrics
+from ..io import _files
 from ..io.datasets import Dataset
 from ..machine import RBM
 from ..training import evaluation_rng, monitored_error
 from .config import learning_rate
+
+logger = logging.getLogger("rkm.app.run")
 
 __all__ = [
     "METRIC_COLUMNS",
@@ -343,6 +348,49 @@ class MetricsLog:
 
 
 def read_metrics(path: str | os.PathLike) -> list[dict[str, float]]:
-    """Rows of a ``metrics.csv`` as dicts of floats (empty cells dropped)."""
-    with open(path, newline="") as fh:
-        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(fh)]
+    """Rows of a ``metrics.csv`` as dicts of floats (empty cells dropped).
+
+    The file is derived (training writes it), so damage is reported, not fatal: a line that is
+    not a row of numbers under the header (junk, a short or long row, bytes that are not UTF-8)
+    is left out, and one warning says how many were. A file that cannot be read at all (a
+    FIFO, a folder, no header) is a :class:`~rkm.errors.DataError` naming it.
+    """
+    text = _files.read_bytes(path, "metrics log", DataError).decode("utf-8", "replace")
+    lines = text.splitlines()
+    header = csv_fields(lines[0]) if lines else None
+    if not header or header[0] != METRIC_COLUMNS[0]:
+        raise DataError(f"{path} is not a metrics log: its first line is not a header starting with "
+                        f"{METRIC_COLUMNS[0]!r}.")
+    rows, damaged = [], 0
+    for line in lines[1:]:
+        fields = csv_fields(line)
+        values = _numbers(fields) if fields is not None and len(fields) == len(header) else None
+        if values is None:
+            damaged += 1
+            continue
+        rows.append({k: v for k, v in zip(header, values) if v is not None})
+    if damaged:
+        logger.warning("%s: left out %d damaged line(s) that are not rows of numbers under its header.", path, damaged)
+    return rows
+
+
+def csv_fields(line: str) -> list[str] | None:
+    """The fields of one CSV line, or None if the csv module refuses it (a field past its size limit)."""
+    try:
+        return next(csv.reader([line]), [])
+    except csv.Error:
+        return None
+
+
+def _numbers(fields: list[str]) -> list[float | None] | None:
+    """The cells of a row as floats (None for an empty cell), or None if one is not a number."""
+    values: list[float | None] = []
+    for field in fields:
+        if field == "":
+            values.append(None)
+            continue
+        try:
+            values.append(float(field))
+        except ValueError:
+            return None
+    return values

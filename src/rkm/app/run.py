@@ -10,6 +10,7 @@ A run folder holds::
     figures/*.png      reconstructions, samples from noise, weights, biases, curves
                        (:func:`rkm.app._figures.write_figures`; a figure that fails is a note in the summary)
     data.json          name, sizes and SHA-256 of the data (checked on resume)
+    run.json           the run's identifier, which each of its save points records
     .lock              locked by the ``rkm train`` that runs there (:mod:`rkm.app._runfolder`)
 
 The folder is the source of truth of the commands that read it (``rkm generate``, ``evaluate``,
@@ -129,7 +130,9 @@ def _train(config: dict, folder: RunFolder, resume: bool, restart: bool) -> dict
         dataset = load_data(config)
         folder.check_data(dataset)
         model = load_model(config["run"]["name"], model_state_path=folder.states, device=config["model"]["device"])[1]
+        folder.check_run(model)
         folder.check_model(model, saved, dataset)
+        folder.bind(model)
         if model.epoch >= config["model"]["max_epochs"]:
             return _nothing_to_train(model, dataset, folder, config)
         folder.truncate_metrics(model.epoch, METRIC_COLUMNS)
@@ -146,6 +149,7 @@ def _train(config: dict, folder: RunFolder, resume: bool, restart: bool) -> dict
             source = warm_start(model, config["run"]["init_from"], config["run"]["init_device_state"])
             logger.info("starting from the parameters of %s", source)
         folder.clear()
+        model.run_id = folder.start_run()
     folder.record_data(dataset)
     write_config(config, folder.config_path)
     return _fit(model, dataset, folder, config)
@@ -334,6 +338,7 @@ def load_run(run_dir: str | os.PathLike) -> tuple[dict, Dataset, RBM]:
                               device=config["model"]["device"])
     if not found:
         raise ConfigError(f"{run_dir} has no save point yet.")
+    RunFolder(run_dir, config["run"]["name"]).check_run(model)
     return config, load_data(config), model
 
 

@@ -75,6 +75,9 @@ W, v_bias, h_bias : Tensor
     assigning converts and checks the shape, in-place edits are seen by every later pass.
 epoch : int
     Gradient updates done.
+run_id : str or None
+    The run folder the model trains in (set by ``rkm train``; recorded in its save points, so a
+    save point copied from another run is refused there); None outside a run folder.
 energy, power_f, power_b : Tensor
     Cumulative energy of every pass (float64) and the last update's forward/backward power.
 relax_t_f, relax_t_b : Tensor
@@ -101,6 +104,7 @@ class RBM(Learning):
         hyperparams.check_model(v)
         hyperparams.check_memory(v, device)
         self.model_name = v["model_name"]
+        self.run_id: str | None = None
         if generator is None:
             self.seed = v["seed"] if v["seed"] is not None else int(torch.randint(0, 2**63 - 1, ()).item())
             generator = torch.Generator(device=device).manual_seed(self.seed)
@@ -233,9 +237,14 @@ class RBM(Learning):
             raise DataError(f"the state of {self.model_name!r} at update {self.epoch} holds NaN or inf in {bad}; "
                             "it is not saved. Load the last save point.")
         config = {name: getattr(self, name) for name in _schema.CONFIG_KEYS}
+        problems = _schema.out_of_range(tensors, config, int(self.epoch))
+        if problems:
+            raise DataError(f"the state of {self.model_name!r} at update {self.epoch} is not one its settings allow "
+                            f"({'; '.join(problems)}); it is not saved, as no save point of it could be loaded. Clip "
+                            "the parameters (model.network.clip()) or widen min_W and max_W.")
         config.update(mytype=_checks.dtype_name(self.mytype), average_data=None)
         state = {"epoch": int(self.epoch), "seed": self.seed, "threshold_sharing": self.threshold_sharing,
-                 "fast_matmul": self.fast_matmul, "rng_device": self.generator.device.type}
+                 "fast_matmul": self.fast_matmul, "rng_device": self.generator.device.type, "run": self.run_id}
         return tensors, {"class": type(self).__name__, "config": config, "state": state}
 
     # --------------------------------------------------------------- moving
