@@ -1,10 +1,20 @@
-"""Shared fixtures: pyrkm 0.1.0 for side-by-side checks, skipped cleanly when it is absent."""
+"""Shared fixtures: pyrkm 0.1.0 for side-by-side checks, skipped cleanly when it is absent; Hypothesis's profiles."""
 
 import contextlib
 import importlib.util
+import os
 
 import pytest
 import torch
+from hypothesis import HealthCheck, settings
+
+# Property-based tests: deterministic and bounded in CI (the default), longer where asked for
+# (HYPOTHESIS_PROFILE=long). No deadline: a per-example time depends on the machine's load.
+settings.register_profile("ci", derandomize=True, max_examples=25, deadline=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile("long", max_examples=500, deadline=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session")

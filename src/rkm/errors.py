@@ -13,7 +13,29 @@ __all__ = ["RKMError", "ConfigError", "DataError", "DatasetNotFoundError", "Chec
 
 
 class RKMError(Exception):
-    """Base class of every error rkm raises on purpose."""
+    """Base class of every error rkm raises on purpose.
+
+    Parameters
+    ----------
+    message : str
+        What was wrong and what to do, in the words of the Python API (``conductance_range=``).
+    names : iterable of str, keyword-only
+        The settings or arguments the message names, spelled as Python spells them (``name`` or
+        ``name=value``): an interface that spells them otherwise (the ``rkm`` command names its
+        flags, ``--conductance-range``) rewrites exactly these (``rkm.app`` does).
+    """
+
+    def __init__(self, *args: object, names: tuple[str, ...] = ()) -> None:
+        super().__init__(*args)
+        self.names = tuple(names)
+
+    def __reduce__(self) -> tuple:
+        # keep the names when an error crosses processes (a Dask worker's error)
+        return _rebuild, (type(self), self.args, self.names)
+
+
+def _rebuild(cls: type[RKMError], args: tuple, names: tuple[str, ...]) -> RKMError:
+    return cls(*args, names=names)
 
 
 class ConfigError(RKMError, ValueError):

@@ -11,22 +11,25 @@ from __future__ import annotations
 import copy
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .. import hyperparams
-from ..core import devices
 from ..errors import ConfigError
+from ..io import _files
 from ..io.savepoints import atomic_write
-from ..training import pulse
 
 __all__ = [
     "DEFAULTS",
     "PRESETS",
+    "Resolved",
     "learning_rate",
     "merge",
     "read_config_file",
+    "resolve",
     "resolve_config",
+    "toml_value",
     "validate",
     "write_config",
 ]
@@ -60,8 +63,13 @@ the same 20 steps from noise: a model trained so generates every digit (``docs/q
 the PCD-1 demo before it reconstructed as well but generated mostly 0s and 5s from noise."""
 
 
-def merge(config: dict, updates: dict, where: str) -> dict:
-    """Return ``config`` with the tables of ``updates`` merged in; unknown keys are errors."""
+def merge(config: dict, updates: dict, where: str, sources: dict[tuple[str, str], str] | None = None,
+          labels: Mapping[tuple[str, str], str] | None = None) -> dict:
+    """Return ``config`` with the tables of ``updates`` merged in; unknown keys are errors.
+
+    ``sources``, when given, records for each key merged where its value came from: its
+    ``labels`` entry, else ``where``.
+    """
     merged = copy.deepcopy(config)
     for section, values in updates.items():
         if section not in DEFAULTS:
@@ -72,57 +80,71 @@ def merge(config: dict, updates: dict, where: str) -> dict:
             if key not in DEFAULTS[section]:
                 known = ", ".join(sorted(DEFAULTS[section]))
                 raise ConfigError(f"unknown config key {section}.{key} in {where}; known keys: {known}.")
-            merged[section][key] = hyperparams.SETTINGS[(section, key)].parse(value, where)
+            labelled = labels is not None and (section, key) in labels  # a flag: its name says where
+            merged[section][key] = hyperparams.SETTINGS[(section, key)].parse(value, "" if labelled else where)
+            if sources is not None:
+                sources[(section, key)] = (labels or {}).get((section, key), where)
     return merged
 
 
 def validate(config: dict) -> dict:
     """Check every value of a resolved configuration as a run would use it; returns ``config``.
 
+    Each value passes its setting's check, then the model's settings the rules between them
+    (:func:`rkm.hyperparams.check_model`, for a machine of one visible unit: the data is not
+    read yet) and the memory its training needs (:func:`rkm.hyperparams.check_memory`, likewise).
     Raises a ConfigError naming the first bad key, before anything is written or trained.
     """
+    model = {}
     for section, values in config.items():
         for key, value in values.items():
             setting = hyperparams.SETTINGS[(section, key)]
             if key != "average_data":
-                setting.constructor_value(value)
+                checked = setting.constructor_value(value)
+                if section == "model":
+                    model[key] = checked
+    hyperparams.check_model(model)
+    hyperparams.check_memory(model, model["device"])
     m, r = config["model"], config["run"]
-    if m["min_W"] >= m["max_W"]:
-        raise ConfigError(f"model.min_W ({m['min_W']}) must be smaller than model.max_W ({m['max_W']}).")
-    devices.check_levels(m["conductance_range"], m["conductance_levels"])
-    pulse.check(m["optimizer"], m["pulse_step_unit"], m["conductance_range"])
+    if r["init_device_state"] and not r["init_from"]:
+        raise ConfigError("run.init_device_state takes the device state of the model run.init_from names; set "
+                          "run.init_from (--init-from RUN_OR_SAVEPOINT) too.")
     if r["lr_final"] is not None and r["lr_final"] > m["lr"]:
         raise ConfigError(f"run.lr_final ({r['lr_final']}) must not exceed model.lr ({m['lr']}): it is the rate "
-                          "the learning rate is annealed down to.")
+                          "the learning rate is annealed down to.", names=("lr_final", "lr"))
     return config
 
 
+MAX_CONFIG_BYTES = 16 << 20
+"""The largest configuration file read (16 MiB; a sweep's grid of thousands of values is a few hundred kB)."""
+
+
 def read_config_file(path: str | os.PathLike) -> dict:
-    """Parse a TOML configuration file into nested tables."""
+    """Parse a TOML configuration file (a regular file of at most :data:`MAX_CONFIG_BYTES`) into nested tables."""
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
         import tomli as tomllib
     path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"config file {path} does not exist.")
-    if not path.is_file():
-        raise ConfigError(f"config file {path} is not a regular file.")
+    text = _files.read_bytes(path, "config file", ConfigError, limit=MAX_CONFIG_BYTES)
     try:
-        return tomllib.loads(path.read_bytes().decode("utf-8"))
+        return tomllib.loads(text.decode("utf-8"))
     except UnicodeDecodeError as err:
         raise ConfigError(f"config file {path} is not UTF-8 text (byte {err.start}); a TOML file is text.") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"config file {path} is not valid TOML: {err}.") from None
+    except RecursionError:
+        raise ConfigError(f"config file {path} nests its arrays or tables too deeply to be a configuration.") from None
 
 
-def _toml_value(value: Any) -> str:
+def toml_value(value: Any) -> str:
+    """A configuration value as TOML writes it (booleans, numbers, arrays, quoted text)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, (tuple, list)):
-        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+        return "[" + ", ".join(toml_value(item) for item in value) + "]"
     return json.dumps(str(value))
 
 
@@ -131,24 +153,50 @@ def write_config(config: dict, path: Path) -> None:
     lines = []
     for section, values in config.items():
         lines.append(f"[{section}]")
-        lines += [f"{key} = {_toml_value(value)}" for key, value in values.items() if value is not None]
+        lines += [f"{key} = {toml_value(value)}" for key, value in values.items() if value is not None]
         lines.append("")
     atomic_write(path, "\n".join(lines).encode())
 
 
-def resolve_config(preset: str | None = None, config_file: str | os.PathLike | None = None,
-                   overrides: dict | None = None) -> dict:
-    """Defaults, then a preset, then a TOML file, then command-line overrides."""
+def _default_source(setting: hyperparams.Setting) -> str:
+    return f"rkm train default (the constructor's: {setting.default_text})" if setting.differs else "default"
+
+
+class Resolved(NamedTuple):
+    """A resolved configuration and, for every key, where its value came from (:func:`resolve`)."""
+
+    config: dict
+    sources: dict[tuple[str, str], str]
+
+
+def resolve(preset: str | None = None, config_file: str | os.PathLike | None = None, overrides: dict | None = None,
+            labels: Mapping[tuple[str, str], str] | None = None,
+            sources: dict[tuple[str, str], str] | None = None) -> Resolved:
+    """Defaults, then a preset, then a TOML file, then command-line overrides; with each value's source.
+
+    A source is ``'default'`` (the constructor's default), ``'rkm train default (...)'`` (a run's
+    default where it differs from the constructor's, which it names), ``'preset NAME'``, the file's path, or the
+    override's entry in ``labels`` (``'--lr'``), else ``'the command line'``. ``sources``, when
+    given, is filled as the layers are read, so a caller knows them even when a value is refused.
+    """
     config = copy.deepcopy(DEFAULTS)
+    sources = {} if sources is None else sources
+    sources.update({(s.section, s.name): _default_source(s) for s in hyperparams.TABLE if s.in_config})
     if preset is not None:
         if preset not in PRESETS:
             raise ConfigError(f"unknown preset {preset!r}; available: {', '.join(PRESETS)}.")
-        config = merge(config, PRESETS[preset], f"preset {preset!r}")
+        config = merge(config, PRESETS[preset], f"preset {preset}", sources)
     if config_file is not None:
-        config = merge(config, read_config_file(config_file), str(config_file))
+        config = merge(config, read_config_file(config_file), str(config_file), sources)
     if overrides:
-        config = merge(config, overrides, "the command line")
-    return validate(config)
+        config = merge(config, overrides, "the command line", sources, labels)
+    return Resolved(validate(config), sources)
+
+
+def resolve_config(preset: str | None = None, config_file: str | os.PathLike | None = None,
+                   overrides: dict | None = None) -> dict:
+    """Defaults, then a preset, then a TOML file, then command-line overrides (:func:`resolve`)."""
+    return resolve(preset, config_file, overrides).config
 
 
 def learning_rate(config: dict, update: int) -> float:

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import psutil
 import torch
 
 from ..errors import ConfigError, DataError
@@ -31,12 +30,21 @@ _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
 
 
+def shown(value: Any) -> str:
+    """``value`` as a user reads it: a number as a number (``0.5``, not ``np.float32(0.5)``), text in quotes."""
+    if isinstance(value, (np.generic, torch.Tensor)) and getattr(value, "ndim", 0) == 0:
+        value = value.item()
+    if isinstance(value, float) and math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return repr(value)
+
+
 def integer(name: str, value: Any, minimum: int = 1, maximum: int | None = None) -> int:
     """``value`` as an ``int`` in ``[minimum, maximum]``; booleans and non-integers are refused."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}.")
+        raise ConfigError(f"{name} must be an integer >= {minimum}, got {shown(value)}.", names=(name,))
     if maximum is not None and value > maximum:
-        raise ConfigError(f"{name} must be an integer <= {maximum}, got {value!r}.")
+        raise ConfigError(f"{name} must be an integer <= {maximum}, got {shown(value)}.", names=(name,))
     return int(value)
 
 
@@ -47,19 +55,19 @@ def number(name: str, value: Any, *, positive: bool = False, nonnegative: bool =
     ``positive`` asks for > 0, ``nonnegative`` for >= 0, ``lower``/``upper`` for a closed range.
     """
     if isinstance(value, (bool, str, bytes)):
-        raise ConfigError(f"{name} must be a number, got {value!r}.")
+        raise ConfigError(f"{name} must be a number, got {shown(value)}.", names=(name,))
     try:
         result = float(value)
     except (TypeError, ValueError, RuntimeError):
-        raise ConfigError(f"{name} must be a number, got {value!r}.") from None
+        raise ConfigError(f"{name} must be a number, got {shown(value)}.", names=(name,)) from None
     if not math.isfinite(result):
-        raise ConfigError(f"{name} must be finite, got {value!r}.")
+        raise ConfigError(f"{name} must be finite, got {shown(value)}.", names=(name,))
     if positive and result <= 0:
-        raise ConfigError(f"{name} must be > 0, got {value!r}.")
+        raise ConfigError(f"{name} must be > 0, got {shown(value)}.", names=(name,))
     if nonnegative and result < 0:
-        raise ConfigError(f"{name} must be >= 0, got {value!r}.")
+        raise ConfigError(f"{name} must be >= 0, got {shown(value)}.", names=(name,))
     if (lower is not None and result < lower) or (upper is not None and result > upper):
-        raise ConfigError(f"{name} must lie in [{lower}, {upper}], got {value!r}.")
+        raise ConfigError(f"{name} must lie in [{lower}, {upper}], got {shown(value)}.", names=(name,))
     return result
 
 
@@ -76,16 +84,16 @@ def interval(name: str, value: Any, *, positive: bool = False) -> tuple[float, f
         try:
             value = [float(part) for part in parts]
         except ValueError:
-            raise ConfigError(f"{wanted}, written like 0.01,1; got {value!r}.") from None
+            raise ConfigError(f"{wanted}, written like 0.01,1; got {shown(value)}.", names=(name,)) from None
     if isinstance(value, (bytes, dict)) or not isinstance(value, Iterable):
-        raise ConfigError(f"{wanted}; got {value!r}.")
+        raise ConfigError(f"{wanted}; got {shown(value)}.", names=(name,))
     pair = list(value)
     if len(pair) != 2:
-        raise ConfigError(f"{wanted}; got {value!r}.")
+        raise ConfigError(f"{wanted}; got {shown(value)}.", names=(name,))
     low = number(f"{name}[0]", pair[0], positive=positive)
     high = number(f"{name}[1]", pair[1], positive=positive)
     if low >= high:
-        raise ConfigError(f"{wanted}; got {value!r}.")
+        raise ConfigError(f"{wanted}; got {shown(value)}.", names=(name,))
     return low, high
 
 
@@ -94,7 +102,7 @@ def choice(name: str, value: Any, choices: Iterable[str]) -> str:
     options = tuple(choices)
     if not isinstance(value, str) or value not in options:
         listed = ", ".join(repr(c) for c in options)
-        raise ConfigError(f"{name}={value!r} is not supported; use one of {listed}.")
+        raise ConfigError(f"{name}={value!r} is not supported; use one of {listed}.", names=(name,))
     return value
 
 
@@ -109,19 +117,31 @@ def boolean(name: str, value: Any) -> bool:
         return bool(value)
     if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
         return value.strip().lower() in _TRUE
-    raise ConfigError(f"{name} must be true or false, got {value!r}.")
+    raise ConfigError(f"{name} must be true or false, got {shown(value)}.", names=(name,))
 
 
-def beta(value: Any) -> float:
+def count(name: str, value: Any, held: Any = None) -> int:
+    """A counter of the training state (``model.epoch``): an integer in [0, 2^63 - 1]."""
+    return integer(name, value, minimum=0, maximum=2**63 - 1)
+
+
+def accumulated(name: str, value: Any, held: torch.Tensor) -> torch.Tensor:
+    """A power or energy of the training state (``model.energy``): a finite number >= 0, kept as ``held`` is."""
+    result = number(name, value, nonnegative=True)
+    return torch.tensor(result, dtype=held.dtype, device=held.device)
+
+
+def beta(value: Any, name: str = "beta") -> float:
     """An inverse temperature: a number >= 0 (``inf`` allowed: deterministic units)."""
+    wanted = f"{name} must be a number >= 0 (inf for deterministic units), got"
     if isinstance(value, (bool, str, bytes)):
-        raise ConfigError(f"beta must be a number >= 0, got {value!r}.")
+        raise ConfigError(f"{wanted} {shown(value)}.", names=(name,))
     try:
         result = float(value)
     except (TypeError, ValueError, RuntimeError):
-        raise ConfigError(f"beta must be a number >= 0, got {value!r}.") from None
+        raise ConfigError(f"{wanted} {shown(value)}.", names=(name,)) from None
     if math.isnan(result) or result < 0:
-        raise ConfigError(f"beta must be a number >= 0 (inf for deterministic units), got {value!r}.")
+        raise ConfigError(f"{wanted} {shown(value)}.", names=(name,))
     return result
 
 
@@ -131,7 +151,8 @@ def dtype(value: Any, name: str = "mytype") -> torch.dtype:
         return DTYPES[value.removeprefix("torch.")]
     if isinstance(value, torch.dtype) and value in DTYPES.values():
         return value
-    raise ConfigError(f"{name} must be a floating torch dtype ({', '.join(DTYPES)}), got {value!r}.")
+    raise ConfigError(f"{name} must be a floating torch dtype ({', '.join(DTYPES)}), got {shown(value)}.",
+                      names=(name,))
 
 
 def dtype_name(value: torch.dtype) -> str:
@@ -149,9 +170,13 @@ def device(value: Any, generator: torch.Generator | None = None, available: bool
     try:
         result = torch.device(value)
     except (RuntimeError, TypeError):
-        raise ConfigError(f"device={value!r} is not a torch device; use 'cpu' or 'cuda'.") from None
+        result = None
+    if result is None or result.type not in ("cpu", "cuda"):
+        raise ConfigError(f"device={shown(value)} is not a device rkm runs on; use device='cpu' or device='cuda'.",
+                          names=("device",))
     if available and result.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device='cuda' was asked for but no CUDA device is available; use device='cpu'.")
+        raise ConfigError("device='cuda' was asked for but no CUDA device is available; use device='cpu'.",
+                          names=("device",))
     if generator is not None and generator.device.type != result.type:
         raise ConfigError(f"the generator lives on {generator.device} but the model on {result}; create it there.")
     return result
@@ -163,42 +188,16 @@ def folder(name: str, value: Any) -> Path:
     A path that is a file, or lies under one, is a ConfigError.
     """
     if isinstance(value, bytes) or not isinstance(value, (str, os.PathLike)):
-        raise ConfigError(f"{name} must be a folder path (str or pathlib.Path), got {type(value).__name__} {value!r}.")
+        raise ConfigError(f"{name} must be a folder path (str or pathlib.Path), got {type(value).__name__} {value!r}.",
+                          names=(name,))
     result = Path(value)
     if "\0" in str(result):
-        raise ConfigError(f"{name} must be a path without NUL bytes, got {value!r}.")
+        raise ConfigError(f"{name} must be a path without NUL bytes, got {shown(value)}.", names=(name,))
     for candidate in (result, *result.parents):
         if candidate.exists() and not candidate.is_dir():
             where = "is a file" if candidate == result else f"lies under the file {candidate}"
-            raise ConfigError(f"{name} {result} {where}; choose a folder.")
+            raise ConfigError(f"{name} {result} {where}; choose a folder.", names=(name,))
     return result
-
-
-def available_memory(device: torch.device) -> int | None:
-    """Bytes free for new tensors on ``device``: available RAM (psutil) or free CUDA memory; None if unknown.
-
-    A container's memory limit that is smaller than the machine's RAM is not seen.
-    """
-    if device.type == "cuda":
-        return int(torch.cuda.mem_get_info(device)[0])
-    if device.type == "cpu":
-        return int(psutil.virtual_memory().available)
-    return None
-
-
-def _size(n_bytes: float) -> str:
-    units, i = ("bytes", "kB", "MB", "GB", "TB"), 0
-    while n_bytes >= 1000 and i < len(units) - 1:
-        n_bytes, i = n_bytes / 1000, i + 1
-    return f"{n_bytes:.0f} bytes" if i == 0 else f"{n_bytes:.1f} {units[i]}"
-
-
-def memory(what: str, n_bytes: int, device: torch.device, hint: str) -> None:
-    """Raise a ConfigError, before allocating, when ``what`` needs more than the memory free on ``device``."""
-    free = available_memory(device)
-    if free is not None and n_bytes > free:
-        raise ConfigError(f"{what} needs about {_size(n_bytes)} ({n_bytes} bytes) of memory on {device}, more than "
-                          f"the {_size(free)} available; {hint}.")
 
 
 # ------------------------------------------------------------------ arrays
@@ -241,6 +240,39 @@ def rows(x: Any, name: str) -> np.ndarray:
     if not np.isfinite(arr).all():
         raise DataError(f"{name} contains NaN or infinite values.")
     return arr
+
+
+VALUES = ("binary", "probabilities", "any")
+"""What training data may hold: 0/1 only, values in [0, 1] (clamped as they are), or anything."""
+
+
+def _diagnosis(low: float, high: float, integral: bool, spins: bool) -> str:
+    """What data with this range most likely is, and how to turn it into 0/1 data."""
+    binarize = "rkm.io.datasets.binarize"
+    if spins:
+        return "-1/+1 spins? map them to 0/1 with (x + 1) / 2"
+    if low >= 0 and integral and high <= 255:
+        return f"images of 0-255? binarise them with {binarize}(x, threshold=0.5) (it divides by 255 first)"
+    if low >= 0 and high <= 1:
+        return (f"grey values in [0, 1]? binarise them with {binarize}(x, threshold=0.5), or pass "
+                "values='probabilities' to clamp them as they are")
+    return f"rescale them to [0, 1] and binarise with {binarize}(x, threshold=0.5)"
+
+
+def data_values(tensor: torch.Tensor, name: str, values: str) -> None:
+    """Raise a DataError if ``tensor`` holds other values than ``values`` allows (:data:`VALUES`)."""
+    if values == "any":
+        return
+    outside = (tensor < 0).logical_or_(tensor > 1) if values == "probabilities" else (
+        (tensor != 0).logical_and_(tensor != 1))
+    if not bool(outside.any()):
+        return
+    low, high = float(tensor.min()), float(tensor.max())
+    integral = bool((tensor == tensor.round()).all())
+    spins = bool(((tensor == -1) | (tensor == 1)).all())
+    wanted = "0 and 1" if values == "binary" else "values in [0, 1]"
+    raise DataError(f"{name} holds values other than {wanted} (min {low:g}, max {high:g}): "
+                    f"{_diagnosis(low, high, integral, spins)}.")
 
 
 def all_finite(tensor: torch.Tensor) -> bool:

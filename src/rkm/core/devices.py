@@ -67,8 +67,9 @@ IDEAL_LEVELS = (0.0, 1.0)
 def check_levels(conductance_range: tuple[float, float] | None, conductance_levels: int | None) -> None:
     """Raise a ConfigError if levels are asked for without a range to put them in."""
     if conductance_levels is not None and conductance_range is None:
-        raise ConfigError(f"conductance_levels={conductance_levels} needs conductance_range=(g_min, g_max): the "
-                          "levels lie in that range (set conductance_levels to None to remove them).")
+        raise ConfigError(f"conductance_levels={conductance_levels} needs conductance_range=(g_min, g_max) as well, "
+                          "the range the levels lie in: add conductance_range=(0.001, 1), say (or leave "
+                          "conductance_levels unset).", names=("conductance_levels", "conductance_range"))
 
 
 class NonIdeality:

@@ -30,9 +30,12 @@ from . import _checks, _products, comparators, physics
 from .devices import NonIdeality
 from .physics import LayerPhysics
 
-__all__ = ["Network", "Pass", "Physics", "ENERGY_TYPES"]
+__all__ = ["Network", "Pass", "Physics", "ENERGY_TYPES", "FOLD_MIN_BETA"]
 
 ENERGY_TYPES = ("RKM", "hopfield")
+FOLD_MIN_BETA = 1e-6
+"""The least inverse temperature a pass folds into the comparator input's per-node factor: below
+it the power would be formed from comparator inputs near underflow and multiplied by ``1/beta``."""
 
 
 class Pass(NamedTuple):
@@ -273,9 +276,10 @@ class Network:
 
         ``power`` also returns twice each sample's power, unclipped and without the direction's
         constant (``binary``: ``clamped`` is known to be 0/1). A finite ``beta`` is folded into
-        the comparator input's per-node factor, saving the comparator a full-size multiplication.
+        the comparator input's per-node factor, saving the comparator a full-size multiplication
+        (from :data:`FOLD_MIN_BETA` on).
         """
-        gain = beta if 0.0 < beta and not comparators.is_deterministic(beta) else 1.0
+        gain = beta if FOLD_MIN_BETA <= beta and not comparators.is_deterministic(beta) else 1.0
         volts = self.voltages(clamped, forward)
         z, num, phys = self._drive(volts, forward, numerator=power, gain=gain)
         p, s = comparators.binarise(self.comparator, z, beta / gain, self.generator)

@@ -20,9 +20,10 @@ K = sum_j (|b_j|/g) u_j^2 is the bias supplies' share (u_j = g or c - g). Nothin
 forms a (batch, n_free, n_clamped) tensor: a pass costs one matrix product plus
 O(batch x (n_free + n_clamped)).
 
-A free node with zero total conductance has no defined voltage. It is taken to sit at
-0 V (its comparator sees 0), dissipates nothing, and has an infinite relaxation time;
-no NaN is produced. The module ``rkm.circuits.netlist`` solves the same network explicitly and
+A free node with zero total conductance (or one below the dtype's smallest normal number,
+whose inverse is not finite) has no defined voltage. It is taken to sit at 0 V (its
+comparator sees 0), dissipates nothing, and has an infinite relaxation time; no NaN is
+produced. The module ``rkm.circuits.netlist`` solves the same network explicitly and
 the tests hold these formulas to it.
 """
 
@@ -93,15 +94,17 @@ def _layer(abs_row: torch.Tensor, row: torch.Tensor, abs_col: torch.Tensor, col:
         effective_bias.add_(torch.sub(abs_b, bias), alpha=0.5 * offset / g)
         source_binary = torch.add(abs_col, source_neg, alpha=-2.0 * offset)
         constant.add_(source_neg.sum(), alpha=offset**2)
+    # a conductance below the dtype's smallest normal number (a subnormal) has no finite inverse: isolated
+    connected = conductance >= torch.finfo(conductance.dtype).tiny
     return LayerPhysics(
         conductance=conductance,
-        inverse_conductance=torch.where(conductance > 0, conductance, 1.0).reciprocal_(),
+        inverse_conductance=torch.where(connected, conductance, 1.0).reciprocal_(),
         effective_bias=effective_bias,
         source_abs=abs_col,
         source_neg=source_neg,
         source_binary=source_binary,
         constant=constant,
-        slowest=NODE_CAPACITANCE / torch.where(conductance > 0, conductance, math.inf).min(),
+        slowest=NODE_CAPACITANCE / torch.where(connected, conductance, math.inf).min(),
         offset=float(offset),
     )
 

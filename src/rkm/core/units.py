@@ -55,6 +55,7 @@ from ..errors import ConfigError, DataError
 from .physics import NODE_CAPACITANCE
 
 __all__ = [
+    "UNIT_RANGE",
     "Units",
     "DEFAULT_UNITS",
     "power_watts",
@@ -72,6 +73,12 @@ __all__ = [
     "Readings",
     "readings",
 ]
+
+
+UNIT_RANGE = (1e-30, 1e30)
+"""The range of every unit of :class:`Units`: an SI value is a code value times at most three units
+(an energy is power x time, ``conductance V^2 x C / conductance``), so within 10^+-90 of it,
+far inside float64 and inside what a log axis can label (docs/reliability.md)."""
 
 
 @dataclass(frozen=True)
@@ -112,16 +119,19 @@ class Units:
     def __post_init__(self) -> None:
         for name in ("conductance_s", "voltage_v", "node_capacitance_f"):
             value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-                raise ConfigError(f"Units.{name} must be a finite number > 0, got {value!r}.")
+            if not isinstance(value, (int, float)) or not UNIT_RANGE[0] <= value <= UNIT_RANGE[1]:
+                raise ConfigError(f"{name} must be a number in [{UNIT_RANGE[0]:g}, {UNIT_RANGE[1]:g}] (docs/"
+                                  f"reliability.md), got {value!r}.", names=(name,))
         eps = self.settling_precision
-        if not isinstance(eps, (int, float)) or not 0.0 < eps < 1.0:
-            raise ConfigError(f"Units.settling_precision must lie strictly between 0 and 1 (e.g. 1e-3), got {eps!r}.")
+        if not isinstance(eps, (int, float)) or not UNIT_RANGE[0] <= eps < 1.0:
+            raise ConfigError(f"settling_precision must lie in [1e-30, 1) (e.g. 1e-3), got {eps!r}.",
+                              names=("settling_precision",))
         for name in ("comparator_energy_j", "comparison_energy_j", "comparison_time_s", "pulse_energy_j",
                      "pulse_time_s"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise ConfigError(f"Units.{name} must be a finite number >= 0 (0: not counted), got {value!r}.")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= UNIT_RANGE[1]:
+                raise ConfigError(f"Units.{name} must be a number in [0, {UNIT_RANGE[1]:g}] (0: not counted), got "
+                                  f"{value!r}.", names=(name,))
 
     def as_dict(self) -> dict[str, float]:
         """The settings, with the derived settling multiple, for CSV columns or JSON."""

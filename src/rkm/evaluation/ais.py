@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch.nn.functional import softplus
 
-from ..core import _checks
+from ..core import _checks, limits
 from ..errors import ConfigError
 from . import exact
 
@@ -60,6 +60,8 @@ def betas(n_betas: int) -> np.ndarray:
     [0.5, 0.9), the rest for [0.9, 1].
     """
     n_betas = _checks.integer("n_betas", n_betas, minimum=10)
+    limits.require(f"an annealing schedule of n_betas={n_betas}", 8 * n_betas, "cpu", "use fewer n_betas",
+                   names=("n_betas",))
     first = max(1, round(n_betas * 500 / 14500))
     second = max(1, round(n_betas * 4000 / 14500))
     third = n_betas - first - second
@@ -107,12 +109,16 @@ def log_partition(model: Any, n_chains: int = 100, n_betas: int = 10000, *, beta
     """
     W, a, b = exact.boltzmann_parameters(model)
     n_chains = _checks.integer("n_chains", n_chains)
+    n_betas = _checks.integer("n_betas", n_betas, minimum=10)
+    limits.require(f"AIS with n_chains={n_chains} and n_betas={n_betas}",
+                   limits.ais_bytes(n_chains, n_betas, model.n_visible, model.n_hidden), "cpu",
+                   "use fewer n_chains or n_betas", names=("n_chains", "n_betas"))
     schedule = betas(n_betas)
     beta = float(model.model_beta) if beta is None else _checks.beta(beta)
     if not math.isfinite(beta):
         raise ConfigError("AIS needs a finite inverse temperature beta.")
     base = beta * a if data is None else base_bias(data, model.n_visible)
-    generator = torch.Generator().manual_seed(_checks.integer("seed", seed, minimum=0))
+    generator = torch.Generator().manual_seed(_checks.integer("seed", seed, minimum=0, maximum=2**63 - 1))
     Wt, a_beta, b_beta = W.t() * beta, a * beta, b * beta
 
     def log_unnormalised(pre: torch.Tensor, v: torch.Tensor, k: float) -> torch.Tensor:

@@ -55,11 +55,12 @@ import scipy.sparse as sp
 import torch
 from scipy.sparse.csgraph import connected_components
 
-from ..core import _checks, comparators, hopfield
+from ..core import _checks, comparators, hopfield, limits
 from ..errors import ConfigError, DataError
 
 __all__ = [
     "MAX_ENUMERATED",
+    "MAX_INDEXED",
     "MAX_SMALLER",
     "MAX_UNITS",
     "binary_rows",
@@ -88,28 +89,55 @@ CHUNK_ELEMENTS = 1 << 23
 """Numbers of one chunk (of a conditional matrix, or of an enumeration) held at a time."""
 
 
+MAX_INDEXED = 62
+"""Most units whose states :func:`states` and :func:`index_of` number (an int64 index)."""
+
+
 def states(n: int, start: int = 0, stop: int | None = None) -> torch.Tensor:
     """The binary states ``start .. stop - 1`` of ``n`` units, shape (stop - start, n), float64.
 
     State ``s`` has unit ``i`` equal to bit ``i`` of ``s`` (unit 0 the least significant bit).
+    ``n`` is at most :data:`MAX_INDEXED`, and the states must fit in memory (a ConfigError
+    says how many bytes they need).
     """
-    stop = 2**n if stop is None else stop
+    n = _checks.integer("n", n, minimum=0, maximum=MAX_INDEXED)
+    start = _checks.integer("start", start, minimum=0, maximum=2**n)
+    stop = 2**n if stop is None else _checks.integer("stop", stop, minimum=start, maximum=2**n)
+    limits.require(f"the {stop - start} states of n={n} units", limits.states_bytes(n, stop - start), "cpu",
+                   "enumerate fewer units, or a range of them (start, stop)", names=("n", "start", "stop"))
     index = torch.arange(start, stop, dtype=torch.int64)
     return index[:, None].bitwise_right_shift(torch.arange(n)).bitwise_and_(1).to(torch.float64)
 
 
-def index_of(v: torch.Tensor) -> torch.Tensor:
-    """The state index ``sum_i v_i 2^i`` of each 0/1 row, int64."""
-    return (v.to(torch.int64) << torch.arange(v.shape[1])).sum(dim=1)
+def index_of(v: Any) -> torch.Tensor:
+    """The state index ``sum_i v_i 2^i`` of each 0/1 row of ``v`` (at most :data:`MAX_INDEXED` units), int64."""
+    if isinstance(v, torch.Tensor) and v.dim() == 2 and 0 < v.shape[1] <= MAX_INDEXED:
+        tensor = v.detach().cpu()
+    else:
+        array = _checks.numeric_array(v, "v")
+        if array.ndim != 2 or not 0 < array.shape[1] <= MAX_INDEXED:
+            raise DataError(f"v must be 0/1 rows of at most {MAX_INDEXED} units, shape (N, n), got shape "
+                            f"{array.shape}.")
+        tensor = torch.from_numpy(np.ascontiguousarray(array))
+    if tensor.is_complex() or bool(((tensor != 0) & (tensor != 1)).any()):
+        raise DataError("v must hold 0/1 states only; binarise it first (rkm.io.datasets.binarize).")
+    return (tensor.to(torch.int64) << torch.arange(tensor.shape[1])).sum(dim=1)
+
+
+def _model(model: Any) -> Any:
+    """``model`` if it is a machine (``rkm.RBM``, ``rkm.RKM``), else a ConfigError."""
+    if not hasattr(model, "network") or not hasattr(model, "n_visible") or not hasattr(model, "energy_type"):
+        raise ConfigError(f"model must be an rkm.RBM or rkm.RKM, got {type(model).__name__}.", names=("model",))
+    return model
 
 
 def _beta(model: Any, beta: Any) -> float:
-    return float(model.model_beta) if beta is None else _checks.beta(beta)
+    return float(_model(model).model_beta) if beta is None else _checks.beta(beta)
 
 
 def chain_within_limits(model: Any) -> bool:
     """Whether :func:`stationary_distribution` computes the law of ``model`` (its size limits)."""
-    nv, nh = model.n_visible, model.n_hidden
+    nv, nh = _model(model).n_visible, model.n_hidden
     return nv <= MAX_UNITS and nh <= MAX_UNITS and min(nv, nh) <= MAX_SMALLER
 
 
@@ -126,7 +154,7 @@ def _check_chain_size(model: Any) -> None:
 
 def binary_rows(model: Any, data: Any) -> torch.Tensor:
     """``data`` as a float64 CPU tensor of 0/1 rows of width ``n_visible`` (else a DataError)."""
-    tensor, _ = _checks.batch(data, model.n_visible, "data", torch.float64, torch.device("cpu"))
+    tensor, _ = _checks.batch(data, _model(model).n_visible, "data", torch.float64, torch.device("cpu"))
     if bool(torch.count_nonzero(tensor * (tensor - 1))):
         raise DataError("data must be 0/1 (binary visible states); binarise it first (rkm.io.datasets.binarize).")
     return tensor
@@ -268,7 +296,7 @@ def boltzmann_parameters(model: Any) -> tuple[torch.Tensor, torch.Tensor, torch.
     The realised parameters, with each comparator's offset taken from its unit's bias (the
     hopfield pass compares ``field - V_os``). Only for ``energy_type='hopfield'``.
     """
-    if model.energy_type != "hopfield":
+    if _model(model).energy_type != "hopfield":
         raise ConfigError(
             f"log Z is that of the Boltzmann energy of energy_type='hopfield'; this model's energy_type is "
             f"{model.energy_type!r}, whose Gibbs chain has no energy function in general (the two passes divide the "
@@ -326,14 +354,14 @@ def log_partition(model: Any, beta: float | None = None) -> float:
 
 def samples_boltzmann(model: Any, beta: float) -> bool:
     """Whether the model's chain samples its Boltzmann law (hopfield energy, bernoulli comparator, noisy units)."""
-    return (model.energy_type == "hopfield" and isinstance(model.network.comparator, comparators.Bernoulli)
+    return (_model(model).energy_type == "hopfield" and isinstance(model.network.comparator, comparators.Bernoulli)
             and not comparators.is_deterministic(beta))
 
 
 def law_computable(model: Any, beta: float | None = None) -> bool:
     """Whether :func:`log_probabilities` can compute the law of ``model`` (hopfield with the bernoulli
     comparator: smaller layer up to :data:`MAX_ENUMERATED` units; else :func:`chain_within_limits`)."""
-    enumerable = min(model.n_visible, model.n_hidden) <= MAX_ENUMERATED
+    enumerable = min(_model(model).n_visible, model.n_hidden) <= MAX_ENUMERATED
     return (samples_boltzmann(model, _beta(model, beta)) and enumerable) or chain_within_limits(model)
 
 

@@ -82,7 +82,8 @@ class Learning(Boltzmann):
     # ------------------------------------------------------------- training
     def train(self, train_data: Any, test_data: Any = [], print_error: bool = False,  # noqa: B006 - the seed's
               print_test_error: bool = False, model_state_path: Any = "model_states/", print_every: int = 100, *,
-              progress: bool = False, save: bool = True, callback: Callable[[Any], None] | None = None) -> None:
+              progress: bool = False, save: bool = True, callback: Callable[[Any], None] | None = None,
+              values: str = "binary") -> None:
         """Train for ``max_epochs`` gradient updates (mini-batches), continuing from ``epoch``.
 
         Parameters
@@ -98,8 +99,9 @@ class Learning(Boltzmann):
             Held-out data for ``print_test_error``.
         print_error, print_test_error : bool
             Log the reconstruction error (k=1) of the current batch / of ``test_data``
-            every ``print_every`` updates (logger ``rkm.training``, shown on stderr when
-            logging is not configured).
+            every ``print_every`` updates (logger ``rkm.training``, INFO). rkm, a library,
+            attaches no handler: a script shows these lines (pyrkm printed them) with
+            ``logging.basicConfig(level=logging.INFO)``, or passes ``progress=True``.
         model_state_path : str
             Folder of the save points, written at ``t_to_save``.
         print_every : int
@@ -109,6 +111,12 @@ class Learning(Boltzmann):
             Write save points (default True, as the reference).
         callback : callable, optional
             Called as ``callback(model)`` after every update.
+        values : {'binary', 'probabilities', 'any'}
+            What the data may hold: 0/1 units (default; anything else is a DataError that says
+            how to binarise it: ``rkm.io.datasets.binarize(x, threshold=0.5)``, 0-255 images
+            included), values in [0, 1] clamped as they are (the visible nodes held at those
+            voltages: probabilities of on pixels), or any number (unchecked, as scikit-learn's
+            ``BernoulliRBM``).
 
         Unlike the reference, training stops exactly at ``max_epochs`` (the reference
         finished the running pass over the data first).
@@ -118,6 +126,7 @@ class Learning(Boltzmann):
             ("print_error", print_error), ("print_test_error", print_test_error), ("progress", progress),
             ("save", save)))
         model_state_path = _checks.folder("model_state_path", model_state_path)
+        values = _checks.choice("values", values, _checks.VALUES)
         hyperparams.MODEL["model_name"].validate(self.model_name)
         if callback is not None and not callable(callback):
             raise ConfigError(f"callback must be callable as callback(model), got {type(callback).__name__}.")
@@ -129,7 +138,7 @@ class Learning(Boltzmann):
         self.network.physics()
         self.trainer.check()
         source = batches(train_data, n_visible=self.n_visible, batch_size=self.batch_size, epoch=self.epoch,
-                         seed=self.seed, dtype=self.mytype, device=self.device)
+                         seed=self.seed, dtype=self.mytype, device=self.device, values=values)
         callbacks: list[Callback] = []
         if callback is not None:
             callbacks.append(lambda update: callback(self))

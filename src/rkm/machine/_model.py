@@ -44,7 +44,7 @@ from ..core.devices import Devices
 from ..core.network import Network
 from ..core.units import DEFAULT_UNITS, Readings, Units, readings
 from ..errors import ConfigError, DataError
-from ..training import Trainer, phases, pulse
+from ..training import Trainer, phases
 from . import _schema
 from ._learning import Learning
 from ._settings import Attribute, Setting
@@ -75,6 +75,9 @@ W, v_bias, h_bias : Tensor
     assigning converts and checks the shape, in-place edits are seen by every later pass.
 epoch : int
     Gradient updates done.
+run_id : str or None
+    The run folder the model trains in (set by ``rkm train``; recorded in its save points, so a
+    save point copied from another run is refused there); None outside a run folder.
 energy, power_f, power_b : Tensor
     Cumulative energy of every pass (float64) and the last update's forward/backward power.
 relax_t_f, relax_t_b : Tensor
@@ -96,15 +99,12 @@ class RBM(Learning):
     def _build(self, a: dict[str, Any]) -> None:
         special = ("device", "generator", "average_data")
         v = {name: hyperparams.MODEL[name].validate(value) for name, value in a.items() if name not in special}
-        if v["min_W"] >= v["max_W"]:
-            raise ConfigError(f"min_W ({a['min_W']}) must be smaller than max_W ({a['max_W']}).")
-        pulse.check(v["optimizer"], v["pulse_step_unit"], v["conductance_range"])
         generator = None if a["generator"] is None else hyperparams.MODEL["generator"].validate(a["generator"])
         device = _checks.device(a["device"], generator)
-        copies = 2 + (2 if v["optimizer"] == "Adam" else 0)  # W, one |W| temporary, Adam's two moments
-        _checks.memory(f"a model of n_visible={v['n_visible']} and n_hidden={v['n_hidden']}",
-                      copies * v["n_visible"] * v["n_hidden"] * v["mytype"].itemsize, device, "use smaller layers")
+        hyperparams.check_model(v)
+        hyperparams.check_memory(v, device)
         self.model_name = v["model_name"]
+        self.run_id: str | None = None
         if generator is None:
             self.seed = v["seed"] if v["seed"] is not None else int(torch.randint(0, 2**63 - 1, ()).item())
             generator = torch.Generator(device=device).manual_seed(self.seed)
@@ -145,10 +145,11 @@ class RBM(Learning):
     devices = Attribute("network", "devices", "The device model (rkm.core.devices.Devices): conductance range, "
                         "levels, spread, write noise, comparator offsets.")
     uses_fast_matmul = Attribute("network", "uses_fast_matmul", "Whether the fast float32 products are in effect.")
-    epoch = Attribute("trainer", "epoch", "Gradient updates done (pyrkm's name).")
-    energy = Attribute("trainer", "energy", "Cumulative energy of every pass, float64.")
-    power_f = Attribute("trainer", "power_f", "Forward power of the last update (sum of its passes' batch means).")
-    power_b = Attribute("trainer", "power_b", "Backward power of the last update.")
+    epoch = Attribute("trainer", "epoch", "Gradient updates done (pyrkm's name).", _checks.count)
+    energy = Attribute("trainer", "energy", "Cumulative energy of every pass, float64.", _checks.accumulated)
+    power_f = Attribute("trainer", "power_f", "Forward power of the last update (sum of its passes' batch means).",
+                        _checks.accumulated)
+    power_b = Attribute("trainer", "power_b", "Backward power of the last update.", _checks.accumulated)
 
     @property
     def W_t(self) -> torch.Tensor:
@@ -211,6 +212,20 @@ class RBM(Learning):
         """The realised ``(W, v_bias, h_bias)`` the circuit sees (sign = terminal, magnitude = conductance)."""
         return self.network.realised_parameters()
 
+    # -------------------------------------------------------------- settings
+    _RULED = ("n_visible", "n_hidden", "min_W", "max_W", "g_v", "g_h", "offset", "model_beta", "mytype",
+              "conductance_range", "conductance_levels", "variability", "write_noise", "comparator_offset",
+              *hyperparams.TRAINING_SIZES)
+
+    def check_change(self, name: str, value: Any) -> None:
+        """Raise a ConfigError if setting ``name`` to ``value`` (checked alone) breaks a rule between
+        settings (:func:`rkm.hyperparams.check_model`) or needs more memory than is free."""
+        held = {key: getattr(self, key) for key in dict.fromkeys(self._RULED)}
+        changed = {**held, name: value}
+        hyperparams.check_model(changed)
+        if name in hyperparams.TRAINING_SIZES:
+            hyperparams.check_memory(changed, self.device, held=held)
+
     # ------------------------------------------------------------- save points
     def savepoint(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """The tensors and header of this model's save point (:func:`rkm.io.savepoints.save_model`)."""
@@ -222,9 +237,14 @@ class RBM(Learning):
             raise DataError(f"the state of {self.model_name!r} at update {self.epoch} holds NaN or inf in {bad}; "
                             "it is not saved. Load the last save point.")
         config = {name: getattr(self, name) for name in _schema.CONFIG_KEYS}
+        problems = _schema.out_of_range(tensors, config, int(self.epoch))
+        if problems:
+            raise DataError(f"the state of {self.model_name!r} at update {self.epoch} is not one its settings allow "
+                            f"({'; '.join(problems)}); it is not saved, as no save point of it could be loaded. Clip "
+                            "the parameters (model.network.clip()) or widen min_W and max_W.")
         config.update(mytype=_checks.dtype_name(self.mytype), average_data=None)
         state = {"epoch": int(self.epoch), "seed": self.seed, "threshold_sharing": self.threshold_sharing,
-                 "fast_matmul": self.fast_matmul, "rng_device": self.generator.device.type}
+                 "fast_matmul": self.fast_matmul, "rng_device": self.generator.device.type, "run": self.run_id}
         return tensors, {"class": type(self).__name__, "config": config, "state": state}
 
     # --------------------------------------------------------------- moving
@@ -236,6 +256,7 @@ class RBM(Learning):
         """
         dtype = self.mytype if dtype is None else _checks.dtype(dtype, "dtype")
         device = self.device if device is None else _checks.device(device)
+        self.check_change("mytype", dtype)
         self.network.to(device, dtype)
         self.trainer.to(device, dtype)
         if self.average_data is not None:
@@ -243,17 +264,24 @@ class RBM(Learning):
         return self
 
     # -------------------------------------------------------------- plotting
-    def plot_weights(self, t: int, image_shape: tuple[int, int] | None = None, max_filters: int = 100) -> Figure:
-        """Grid of the first ``max_filters`` hidden units' weights as images; returns the figure."""
-        return plots.weight_grid(self.W, t, image_shape=image_shape, max_filters=max_filters)
+    def plot_weights(self, t: int | None = None, image_shape: tuple[int, int] | None = None,
+                     max_filters: int = 100) -> Figure:
+        """Grid of the first ``max_filters`` hidden units' weights as images; returns the figure.
 
-    def plot_visible_bias(self, t: int, image_shape: tuple[int, int] | None = None) -> Figure:
-        """Visible bias as an image with a colour bar; returns the figure."""
-        return plots.bias_image(self.v_bias, t, image_shape=image_shape)
+        ``t`` is the update shown in the title (pyrkm's "current epoch"; default: the model's
+        ``epoch``). ``image_shape`` is ``(height, width)`` of the visible layer (default: square).
+        Save it with ``rkm.plots.save(fig, path)`` (tight margins) or ``fig.savefig``.
+        """
+        return plots.weight_grid(self.W, self.epoch if t is None else t, image_shape=image_shape,
+                                 max_filters=max_filters)
 
-    def plot_bias(self, t: int) -> Figure:
-        """Histograms of the hidden and visible biases; returns the figure."""
-        return plots.bias_histograms(self.h_bias, self.v_bias, t)
+    def plot_visible_bias(self, t: int | None = None, image_shape: tuple[int, int] | None = None) -> Figure:
+        """Visible bias as an image with a colour bar; returns the figure (``t``: see :meth:`plot_weights`)."""
+        return plots.bias_image(self.v_bias, self.epoch if t is None else t, image_shape=image_shape)
+
+    def plot_bias(self, t: int | None = None) -> Figure:
+        """Histograms of the hidden and visible biases; returns the figure (``t``: see :meth:`plot_weights`)."""
+        return plots.bias_histograms(self.h_bias, self.v_bias, self.epoch if t is None else t)
 
     def __repr__(self) -> str:
         return (

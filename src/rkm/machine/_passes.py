@@ -12,14 +12,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..core import _checks, comparators, hopfield
+from ..core import _checks, comparators, hopfield, limits
 from ..core.network import Network
 from ..errors import ConfigError, DataError
 from ..training import Trainer
-
-_PASS_TENSORS = 4
-"""Tensors of a batch's size that a pass holds at once (comparator input, probability, noise, sample)."""
-
 
 
 class Passes:
@@ -157,8 +153,9 @@ class Passes:
         h_binarized = _checks.boolean("h_binarized", h_binarized)
         from_visible = _checks.boolean("from_visible", from_visible)
         beta = self._beta(beta)
-        _checks.memory(f"generate(n_samples={n_samples})", _PASS_TENSORS * n_samples * (self.n_visible + self.n_hidden)
-                      * self.mytype.itemsize, self.device, "generate fewer samples per call")
+        limits.require(f"generate(n_samples={n_samples})",
+                       limits.sampling_bytes(n_samples, self.n_visible, self.n_hidden, self.mytype), self.device,
+                       "generate fewer samples per call (n_samples)", names=("n_samples",))
         net = self.network
         net.physics()
         if from_visible:

@@ -23,6 +23,7 @@ without Adam), which are ignored when loaded.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import torch
@@ -45,9 +46,11 @@ them."""
 CONFIG_KEYS = (*hyperparams.SEED_ORDER, "n_chains", *DEVICE_KEYS, *TEMPERING_KEYS,
                *(key for key in CIRCUIT_KEYS if key not in DEVICE_KEYS))
 """The constructor arguments a save point's ``config`` holds."""
-STATE_KEYS = ("epoch", "seed", "threshold_sharing", "fast_matmul", "rng_device")
-"""The values a save point's ``state`` holds."""
-_OPTIONAL_IN_V1 = {"config": ("n_chains", *DEVICE_KEYS), "state": ("fast_matmul",)}
+STATE_KEYS = ("epoch", "seed", "threshold_sharing", "fast_matmul", "rng_device", "run")
+"""The values a save point's ``state`` holds (``run`` since format 3: the run folder it belongs to, or None)."""
+_OPTIONAL_IN_V1 = {"config": ("n_chains", *DEVICE_KEYS), "state": ("fast_matmul", "run")}
+RUN_PATTERN = re.compile(r"^[0-9a-f]{32}$")
+"""A run's identifier (``rkm.app._runfolder``): 32 hexadecimal digits."""
 _ADAM = ("m_dW", "v_dW", "m_dv", "v_dv", "m_dh", "v_dh")
 _CENTERING = ("ov", "oh")
 _SETTLED = ("energy_settled", "comparator_decisions", "energy_settled_since")
@@ -121,15 +124,18 @@ def check_config(config: dict[str, Any], version: int, source: Any) -> dict[str,
 
 
 def check_state(state: dict[str, Any], version: int, source: Any) -> dict[str, Any]:
-    """A save point's ``state`` (update counter, seed, sharing, fast products, generator device), checked."""
-    optional = _OPTIONAL_IN_V1["state"] if version == 1 else ()
+    """A save point's ``state`` (update counter, seed, sharing, fast products, generator device, run), checked."""
+    optional = _OPTIONAL_IN_V1["state"] if version == 1 else ("run",) if version == 2 else ()
     _keys(state, STATE_KEYS, optional, "state", source)
     epoch = state["epoch"]
     if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
         raise _fail(source, f"has state.epoch = {epoch!r}; the update counter must be an integer >= 0.")
     if state["rng_device"] not in _RNG_DEVICES:
         raise _fail(source, f"has state.rng_device = {state['rng_device']!r}; expected one of {_RNG_DEVICES}.")
-    values = {"epoch": epoch, "rng_device": state["rng_device"]}
+    run = state.get("run")
+    if run is not None and not (isinstance(run, str) and RUN_PATTERN.match(run)):
+        raise _fail(source, f"has state.run = {run!r}; a run is named by 32 hexadecimal digits, or null.")
+    values = {"epoch": epoch, "rng_device": state["rng_device"], "run": run}
     for name in ("seed", "threshold_sharing", "fast_matmul"):
         values[name] = _checked("state", name, state.get(name), source)
     if values["seed"] is None:
@@ -168,8 +174,10 @@ def expected_tensors(config: dict[str, Any], version: int,
     return spec
 
 
-def check_tensors(tensors: dict[str, torch.Tensor], config: dict[str, Any], version: int, source: Any) -> None:
-    """The required tensors present, every tensor of the schema of its shape and dtype, every tensor finite.
+def check_tensors(tensors: dict[str, torch.Tensor], config: dict[str, Any], version: int, source: Any,
+                  epoch: int = 0) -> None:
+    """The required tensors present, every tensor of the schema of its shape and dtype, every tensor finite
+    and within the ranges of :func:`out_of_range` (``epoch``: the update of the save point).
 
     Tensors outside the schema are left to :func:`check_against`.
     """
@@ -195,6 +203,44 @@ def check_tensors(tensors: dict[str, torch.Tensor], config: dict[str, Any], vers
     bad = non_finite(tensors)
     if bad:
         raise _fail(source, f"holds NaN or inf in {bad}; a save point keeps only finite states.")
+    problems = out_of_range(tensors, config, epoch)
+    if problems:
+        raise _fail(source, f"holds values its model cannot have: {'; '.join(problems)}.")
+
+
+def _range(tensor: torch.Tensor) -> str:
+    return f"[{float(tensor.min()):g}, {float(tensor.max()):g}]"
+
+
+def out_of_range(tensors: dict[str, torch.Tensor], config: dict[str, Any], epoch: int) -> list[str]:
+    """What in a model's finite state lies outside the ranges its learning keeps it in, one phrase each.
+
+    Parameters within ``[min_W, max_W]`` (every step clips them there, in their dtype); energies,
+    powers and counters >= 0, the settled energy's start at most the update; chains of 0s and 1s;
+    accepted swaps between 0 and those attempted; Adam's second moments >= 0.
+    """
+    problems = []
+    for name in ("W", "v_bias", "h_bias"):
+        tensor = tensors[name]
+        low, high = (torch.tensor(config[bound], dtype=tensor.dtype) for bound in ("min_W", "max_W"))
+        if tensor.numel() and (bool(tensor.min() < low) or bool(tensor.max() > high)):
+            problems.append(f"{name} in {_range(tensor)}, outside [min_W, max_W] = [{config['min_W']:g}, "
+                            f"{config['max_W']:g}]")
+    for name in ("energy", "power_f", "power_b", "energy_settled", "comparator_decisions", "v_dW", "v_dv", "v_dh"):
+        if name in tensors and tensors[name].numel() and bool(tensors[name].min() < 0):
+            problems.append(f"{name} = {float(tensors[name].min()):g} < 0")
+    since = tensors.get("energy_settled_since")
+    if since is not None and not 0 <= int(since) <= epoch:
+        problems.append(f"energy_settled_since = {int(since)}, not an update from 0 to {epoch}")
+    for name in ("persistent_chains", "pt_chains"):
+        chain = tensors.get(name)
+        if chain is not None and not bool(((chain == 0) | (chain == 1)).all()):
+            problems.append(f"{name} with values other than 0 and 1 (in {_range(chain)})")
+    accepted, attempted = tensors.get("pt_swaps_accepted"), tensors.get("pt_swaps_attempted")
+    if accepted is not None and attempted is not None and accepted.shape == attempted.shape and not bool(
+            ((accepted >= 0) & (accepted <= attempted)).all()):
+        problems.append("pt_swaps_accepted outside [0, pt_swaps_attempted]")
+    return problems
 
 
 def non_finite(tensors: dict[str, torch.Tensor]) -> list[str]:
@@ -215,7 +261,7 @@ def check(tensors: dict[str, torch.Tensor], header: dict[str, Any],
     version = format_version(header)
     config = check_config(header["config"], version, source)
     state = check_state(header["state"], version, source)
-    check_tensors(tensors, config, version, source)
+    check_tensors(tensors, config, version, source, state["epoch"])
     return config, state
 
 

@@ -57,8 +57,12 @@ def exact_order(data: Any) -> bool:
 
 
 def batches(data: Any, *, n_visible: int, batch_size: int, epoch: int, seed: int, dtype: torch.dtype,
-            device: torch.device) -> Iterator[torch.Tensor]:
+            device: torch.device, values: str = "binary") -> Iterator[torch.Tensor]:
     """Endless mini-batches from ``data``, positioned at update ``epoch``.
+
+    ``values`` says what the data may hold (``rkm.core._checks.VALUES``): an array is checked
+    once, each batch of an iterable when it is drawn; other values are a DataError that says
+    how to binarise them.
 
     Arrays and tensors are shuffled per pass with :func:`pass_seed`, so a resumed run gets
     exactly the batches of an uninterrupted one. Other iterables (a DataLoader, a list of
@@ -68,15 +72,25 @@ def batches(data: Any, *, n_visible: int, batch_size: int, epoch: int, seed: int
     """
     if _is_array(data):
         X = _checks.batch(data, n_visible, "train_data", dtype, device)[0]
-        n = X.shape[0]
-        per_pass = math.ceil(n / batch_size)
-        pass_index, position = divmod(epoch, per_pass)
-        while True:
-            g = torch.Generator().manual_seed(pass_seed(seed, pass_index))
-            order = torch.randperm(n, generator=g).to(X.device)
-            for i in range(position, per_pass):
-                yield X[order[i * batch_size : (i + 1) * batch_size]]
-            position, pass_index = 0, pass_index + 1
+        _checks.data_values(X, "train_data", values)  # now, before the first batch is asked for
+        return _shuffled(X, batch_size, epoch, seed)
+    return _iterated(data, n_visible=n_visible, epoch=epoch, dtype=dtype, device=device, values=values)
+
+
+def _shuffled(X: torch.Tensor, batch_size: int, epoch: int, seed: int) -> Iterator[torch.Tensor]:
+    n = X.shape[0]
+    per_pass = math.ceil(n / batch_size)
+    pass_index, position = divmod(epoch, per_pass)
+    while True:
+        g = torch.Generator().manual_seed(pass_seed(seed, pass_index))
+        order = torch.randperm(n, generator=g).to(X.device)
+        for i in range(position, per_pass):
+            yield X[order[i * batch_size : (i + 1) * batch_size]]
+        position, pass_index = 0, pass_index + 1
+
+
+def _iterated(data: Any, *, n_visible: int, epoch: int, dtype: torch.dtype, device: torch.device,
+              values: str) -> Iterator[torch.Tensor]:
     if not isinstance(data, Iterable) or isinstance(data, (str, bytes, dict)):
         raise DataError(f"train_data must be a DataLoader, an iterable of batches, a tensor or an array, "
                         f"got {type(data).__name__}.")
@@ -92,7 +106,9 @@ def batches(data: Any, *, n_visible: int, batch_size: int, epoch: int, seed: int
             if i < skip:
                 continue
             produced += 1
-            yield _checks.batch(batch_rows(item), n_visible, "a training batch", dtype, device)[0]
+            batch = _checks.batch(batch_rows(item), n_visible, "a training batch", dtype, device)[0]
+            _checks.data_values(batch, f"the training batch {i} of the pass", values)
+            yield batch
         if produced == 0:
             raise DataError("train_data yielded no batches; pass a re-iterable (a DataLoader, a list) or an array.")
         skip = 0

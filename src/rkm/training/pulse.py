@@ -43,7 +43,7 @@ def check(optimizer: str, pulse_step_unit: str, conductance_range: tuple[float, 
     if optimizer == Pulse.name and pulse_step_unit == "relative" and conductance_range is None:
         raise ConfigError("pulse_step_unit='relative' makes a pulse a fraction of the conductance window "
                           "g_max - g_min, and there is none: set conductance_range=(g_min, g_max), or use "
-                          "pulse_step_unit='absolute'.")
+                          "pulse_step_unit='absolute'.", names=("pulse_step_unit", "conductance_range"))
 
 
 @register

@@ -27,9 +27,12 @@ then every device compares its readings and the pulsed devices are pulsed, with 
 time and energy per comparison and per pulse; ``Settings.update_model='sequential'`` times
 the passes one after the other on one network instead).
 
-Power laws ``y = a N^b`` are fitted by least squares on log-log over the large sizes
-(:func:`fit_power_law`, with a t-based confidence interval of ``b``); two fits cross at
-``N* = (a2 / a1)^(1 / (b1 - b2))`` (:func:`crossovers`).
+Power laws ``y = a N^b`` are fitted by least squares on log-log over the large sizes, where a
+series has :data:`MIN_SIZES` sizes or more (:func:`fit_power_law`, with a t-based confidence
+interval of ``b``); two fits cross at ``N* = (a2 / a1)^(1 / (b1 - b2))``, reported only where
+both exponents are determined and distinguishable and ``N*`` lies near the fitted sizes
+(:func:`compare`, :func:`crossovers`). A study of one size (a trained model) has no fit: its
+summary is a table of its numbers and its figure a bar chart.
 
 =============  =====================================================================
 module         what it holds
@@ -48,13 +51,25 @@ layer (:mod:`rkm.app`).
 
 from ._cost import UPDATE_MODELS, Cost, circuit_costs, devices_of, synthetic_machine
 from ._digital import DigitalRBM, time_call
-from ._fits import QUANTITIES, Crossover, Fit, crossovers, fit_power_law, fit_rows
+from ._fits import (
+    EXTRAPOLATION,
+    MIN_SIZES,
+    QUANTITIES,
+    Crossover,
+    Fit,
+    compare,
+    comparisons,
+    crossovers,
+    fit_power_law,
+    fit_rows,
+)
 from ._report import plot_study, read_csv, summary_text, write_csv
 from ._study import CIRCUIT, COLUMNS, DEFAULT_SIZES, ESTIMATE, NOT_MEASURED, OPERATIONS, Settings, Study, run_study
 
 __all__ = [
-    "OPERATIONS", "CIRCUIT", "COLUMNS", "QUANTITIES", "DEFAULT_SIZES", "NOT_MEASURED", "ESTIMATE", "UPDATE_MODELS",
+    "OPERATIONS", "CIRCUIT", "COLUMNS", "QUANTITIES", "DEFAULT_SIZES", "NOT_MEASURED", "ESTIMATE", "MIN_SIZES",
+    "EXTRAPOLATION", "UPDATE_MODELS",
     "Cost", "Settings", "Study", "Fit", "Crossover", "synthetic_machine", "circuit_costs", "devices_of", "DigitalRBM",
-    "time_call",
-    "run_study", "fit_power_law", "fit_rows", "crossovers", "write_csv", "read_csv", "plot_study", "summary_text",
+    "time_call", "run_study", "fit_power_law", "fit_rows", "compare", "comparisons", "crossovers",
+    "write_csv", "read_csv", "plot_study", "summary_text",
 ]

@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from ...core import limits
 from ...core import units as si
 from ...errors import ConfigError
 from ...machine import RKM
@@ -49,6 +50,13 @@ def synthetic_machine(n: int, *, weight_std: float = 1.0, bias_std: float = 1.0,
     """
     if not (math.isfinite(weight_std) and weight_std > 0 and math.isfinite(bias_std) and bias_std >= 0):
         raise ConfigError(f"weight_std must be > 0 and bias_std >= 0, got {weight_std!r} and {bias_std!r}.")
+    widest = limits.SPREAD_SIGMAS * max(weight_std, bias_std)  # no normal draw of torch exceeds it
+    try:
+        limits.check_physics(torch.float64, n, n, g_v=0.5, g_h=0.5, offset=0.0, min_W=-widest, max_W=widest)
+    except ConfigError:
+        raise ConfigError(f"weight_std={weight_std:g} or bias_std={bias_std:g} is too large: parameters up to "
+                          f"{widest:g} can overflow the float64 power of a machine of n={n} "
+                          "(docs/reliability.md); use smaller ones.", names=("weight_std", "bias_std")) from None
     model = RKM("energy", n, n, mytype=torch.float64, device="cpu", seed=seed, fast_matmul=False)
     g = model.generator
     model.W = torch.randn((n, n), generator=g, dtype=torch.float64) * weight_std

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import platform
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ...core import comparators
+from ...core import comparators, limits
 from ...core import units as si
 from ...errors import ConfigError
 from .. import meters
@@ -26,6 +27,8 @@ CIRCUIT = "rkm-circuit"
 NOT_MEASURED = "not measured"
 ESTIMATE = "estimate (--cpu-watts)"
 DEFAULT_SIZES = (16, 32, 64, 128, 256, 512, 1024, 2048)
+MAX_WINDOW_S = 3600.0
+"""Longest timing, meter or idle window per configuration: an hour (``inf`` or a typo would never end)."""
 
 COLUMNS = (
     "system",
@@ -123,17 +126,33 @@ class Settings:
             raise ConfigError(f"operations must be among {', '.join(OPERATIONS)}, got {', '.join(self.operations)}.")
         for name in ("samples", "k", "threads"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be an integer >= 1, got {getattr(self, name)!r}.")
+                raise ConfigError(f"{name} must be an integer >= 1, got {getattr(self, name)!r}.", names=(name,))
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= 2**63 - 1:
+            raise ConfigError(f"seed must be an integer in [0, 2^63 - 1], got {self.seed!r}.", names=("seed",))
+        cores = os.cpu_count() or 1
+        if self.threads > cores:
+            raise ConfigError(f"threads={self.threads} is more than the {cores} cores here: the timing would measure "
+                              f"threads waiting for cores; use at most threads={cores}.", names=("threads",))
         for name in ("min_time_s", "energy_window_s", "idle_s"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"{name} must be > 0 seconds, got {getattr(self, name)!r}.")
+            value = getattr(self, name)
+            if not 0 < value <= MAX_WINDOW_S:
+                raise ConfigError(f"{name} must lie in (0, {MAX_WINDOW_S:g}] seconds (a window per configuration), "
+                                  f"got {value!r}.", names=(name,))
         if self.cpu_watts is not None and not (math.isfinite(self.cpu_watts) and self.cpu_watts > 0):
             raise ConfigError(f"--cpu-watts must be a power > 0 in watts, got {self.cpu_watts!r}.")
         if self.update_model not in UPDATE_MODELS:
-            raise ConfigError(f"--update-model must be one of {', '.join(UPDATE_MODELS)}, got {self.update_model!r}.")
+            raise ConfigError(f"--update-model must be one of {', '.join(UPDATE_MODELS)}, got {self.update_model!r}.",
+                              names=("update_model",))
         if not 0.0 <= self.pulse_fraction <= 1.0:
             raise ConfigError(f"--pulse-fraction must lie in [0, 1] (the fraction of devices pulsed per update), "
-                              f"got {self.pulse_fraction!r}.")
+                              f"got {self.pulse_fraction!r}.", names=("pulse_fraction",))
+        largest = max(self.sizes)
+        limits.require(f"samples={self.samples} clamped states of the largest size n={largest}",
+                       limits.sampling_bytes(self.samples, largest, largest, torch.float64), "cpu",
+                       "use fewer samples or smaller sizes", names=("samples", "sizes"))
+        limits.require(f"the digital RBM of n={largest} at batch={max(self.batches)}",
+                       limits.training_bytes(largest, largest, batch_size=max(self.batches), dtype=self.dtype), "cpu",
+                       "use smaller sizes or batches", names=("sizes", "batches"))
 
     def resolved_devices(self) -> tuple[str, ...]:
         """``devices``, or CPU plus CUDA when torch sees a GPU."""

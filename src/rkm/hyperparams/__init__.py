@@ -20,139 +20,27 @@ optimiser registered at run time is accepted everywhere at once.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import torch
 
-from .core import _checks, comparators, devices, network
-from .errors import ConfigError
-from .training import local, optim, phases, pulse
+from ..core import _checks, comparators, devices, limits, network
+from ..errors import ConfigError
+from ..training import local, optim, phases, pulse
+from ._setting import NOT_IN_CONFIG, Setting
 
-__all__ = ["Setting", "TABLE", "SETTINGS", "MODEL", "SEED_ORDER", "NOT_IN_CONFIG", "MAX_NAME_BYTES", "section",
-    "config_defaults", "constructor_signature", "parameters_doc", "fast_matmul_setting"]
-
-_SAME = object()
-"""Marker: the configuration default is the constructor default."""
-NOT_IN_CONFIG = object()
-"""Marker: a constructor argument that is no configuration key (the name, sizes, tensors)."""
-
-
-@dataclass(frozen=True)
-class Setting:
-    """One row of the table.
-
-    Attributes
-    ----------
-    name : str
-        Constructor argument and configuration key.
-    section : {'model', 'data', 'run'}
-        Table of a run configuration.
-    kind : type
-        ``int``, ``float``, ``bool`` or ``str``: how a configuration value given as text is read.
-    default : object
-        Constructor default (``model``), or configuration default (``data``, ``run``).
-    help : str
-        One line for ``--help`` and the docstrings.
-    check : callable, optional
-        ``check(name, value) -> value``: validates and normalises; raises ConfigError.
-    owner : {'network', 'trainer', 'devices', 'model', ''}
-        Which object of a model holds the setting (``model`` settings only; ``devices`` is
-        ``model.network.devices``).
-    positional : bool
-        One of the seed constructor's 25 positional parameters.
-    config : object
-        Default in a run configuration where it differs from ``default``; :data:`NOT_IN_CONFIG`
-        for constructor arguments that are no configuration key.
-    choices : callable, optional
-        The current choices, for help texts.
-    flag : str, optional
-        Command-line flag (default: the name with ``-`` for ``_``); ``''`` for none.
-    mutable : bool
-        Whether ``model.NAME = value`` may change it after construction.
-    optional : bool
-        The value may be unset (None).
-    type_doc : str
-        The constructor's type where it is not ``kind`` (for the docstrings).
-    from_config : callable, optional
-        Turns a parsed configuration value into the constructor's (``'auto'`` -> None).
-    reader : callable, optional
-        Reads a configuration value in place of the conversion by ``kind``.
-    """
-
-    name: str
-    section: str
-    kind: type
-    default: Any
-    help: str
-    check: Callable[[str, Any], Any] | None = None
-    owner: str = ""
-    positional: bool = False
-    config: Any = _SAME
-    choices: Callable[[], Iterable[str]] | None = None
-    flag: str | None = None
-    mutable: bool = True
-    optional: bool = False
-    type_doc: str = ""
-    from_config: Callable[[Any], Any] | None = None
-    reader: Callable[[Any], Any] | None = None
-
-    @property
-    def config_default(self) -> Any:
-        """Default of the configuration key."""
-        return self.default if self.config is _SAME else self.config
-
-    @property
-    def in_config(self) -> bool:
-        """Whether the setting is a configuration key."""
-        return self.config is not NOT_IN_CONFIG
-
-    @property
-    def cli_flag(self) -> str:
-        """The ``rkm train`` flag, without dashes ('' for none)."""
-        return self.name.replace("_", "-") if self.flag is None else self.flag
-
-    def validate(self, value: Any) -> Any:
-        """``value`` checked and normalised for the constructor (None passes where optional)."""
-        if value is None and self.optional:
-            return None
-        return value if self.check is None else self.check(self.name, value)
-
-    def constructor_value(self, value: Any) -> Any:
-        """A parsed configuration value as the constructor takes it, checked."""
-        return self.validate(value if self.from_config is None else self.from_config(value))
-
-    def parse(self, value: Any, where: str = "") -> Any:
-        """A configuration value (TOML or text) as this setting's type, then checked."""
-        label = f"{self.section}.{self.name}" + (f" in {where}" if where else "")
-        if value is None or (self.optional and isinstance(value, str) and value.strip().lower() in ("", "none")):
-            if self.optional:
-                return None
-            raise ConfigError(f"{label} must be set.")
-        if self.reader is not None:
-            return self.reader(value)
-        try:
-            if self.kind is bool:
-                return _checks.boolean(label, value)
-            if self.kind is int:
-                if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                    raise ValueError
-                return int(value)
-            if self.kind is float:
-                if isinstance(value, bool):
-                    raise ValueError
-                return float(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{label} must be a {self.kind.__name__}, got {value!r}.") from None
-        if not isinstance(value, (str, int, float)):
-            raise ConfigError(f"{label} must be a {self.kind.__name__}, got {value!r}.")
-        return str(value) if self.kind is str else value
-
+__all__ = ["Setting", "TABLE", "SETTINGS", "MODEL", "SEED_ORDER", "NOT_IN_CONFIG", "MAX_NAME_BYTES", "MAX_COUNT",
+    "section", "config_defaults", "constructor_signature", "parameters_doc", "fast_matmul_setting", "check_model",
+    "check_memory", "TRAINING_SIZES"]
 
 # ------------------------------------------------------------------ checks
+MAX_COUNT = 2**63 - 1
+"""Largest count of updates, steps or samples: rkm keeps counters as int64 (save points, ``metrics.csv``)."""
+
+
 def _int(minimum: int = 1) -> Callable[[str, Any], int]:
-    return lambda name, value: _checks.integer(name, value, minimum)
+    return lambda name, value: _checks.integer(name, value, minimum, MAX_COUNT)
 
 
 def _num(**bounds: Any) -> Callable[[str, Any], float]:
@@ -190,7 +78,7 @@ def fast_matmul_setting(value: Any) -> bool | None:
     """``model.fast_matmul`` of a configuration ('auto', 'true' or 'false') as the constructor's setting."""
     options = {"auto": None, "true": True, "on": True, "false": False, "off": False}
     if str(value).lower() not in options:
-        raise ConfigError(f"model.fast_matmul must be auto, true or false, got {value!r}.")
+        raise ConfigError(f"model.fast_matmul must be auto, true or false, got {value!r}.", names=("fast_matmul",))
     return options[str(value).lower()]
 
 
@@ -247,7 +135,21 @@ def _generate_k(name: str, value: Any) -> int | str:
             value = int(value)
         except ValueError:
             raise ConfigError(f"{name} must be an integer >= 0 or k (the model's k), got {value!r}.") from None
-    return _checks.integer(name, value, minimum=0)
+    return _checks.integer(name, value, minimum=0, maximum=MAX_COUNT)
+
+
+def _image_shape(name: str, value: Any) -> tuple[int, int]:
+    """``(height, width)`` of the images the data rows are: written ``28x28`` (or ``28,28``, ``[28, 28]``)."""
+    wanted = f"{name} must be two integers >= 1, the height and width of the images, written like 28x28"
+    if isinstance(value, str):
+        parts = value.strip().strip("()[]").lower().replace("x", ",").split(",")
+        try:
+            value = [int(part) for part in parts]
+        except ValueError:
+            raise ConfigError(f"{wanted}; got {value!r}.") from None
+    if isinstance(value, (bytes, dict)) or not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise ConfigError(f"{wanted}; got {value!r}.")
+    return _checks.integer(f"{name} (height)", value[0]), _checks.integer(f"{name} (width)", value[1])
 
 
 def _flag_choice(options: tuple[str, ...]) -> Callable[[], tuple[str, ...]]:
@@ -282,7 +184,7 @@ TABLE: tuple[Setting, ...] = (
             "true/false in a configuration)", None, "model", True, False, mutable=False, optional=True,
             type_doc="Tensor of shape (n_visible,) or None"),
     Setting("model_beta", _M, float, 1, "inverse temperature (> 1000: deterministic)",
-            lambda name, value: _checks.beta(value), _N, True, 1.0),
+            lambda name, value: _checks.beta(value, name), _N, True, 1.0),
     Setting("mytype", _M, str, torch.float32, "floating dtype of every tensor",
             lambda name, value: _checks.dtype(value, name), _N, True,
             "float32", lambda: tuple(_checks.DTYPES), mutable=False, type_doc="torch.dtype"),
@@ -353,6 +255,10 @@ TABLE: tuple[Setting, ...] = (
     Setting("size", "data", int, 4, "side of the bars-and-stripes images", _int(2)),
     Setting("protocol", "data", str, "standard", "mnist split: standard, or reference (first 500 test, next 10000 "
             "train)"),
+    Setting("image_shape", "data", str, None, "HEIGHTxWIDTH of the images the rows are, for the image figures and "
+            "the power spectrum (unset: rows of a square number of values are square images; other rows get no "
+            "image figures)", _image_shape, optional=True, type_doc="(int, int) or None",
+            reader=lambda value: _image_shape("data.image_shape", value)),
     # [run]
     Setting("name", "run", str, "rkm", "model name (save point file names)", _model_name),
     Setting("log_every", "run", int, 250, "updates between rows of metrics.csv", _int()),
@@ -371,6 +277,13 @@ TABLE: tuple[Setting, ...] = (
             _num(positive=True), optional=True),
     Setting("anneal_start", "run", float, 0.7, "fraction of max-epochs after which annealing starts",
             _num(lower=0.0, upper=1.0)),
+    Setting("quick", "run", bool, False, "a smoke run's evaluation: the quality rows and the end-of-run evaluation "
+            "generate at most 100 samples with at most 100 Gibbs steps (said in summary.json)", _checks.boolean,
+            flag=""),
+    Setting("init_from", "run", str, "", "start a new run from the parameters of a trained model: a run folder (its "
+            "latest save point) or a save point file"),
+    Setting("init_device_state", "run", bool, False, "with init_from: also take the source's device state (its "
+            "fixed device-to-device spread and comparator offsets)", _checks.boolean),
 )
 
 SETTINGS: dict[tuple[str, str], Setting] = {(s.section, s.name): s for s in TABLE}
@@ -414,3 +327,72 @@ def parameters_doc() -> str:
         lines += [f"{s.name} : {s.type_doc or s.kind.__name__}" + ("" if s.positional else ", keyword-only"),
                   f"    {s.help[0].upper()}{s.help[1:]}.{choices}"]
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ rules between settings
+TRAINING_SIZES = ("batch_size", "n_chains", "n_temperatures", "train_algo", "optimizer", "variability",
+                  "conductance_range")
+"""The model settings that change what training allocates (:func:`check_memory`)."""
+
+
+def check_model(values: Mapping[str, Any]) -> None:
+    """The rules between a model's settings (each already checked alone); raises a ConfigError.
+
+    ``values`` holds the model settings by name, as the constructor takes them; ``n_visible``
+    may be missing (a run configuration before its data is read: the rules then hold for one
+    visible unit, the least any data needs). The rules: ``min_W < max_W``; conductance
+    levels need a range and no more levels than the dtype has values in it; pulses of
+    ``pulse_step_unit='relative'`` need a range; and no pass can overflow the dtype
+    (:func:`rkm.core.limits.check_physics`). The constructor, every assignment ``model.NAME = value``, a run configuration and a save point apply them.
+    """
+    low, high = values["min_W"], values["max_W"]
+    if low >= high:
+        raise ConfigError(f"min_W ({_checks.shown(low)}) must be smaller than max_W ({_checks.shown(high)}).",
+                          names=("min_W", "max_W"))
+    interval, levels = values.get("conductance_range"), values.get("conductance_levels")
+    devices.check_levels(interval, levels)
+    pulse.check(values.get("optimizer", "SGD"), values.get("pulse_step_unit", "absolute"), interval)
+    dtype = _checks.dtype(values.get("mytype", torch.float32))
+    limits.check_physics(dtype, values.get("n_visible"), values["n_hidden"], g_v=values["g_v"],
+                         g_h=values["g_h"], offset=values["offset"], min_W=low, max_W=high,
+                         model_beta=values["model_beta"], conductance_range=interval,
+                         variability=values.get("variability", 0.0), write_noise=values.get("write_noise", 0.0),
+                         comparator_offset=values.get("comparator_offset", 0.0))
+    if interval is not None and levels is not None:
+        most = limits.distinct_values(interval[0], interval[1], dtype)
+        if levels > most:
+            raise ConfigError(f"conductance_levels={levels} asks for more levels than {_checks.dtype_name(dtype)} "
+                              f"has values in conductance_range=({interval[0]:g}, {interval[1]:g}) ({most}); use at "
+                              f"most conductance_levels={most}.", names=("conductance_levels", "conductance_range"))
+
+
+def _training_bytes(values: Mapping[str, Any]) -> int:
+    return limits.training_bytes(
+        values.get("n_visible") or 1, values["n_hidden"], batch_size=values["batch_size"],
+        n_chains=values.get("n_chains"), train_algo=values["train_algo"],
+        n_temperatures=values.get("n_temperatures", 1), optimizer=values["optimizer"],
+        dtype=_checks.dtype(values.get("mytype", torch.float32)),
+        devices=values.get("conductance_range") is not None or bool(values.get("variability")),
+        variability=values.get("variability", 0.0))
+
+
+def check_memory(values: Mapping[str, Any], device: Any, held: Mapping[str, Any] | None = None) -> None:
+    """Refuse, before allocating, a model whose training needs more memory than ``device`` has free.
+
+    ``values`` are the model settings by name (``n_visible`` may be missing: one unit);
+    ``held``, the settings of a model that exists already, whose share is allocated (an
+    assignment ``model.batch_size = ...`` needs only the difference). The count is
+    :func:`rkm.core.limits.training_bytes`: parameters, model chains and the passes of an update.
+    """
+    needed = _training_bytes(values) - (0 if held is None else _training_bytes(held))
+    if needed <= 0:
+        return
+    chains, n_visible = values.get("n_chains"), values.get("n_visible")
+    layers = (f"n_visible={n_visible} and n_hidden={values['n_hidden']}" if n_visible is not None else
+              f"n_hidden={values['n_hidden']} and even one visible unit")
+    what = (f"a model of {layers} trained with "
+            f"batch_size={values['batch_size']}, n_chains={chains if chains is not None else values['batch_size']}"
+            + (f" and n_temperatures={values['n_temperatures']}" if values["train_algo"] == "PT" else ""))
+    limits.require(what, needed, _checks.device(device, available=False),
+                   "use fewer units, a smaller batch_size or fewer n_chains",
+                   names=("n_hidden", "batch_size", "n_chains", "n_temperatures"))
