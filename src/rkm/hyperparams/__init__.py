@@ -343,7 +343,8 @@ def check_model(values: Mapping[str, Any]) -> None:
     visible unit, the least any data needs). The rules: ``min_W < max_W``; conductance
     levels need a range and no more levels than the dtype has values in it; pulses of
     ``pulse_step_unit='relative'`` need a range; and no pass can overflow the dtype
-    (:func:`rkm.core.limits.check_physics`). The constructor, every assignment ``model.NAME = value``, a run configuration and a save point apply them.
+    (:func:`rkm.core.limits.check_physics`). The constructor, every assignment
+    ``model.NAME = value``, a run configuration and a save point apply them.
     """
     low, high = values["min_W"], values["max_W"]
     if low >= high:
