@@ -191,7 +191,7 @@ def test_rkm_plot_and_sweep_survive_damaged_derived_files(tmp_path, capsys):
     (run / "figures" / "training_curves.png").unlink()
     done = subprocess.run([sys.executable, "-m", "rkm", "plot", str(run)], capture_output=True, text=True,
                           timeout=600)
-    assert done.returncode == 0 and "training_curves.png not drawn: " in done.stderr, done.stderr
+    assert done.returncode == 0 and "training_curves.png not drawn: " in done.stdout, done.stdout + done.stderr
     assert (run / "figures" / "samples.png").is_file() and not (run / "figures" / "training_curves.png").exists()
     config = resolve_config(config_file=run / "config.toml")
     for damaged in (b"[1, 2]", b"3", b"\xff\xfe", b"[" * 100_000 + b"]" * 100_000, None):

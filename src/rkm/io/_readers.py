@@ -18,11 +18,10 @@ import zlib
 from typing import Any
 
 import numpy as np
-import torch
 
 from rkm.errors import ConfigError, DataError, DatasetNotFoundError, RKMError
 
-from ..core import _checks
+from ..core import _checks, limits
 from . import _files
 from ._binary import Dataset, binarize
 
@@ -114,8 +113,7 @@ def _declared(source: Any, what: str, nbytes: int, holds: int | None) -> None:
     if holds is not None and nbytes < holds:
         raise DataError(f"{source} has trailing bytes: it declares {what} ({nbytes} data bytes) but holds {holds}; it "
                         "is corrupted.")
-    _checks.memory(f"reading {source}", nbytes, torch.device("cpu"), "the file declares more data than this machine "
-                   "has room for")
+    limits.require(f"reading {source}", nbytes, "cpu", "the file declares more data than this machine has room for")
 
 
 def _npy_array(stream: Any, length: int, source: Any) -> np.ndarray:
