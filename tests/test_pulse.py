@@ -189,7 +189,7 @@ def test_pulse_settings_are_config_keys_and_flags(tmp_path, capsys):
     config = (run / "config.toml").read_text()
     assert 'optimizer = "pulse"' in config and "pulse_dead_zone = 0.05" in config
     for flags, says in ((["--pulse-dead-zone", "-1"], "--pulse-dead-zone must be >= 0"),
-                        (["--pulse-step-unit", "relative"], "pulse_step_unit='relative' makes a pulse a fraction")):
+                        (["--pulse-step-unit", "relative"], "--pulse-step-unit relative makes a pulse a fraction")):
         assert main(["train", "--dataset", "bars-and-stripes", "--optimizer", "pulse", *flags,
                      "--run-dir", str(tmp_path / "bad"), "--no-progress"]) == 2
         err = capsys.readouterr().err.strip().splitlines()
