@@ -30,19 +30,16 @@ correlation of every measure with each non-ideality are printed.
 from __future__ import annotations
 
 import argparse
-import csv
-import json
-import multiprocessing
-import os
 import statistics
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from . import _study
 
 LEVELS: tuple[int | None, ...] = (2, 4, 8, 16, 64, None)
 VARIABILITY: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.5)
@@ -150,53 +147,24 @@ def _key(row: dict[str, Any]) -> tuple[str, str, float, int]:
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
     """Rows of a ``nonideal.csv``, numbers as floats (seeds as ints)."""
-    if not path.is_file():
-        return []
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    for row in rows:
-        for name in COLUMNS:
-            if name not in ("kind", "conductance_levels"):
-                row[name] = int(row[name]) if name == "seed" else float(row[name])
-    return rows
-
-
-def _append(path: Path, row: dict[str, Any]) -> None:
-    new = not path.is_file()
-    with open(path, "a", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
+    return _study.read_rows(path, text=("kind", "conductance_levels"))
 
 
 def run_study(settings: Settings, todo: list[Point], seeds: int, out: Path, jobs: int = 2) -> list[dict[str, Any]]:
     """Run every (point, seed) not yet in ``out/nonideal.csv``, ``jobs`` processes at a time (1: in this
     process); all rows."""
-    out.mkdir(parents=True, exist_ok=True)
-    recorded, wanted = out / "settings.json", json.dumps(asdict(settings), indent=1)
-    if recorded.is_file() and recorded.read_text() != wanted:
-        raise SystemExit(f"{out} holds a study with other settings ({recorded}); pass another --out.")
-    recorded.write_text(wanted)
+    _study.claim(out, asdict(settings))
     path = out / "nonideal.csv"
     done = {_key(r) for r in read_rows(path)}
-    pending = [(p, s) for s in range(seeds) for p in todo if (p.kind, p.levels_label, p.variability, s) not in done]
-    if jobs == 1:
-        finished: Any = (run_one(settings, p, s) for p, s in pending)
-        _record(path, finished, len(pending))
-        return read_rows(path)
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    os.environ.setdefault("MKL_NUM_THREADS", "1")
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        futures = [pool.submit(run_one, settings, p, s) for p, s in pending]
-        _record(path, (future.result() for future in as_completed(futures)), len(pending))
+    pending = [(settings, p, s) for s in range(seeds) for p in todo
+               if (p.kind, p.levels_label, p.variability, s) not in done]
+    _record(path, _study.results(run_one, pending, jobs), len(pending))
     return read_rows(path)
 
 
 def _record(path: Path, finished: Any, total: int) -> None:
     for number, row in enumerate(finished, 1):
-        _append(path, row)
+        _study.append_row(path, row, COLUMNS)
         print(f"[{number}/{total}] {row['kind']} L={row['conductance_levels']} s={row['variability']} "
               f"seed {row['seed']}: error {row['test_error']:.4f}, FID {row['fid']:.0f}, "
               f"entropy {row['label_entropy_bits']:.2f} bits ({row['train_seconds']:.0f} s + "

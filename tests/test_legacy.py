@@ -108,14 +108,14 @@ def stand_in_pyrkm(monkeypatch):
     package = types.ModuleType("pyrkm")
     package.rbm, package.rkm = modules["pyrkm.rbm"], modules["pyrkm.rkm"]
 
-    def write(folder, cls_name, epoch, **changes):
+    def write(folder, cls_name, update, **changes):
         obj = getattr(modules[f"pyrkm.{cls_name.lower()}"], cls_name)()
-        obj.__dict__.update(pyrkm_like_state(cls_name, epoch), **changes)
+        obj.__dict__.update(pyrkm_like_state(cls_name, update), **changes)
         with monkeypatch.context() as m:
             m.setitem(sys.modules, "pyrkm", package)
             for name, module in modules.items():
                 m.setitem(sys.modules, name, module)
-            path = folder / f"{obj.model_name}_t{epoch}.pkl"
+            path = folder / f"{obj.model_name}_t{update}.pkl"
             with open(path, "wb") as fh:
                 pickle.dump(obj, fh)
         return path, obj.__dict__
@@ -197,11 +197,15 @@ def test_other_classes_and_broken_models_are_refused(tmp_path, stand_in_pyrkm):
 def test_the_convert_pyrkm_command(tmp_path, stand_in_pyrkm, capsys):
     stand_in_pyrkm(tmp_path, "RKM", 3)
     assert main(["convert-pyrkm", str(tmp_path)]) == 0
-    assert f"wrote {tmp_path / 'old_t3.safetensors'}" in capsys.readouterr().out
+    out = capsys.readouterr().out.splitlines()
+    assert out == [f"converted {tmp_path / 'old_t3.pkl'} -> {tmp_path / 'old_t3.safetensors'}",
+                   "1 of 1 pyrkm save points converted"]
     (tmp_path / "evil_t1.pkl").write_bytes(pickle.dumps(RunsCode(tmp_path / "pwned")))
-    assert main(["convert-pyrkm", str(tmp_path), "-o", str(tmp_path / "out")]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("rkm: error: ") and "refused to load" in err and err.count("\n") == 1
+    assert main(["convert-pyrkm", str(tmp_path), "-o", str(tmp_path / "out"), "--strict"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("rkm: error: 1 of the 2 pyrkm save points") and captured.err.count("\n") == 1
+    assert "not converted:" in captured.out and "refused to load" in captured.out
+    assert (tmp_path / "out" / "old_t3.safetensors").is_file() and not (tmp_path / "pwned").exists()
 
 
 def test_real_pyrkm_save_points_convert(tmp_path, pyrkm, pyrkm_model, monkeypatch):

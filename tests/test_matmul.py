@@ -158,7 +158,7 @@ def test_training_with_int8_counts_matches_float_products(monkeypatch, settings,
     original = _products.binary_counts
     monkeypatch.setattr(_products, "binary_counts", lambda *a: used.append(original(*a)) or used[-1])
     for model in models:
-        model.train(data, save=False)
+        model.train(data, save=False, values="probabilities" if grey else "binary")
     if grey:
         assert used == []
     else:

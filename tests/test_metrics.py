@@ -235,6 +235,18 @@ def test_third_moment_error_hand_case():
     assert metrics.third_moment_error(a, b) == pytest.approx(_loop_third_error(a, b), rel=1e-10)
 
 
+def test_moment_errors_of_wide_rows_go_through_gram_matrices_with_the_same_values(monkeypatch):
+    from rkm.evaluation import _statistics
+
+    rng = np.random.default_rng(5)
+    a, b = (rng.random((9, 7)) > 0.5).astype(float), rng.exponential(size=(6, 7))
+    monkeypatch.setattr(_statistics, "_MAX_SQUARE", 1)  # every p counts as wide
+    monkeypatch.setattr(_statistics, "_CHUNK_ELEMENTS", 8)  # and the Gram matrices come in blocks of rows
+    assert metrics.covariance_error(a, b) == pytest.approx(_loop_cov_error(a, b), rel=1e-9)
+    assert metrics.third_moment_error(a, b) == pytest.approx(_loop_third_error(a, b), rel=1e-9)
+    assert metrics.covariance_error(HAND_A, HAND_B) == pytest.approx(_loop_cov_error(HAND_A, HAND_B), rel=1e-9)
+
+
 def test_moment_errors_identical_is_zero(mnist5k):
     real = mnist5k[2]
     assert metrics.covariance_error(real, real.copy()) == 0.0

@@ -390,7 +390,7 @@ def test_the_cli_refuses_levels_without_a_range_before_making_a_run_folder(tmp_p
 
     run = tmp_path / "run"
     assert main(["train", "--preset", "bars", "--run-dir", str(run), "--conductance-levels", "8"]) == 2
-    assert "rkm: error: conductance_levels=8 needs conductance_range" in capsys.readouterr().err
+    assert "rkm: error: --conductance-levels 8 needs --conductance-range" in capsys.readouterr().err
     assert not run.exists()
 
 

@@ -202,6 +202,22 @@ def test_power_spectrum_mse_uses_natural_logs_of_per_image_spectra():
     assert value.ndim == 0 and float(value) == pytest.approx(expected, rel=1e-10)
 
 
+def test_power_spectrum_mse_takes_rows_that_are_not_square_images_as_one_row_images():
+    """pyrkm's own tests/test_utils.py::test_PowerSpectrum_MSE, renamed: two tensors of 10 rows x 10 pixels."""
+    g = torch.Generator().manual_seed(0)
+    data1, data2 = torch.randn(10, 10, generator=g), torch.randn(10, 10, generator=g)
+    result = rkm.utils.PowerSpectrum_MSE(data1, data2)
+    assert torch.is_tensor(result)
+
+    def spectrum(x):  # each row's 1-D spectrum: the 2-D spectrum of a 1 x 10 image
+        return np.mean(np.abs(np.fft.fft(x.double().numpy(), axis=1)) ** 2, axis=0)
+
+    expected = np.mean((np.log(spectrum(data1) + 1e-8) - np.log(spectrum(data2) + 1e-8)) ** 2)
+    assert float(result) == pytest.approx(expected, rel=1e-10)
+    with pytest.raises(DataError, match="image_shape"):  # rkm's own metric keeps its stricter signature
+        metrics.power_spectrum_error(data1, data2)
+
+
 def test_compute_aats_takes_samples_as_columns():
     real = (RNG.random((30, 40)) > 0.5).astype(float)  # (n_visible, n_samples)
     assert rkm.ComputeAATS(real, real) == (0.0, 0.0)  # copies

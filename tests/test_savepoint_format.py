@@ -1,4 +1,4 @@
-"""Save points that cannot lie (format 2, schema, format 1 still read) and safe file handling (issue 11, items 1-2)."""
+"""Save points that cannot lie (formats 2 and 3, schema, format 1 still read) and safe file handling (issue 11, items 1-2)."""
 
 import errno
 import json
@@ -47,13 +47,13 @@ def header_of(path):
 
 
 # ------------------------------------------------------------------ item 1
-def test_format_2_covers_header_and_tensors(tmp_path):
+def test_format_3_covers_header_and_tensors(tmp_path):
     model = small()
     path = save_model(model, tmp_path)
     meta = header_of(path)
-    assert meta["format_version"] == "2" and set(meta) == savepoints.METADATA_KEYS
+    assert meta["format_version"] == "3" and set(meta) == savepoints.METADATA_KEYS
     tensors, header = read_savepoint(path)
-    assert header["format_version"] == 2
+    assert header["format_version"] == 3
     assert same_model(restore(tensors, header, device="cpu"), model)
 
 
@@ -149,9 +149,9 @@ def test_the_schema_refuses_inconsistent_save_points_with_a_message(tmp_path, kw
     assert str(path) in str(info.value)
 
 
-@pytest.mark.parametrize("version,match", [("3", r"format version '3' \(written by a newer rkm: upgrade rkm\); this "
-                                                 r"rkm reads format versions 1 and 2"),
-                                           ("0", "reads format versions 1 and 2"), ("two", "1 and 2")])
+@pytest.mark.parametrize("version,match", [("4", r"format version '4' \(written by a newer rkm: upgrade rkm\); this "
+                                                 r"rkm reads format versions 1, 2 and 3"),
+                                           ("0", "reads format versions 1, 2 and 3"), ("two", "1, 2 and 3")])
 def test_a_format_mismatch_says_which_versions_are_readable(tmp_path, version, match):
     path = save_model(small(), tmp_path)
     meta = header_of(path)
@@ -184,7 +184,7 @@ FORMAT_1 = {
 
 
 @pytest.mark.parametrize("name", sorted(FORMAT_1))
-def test_format_1_save_points_still_load_and_are_resaved_as_format_2(tmp_path, name):
+def test_format_1_save_points_still_load_and_are_resaved_as_format_3(tmp_path, name):
     cls, epoch, energy, optimizer, algo = FORMAT_1[name]
     source = DATA / f"{name}.safetensors"
     tensors, header = read_savepoint(source)
@@ -199,7 +199,7 @@ def test_format_1_save_points_still_load_and_are_resaved_as_format_2(tmp_path, n
     model.max_epochs = epoch + 2
     model.train(BAS, model_state_path=tmp_path)
     again = read_savepoint(tmp_path / f"{model.model_name}_t{epoch + 2}.safetensors")
-    assert again[1]["format_version"] == 2
+    assert again[1]["format_version"] == 3
 
 
 def test_format_1_header_checks_still_refuse_bad_values(tmp_path):

@@ -1,5 +1,9 @@
 """rkm.sklearn: scikit-learn's estimator checks, a digits pipeline, and BernoulliRBM's values."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -92,9 +96,47 @@ def test_the_rkm_score_is_the_mean_field_reconstruction_log_likelihood(digits):
     assert not np.isnan(hard.score_samples(v)).any()
 
 
-def test_verbose_logs_every_pass(digits, caplog):
+@pytest.mark.parametrize("seed", range(3))
+def test_the_default_model_beta_keeps_the_rkms_features_graded(digits, seed):
+    """BernoulliRKM's default (0.2, docs/sklearn.md) against pyrkm's 1 on a small digits pipeline: measured
+    accuracy 0.71-0.73 against chance (0.1), and 0.5-3% against 99.8-100% of P(h = 1 | v) saturated."""
+    X, y = digits
+    assert BernoulliRKM().model_beta == 0.2 and RBMEstimator().model_beta == 1.0  # BernoulliRBM's law
+
+    def fit(**params):
+        features = BernoulliRKM(n_components=32, n_iter=3, random_state=seed, **params)
+        pipe = Pipeline([("rkm", features), ("logistic", LogisticRegression(max_iter=500))]).fit(X[:400], y[:400])
+        p = features.transform(X[:400])
+        return pipe.score(X[400:], y[400:]), float(((p < 0.01) | (p > 0.99)).mean())
+
+    (accuracy, saturated), (accuracy_at_1, saturated_at_1) = fit(), fit(model_beta=1.0)
+    assert accuracy > 0.5 and saturated < 0.1
+    assert saturated_at_1 > 0.9 and accuracy_at_1 < accuracy - 0.3
+
+
+def test_verbose_prints_every_pass_as_bernoulli_rbm_does(digits, capsys):
     X, _ = digits
-    with caplog.at_level("INFO", logger="rkm.sklearn"):
-        RBMEstimator(n_components=4, n_iter=3, batch_size=50, verbose=1, random_state=0).fit(X[:100])
-    lines = [r.getMessage() for r in caplog.records if r.name == "rkm.sklearn"]
+    RBMEstimator(n_components=4, n_iter=3, batch_size=50, verbose=1, random_state=0).fit(X[:100])
+    lines = capsys.readouterr().out.splitlines()
     assert [line.split(",")[0] for line in lines] == [f"[RBMEstimator] Iteration {i}" for i in (1, 2, 3)]
+
+
+def test_a_fit_at_verbose_0_prints_nothing_and_rkm_attaches_only_a_null_handler(tmp_path):
+    """In a fresh interpreter, as a user's script: no line on stdout or stderr, and the logger "rkm" has a
+    NullHandler and nothing else, also after training (a library leaves its output to the application)."""
+    script = (
+        "import logging, numpy as np\n"
+        "from rkm.sklearn import BernoulliRKM\n"
+        "X = (np.random.default_rng(0).random((40, 9)) < 0.5).astype(float)\n"
+        "BernoulliRKM(n_components=4, n_iter=2, random_state=0).fit(X)\n"
+        "BernoulliRKM(n_components=4, random_state=0).partial_fit(X)\n"
+        "import rkm\n"
+        "rkm.RKM('m', 9, 4, max_epochs=3, device='cpu').train(X, save=False, print_error=True, print_every=1)\n"
+        "handlers = logging.getLogger('rkm').handlers\n"
+        "assert [type(h).__name__ for h in handlers] == ['NullHandler'], handlers\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+
+

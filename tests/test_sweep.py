@@ -325,12 +325,12 @@ def test_summary_figure_of_equal_seeds_and_failed_runs(tmp_path):
     from rkm import plots
 
     rows = [{"run": f"r{i}", "model.offset": offset, "model.sampling": sampling, "seed": seed, "status": "ok",
-             "test_reconstruction_error_k1": 0.1, "energy": 1.0 + seed}
+             "test_reconstruction_error_k1": 0.1, "energy_j": 1.0 + seed}
             for i, (offset, sampling, seed) in enumerate(
                 (o, s, seed) for o in (0.0, 0.5) for s in ("bernoulli", "multi-threshold") for seed in (0, 1, 2))]
     rows.append({"run": "bad", "model.offset": 1.0, "model.sampling": "bernoulli", "seed": 0, "status": "failed"})
     fig = sweep.summary_figure(rows, ["model.offset", "model.sampling"])
-    assert [ax.get_ylabel() for ax in fig.axes[::2]] == ["test_reconstruction_error_k1", "energy"]
+    assert [ax.get_ylabel() for ax in fig.axes] == ["error (fraction of pixels)", "energy (J)"]
     plots.save(fig, tmp_path / "summary.png")
     assert (tmp_path / "summary.png").stat().st_size > 0
 
@@ -338,7 +338,7 @@ def test_summary_figure_of_equal_seeds_and_failed_runs(tmp_path):
 def test_a_missing_summary_is_a_failed_row_not_a_crash(tmp_path):
     run = sweep.Run("k=1_seed=0", tmp_path / "runs" / "k=1_seed=0", {"model.k": 1}, 0, {})
     row = sweep.result_row(run, {"status": "ok", "action": "trained", "error": "", "wall_s": 1.0})
-    assert row["status"] == "failed" and row["error"].startswith("FileNotFoundError")
+    assert row["status"] == "failed" and row["error"].startswith("DataError") and "does not exist" in row["error"]
     assert "share" in row["error"] and row["test_reconstruction_error_k1"] is None
 
 

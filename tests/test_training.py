@@ -182,7 +182,8 @@ def test_energy_is_the_sum_of_the_circuit_power_of_every_pass(monkeypatch, algo,
     if grey:  # sources between the rails: the data passes take the general x^2 terms
         data = 0.1 + 0.8 * data
     per_update = {}
-    model.train(data, save=False, callback=lambda m: per_update.setdefault(m.epoch, (float(m.power_f), float(m.power_b))))
+    model.train(data, save=False, values="probabilities" if grey else "binary",
+                callback=lambda m: per_update.setdefault(m.epoch, (float(m.power_f), float(m.power_b))))
     energy, last_f, last_b = 0.0, 0.0, 0.0
     for epoch, forward, clamped, W, a, b in passes:
         power = solve_pass(W, a, b, clamped, direction="forward" if forward else "backward", g_v=0.5, g_h=0.5, offset=0.4).power

@@ -25,6 +25,7 @@ subpackage is imported on first use.
 
 from __future__ import annotations
 
+import logging as _logging
 from typing import TYPE_CHECKING
 
 import lazy_loader as _lazy
@@ -64,6 +65,10 @@ if TYPE_CHECKING:
     from .machine import RBM, RKM, load_model
 
 __version__ = "0.1.0"
+
+_logging.getLogger(__name__).addHandler(_logging.NullHandler())
+# rkm's messages go to the logger "rkm" and its children; like any library, rkm attaches no other handler:
+# the application (the rkm command, a script's logging.basicConfig) decides what is shown.
 
 PYRKM_NAMES = (
     "RBM", "RKM", "load_model", "show_and_save", "make_grid", "getbasebias", "Covariance_error",

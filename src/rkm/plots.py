@@ -1,7 +1,10 @@
 """Figures: weight filters, bias images and histograms, sample grids, training curves.
 
 Every function returns a matplotlib ``Figure`` made through pyplot (so scripts that call
-``plt.savefig`` after a plot method keep working) and never calls ``plt.show()``.
+``plt.savefig`` after a plot method keep working) and never calls ``plt.show()``. rkm's own
+figures are drawn in the style of :mod:`rkm.plotstyle` (every axis a quantity with its unit,
+only panels with data, readable log axes, borders between image cells); :func:`show_image`,
+:func:`tile` and the graph figures keep the look of pyrkm's functions they serve.
 """
 
 from __future__ import annotations
@@ -16,15 +19,16 @@ from typing import Any
 import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.axes import Axes
 from matplotlib.colors import Colormap, Normalize
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from .errors import ConfigError, DataError
 from .io.savepoints import atomic_write
+from .plotstyle import CODE_UNITS, RC, cell_borders, log_axes, panel_columns, panel_grid, quantity, styled
 
 __all__ = ["image_grid", "weight_grid", "bias_image", "bias_histograms", "reconstructions", "training_curves",
-    "show_image", "graph_nodes", "graph_edges", "infer_image_shape", "tile", "save"]
+    "CURVES", "QUALITY_CURVES", "show_image", "graph_nodes", "graph_edges", "infer_image_shape", "tile", "save"]
 
 
 def _numpy(x: Any) -> np.ndarray:
@@ -62,9 +66,14 @@ def tile(images: np.ndarray, ncols: int, pad: int, fill: float) -> np.ndarray:
     return canvas
 
 
+@styled
 def image_grid(images: Any, image_shape: Any = None, *, ncols: int | None = None, title: str = "",
-               cmap: str = "gray", symmetric: bool = False, colorbar: bool = False) -> Figure:
-    """Show rows of ``images`` (N, n_pixels) as a grid of small images."""
+               cmap: str = "gray", symmetric: bool = False, colorbar: str | None = None) -> Figure:
+    """Show rows of ``images`` (N, n_pixels) as a grid of small images, with borders between the cells.
+
+    ``colorbar``: the label of a colour bar (a quantity and its unit, :func:`rkm.plotstyle.quantity`);
+    None draws none.
+    """
     data = _numpy(images)
     if data.ndim == 1:
         data = data[None, :]
@@ -72,42 +81,51 @@ def image_grid(images: Any, image_shape: Any = None, *, ncols: int | None = None
     h, w = infer_image_shape(data.shape[1], image_shape)
     ncols = ncols or int(math.ceil(math.sqrt(n)))
     nrows = int(math.ceil(n / ncols))
-    canvas = tile(data.reshape(n, h, w), ncols, pad=1, fill=np.nan)
+    canvas = tile(data.reshape(n, h, w), ncols, pad=0, fill=np.nan)
     if symmetric:
         bound = float(np.nanmax(np.abs(canvas))) or 1.0
         vmin, vmax = -bound, bound
     else:
         vmin, vmax = float(np.nanmin(canvas)), float(np.nanmax(canvas))
-    fig, ax = plt.subplots(figsize=(min(12, 1 + 0.9 * ncols * w / max(h, w)), min(12, 1 + 0.9 * nrows)))
-    shown = ax.imshow(np.ma.masked_invalid(canvas), cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+    width = max(3.5, min(12, 1 + 0.9 * ncols * w / max(h, w))) + (1.0 if colorbar is not None else 0.0)
+    height = max(2.8 if colorbar is not None else 1.5, min(12, 1 + 0.9 * nrows))
+    fig, ax = plt.subplots(figsize=(width, height))
+    shown = ax.imshow(np.ma.masked_invalid(canvas), cmap=cmap, vmin=vmin, vmax=vmax)
+    cell_borders(ax, n, ncols, h, w)
     ax.axis("off")
     if title:
         ax.set_title(title)
-    if colorbar:
-        fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
+    if colorbar is not None:
+        fig.colorbar(shown, ax=ax, shrink=0.8, label=colorbar)
     return fig
 
 
 def weight_grid(W: Any, t: int, image_shape: Any = None, max_filters: int = 100) -> Figure:
-    """Each hidden unit's incoming weights as an image (the first ``max_filters`` units)."""
-    W = _numpy(W)[:max_filters]
-    return image_grid(W, image_shape, title=f"Weights, update {t}", cmap="RdBu_r", symmetric=True, colorbar=True)
+    """Each hidden unit's incoming weights as an image (the first ``max_filters`` units); ``t``: the update
+    named in the title."""
+    W = _numpy(W)
+    shown = min(len(W), max_filters)
+    units = f"the first {shown} of {len(W)} hidden units" if shown < len(W) else f"all {len(W)} hidden units"
+    return image_grid(W[:shown], image_shape, title=f"Weights into {units}, update {t}", cmap="RdBu_r",
+                      symmetric=True, colorbar=quantity("weight W", CODE_UNITS))
 
 
 def bias_image(bias: Any, t: int, image_shape: Any = None) -> Figure:
-    """A layer's bias as one image with a colour bar."""
+    """The visible bias as one image with a colour bar; ``t``: the update named in the title."""
     return image_grid(_numpy(bias), image_shape, ncols=1, title=f"Visible bias, update {t}", cmap="magma",
-                      colorbar=True)
+                      colorbar=quantity("visible bias a", CODE_UNITS))
 
 
+@styled
 def bias_histograms(h_bias: Any, v_bias: Any, t: int) -> Figure:
-    """Histograms of the hidden and visible biases side by side."""
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    ax1.hist(_numpy(h_bias), bins=20, color="tab:blue", edgecolor="black")
-    ax1.set(xlabel="value", ylabel="count", title=f"Hidden bias, update {t}")
-    ax2.hist(_numpy(v_bias), bins=20, color="tab:red", edgecolor="black")
-    ax2.set(xlabel="value", ylabel="count", title=f"Visible bias, update {t}")
-    fig.tight_layout()
+    """Histograms of the hidden and visible biases side by side; ``t``: the update named in the titles."""
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(8, 3.2))
+    for ax, bias, layer, symbol, colour in ((ax1, h_bias, "hidden", "b", "tab:blue"),
+                                            (ax2, v_bias, "visible", "a", "tab:red")):
+        ax.hist(_numpy(bias), bins=20, color=colour, edgecolor="black")
+        ax.set(xlabel=quantity(f"{layer} bias {symbol}", CODE_UNITS), ylabel=f"{layer} units",
+               title=f"{layer.capitalize()} bias, update {t}")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     return fig
 
 
@@ -115,83 +133,116 @@ def save(fig: Figure, path: Any) -> None:
     """Write ``fig`` to the file ``path`` atomically (never a half-written image) and release it from pyplot."""
     buffer = io.BytesIO()
     try:
-        fig.savefig(buffer, format=Path(path).suffix.lstrip(".") or None, dpi=100, bbox_inches="tight")
+        fig.savefig(buffer, format=Path(path).suffix.lstrip(".") or None, dpi=RC["savefig.dpi"],
+                    bbox_inches="tight", pad_inches=RC["savefig.pad_inches"])
     finally:
         plt.close(fig)
     atomic_write(Path(path), buffer.getvalue())
 
 
-def reconstructions(originals: Any, recon: Any, image_shape: Any = None) -> Figure:
-    """Originals (top row) above their reconstructions (bottom row)."""
+@styled
+def reconstructions(originals: Any, recon: Any, image_shape: Any = None, title: str = "") -> Figure:
+    """Originals (top row) above their reconstructions (bottom row), with borders between the cells;
+    ``title`` above them."""
     originals, recon = _numpy(originals), _numpy(recon)
     n = len(originals)
     h, w = infer_image_shape(originals.shape[1], image_shape)
-    fig, axes = plt.subplots(2, n, figsize=(max(4, 0.9 * n), 2.2), squeeze=False)
-    for i in range(n):
-        for row, data in enumerate((originals, recon)):
-            axes[row, i].imshow(data[i].reshape(h, w), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-            axes[row, i].axis("off")
-    axes[0, 0].set_title("data", loc="left", fontsize=9)
-    axes[1, 0].set_title("reconstruction", loc="left", fontsize=9)
+    canvas = tile(np.concatenate([originals, recon]).reshape(2 * n, h, w), n, pad=0, fill=np.nan)
+    fig, ax = plt.subplots(figsize=(min(12, 1.5 + 0.6 * n * w / max(h, w)), 1.6))
+    ax.imshow(canvas, cmap="gray", vmin=0, vmax=1)
+    cell_borders(ax, 2 * n, n, h, w)
+    ax.set_xticks([])
+    ax.set_yticks([h / 2 - 0.5, 3 * h / 2 - 0.5], ["data", "reconstruction"])
+    ax.tick_params(left=False)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    if title:
+        ax.set_title(title)
     return fig
 
 
+CURVES: tuple[tuple[str, str, tuple[tuple[str, str, str], ...], str], ...] = (
+    ("reconstruction error", "fraction of pixels",
+     (("train_error", "", "training rows, k = 1"), ("test_error", "", "test rows, k = 1")), "y"),
+    ("power per update", "W", (("power_f_w", "power_f", "forward (hidden nodes)"),
+                               ("power_b_w", "power_b", "backward (visible nodes)")), "y"),
+    ("cumulative energy", "J", (("energy_j", "energy", ""),), ""),
+    ("mean relaxation time", "s", (("relax_t_f_mean_s", "relax_t_f_mean", "hidden nodes (forward)"),
+                                   ("relax_t_b_mean_s", "relax_t_b_mean", "visible nodes (backward)")), "y"),
+    ("swap acceptance since the start", "fraction of swaps", (("swap_acceptance", "", ""),), ""),
+)
+"""The panels of :func:`training_curves` against the update: quantity, unit, its series (SI column of
+``metrics.csv``, the code-unit column used where a log of an older rkm has no SI one, legend label) and
+which axes are logarithmic where the values span a decade (:func:`rkm.plotstyle.log_axes`)."""
+
+QUALITY_CURVES: tuple[tuple[str, str, str, str, str], ...] = (
+    ("label_entropy", "samples from noise", "label entropy", "nats", ""),
+    ("fid", "samples from noise", "FID, shipped classifier", "", "y"),
+    ("exact_kl", "the model's stationary law", "KL(training data || model)", "nats", "y"),
+)
+"""The quality panels of :func:`training_curves`, against the cumulative energy: column, title, quantity, unit,
+log axes."""
+
+
+def _values(rows: list[dict[str, float]], key: str) -> np.ndarray:
+    return np.array([r.get(key, np.nan) for r in rows], dtype=float)
+
+
+def _curve_panels(rows: list[dict[str, float]]) -> list[tuple[str, str, list[tuple[np.ndarray, str]], str]]:
+    """The panels of :data:`CURVES` that have data: (quantity, unit, [(values, label)], log axes).
+
+    A panel shows its SI columns; only where the log has none of them (an older rkm), its code-unit ones.
+    """
+    panels = []
+    for name, unit, columns, log in CURVES:
+        for keys, shown_unit in (([c[0] for c in columns], unit), ([c[1] for c in columns], CODE_UNITS)):
+            series = [(_values(rows, key), label) for key, (_, _, label) in zip(keys, columns) if key]
+            series = [(values, label) for values, label in series if not np.isnan(values).all()]
+            if series:
+                panels.append((name, shown_unit, series, log))
+                break
+    return panels
+
+
+@styled
 def training_curves(rows: list[dict[str, float]]) -> Figure:
-    """Reconstruction errors, power, energy and relaxation times against updates; the quality of
-    samples from noise (label entropy, FID) against the cumulative energy in joules; the swap
-    acceptance of parallel tempering where the rows have it."""
-    updates = [r["update"] for r in rows]
+    """The rows of a ``metrics.csv`` as curves, one panel per quantity the rows have.
 
-    def series(key: str) -> list[float]:
-        return [r.get(key, np.nan) for r in rows]
-
-    fig, axes = plt.subplots(2, 3, figsize=(15, 7))
-    _quality_panel(axes[1, 2], rows)
-    ax = axes[0, 2]
-    if any("swap_acceptance" in r for r in rows):
-        ax.plot(updates, series("swap_acceptance"))
-        ax.set(ylabel="swap acceptance (PT, since the start)", ylim=(0, 1), xlabel="update")
-    else:
-        ax.set_axis_off()
-    ax = axes[0, 0]
-    ax.plot(updates, series("train_error"), label="train (k=1)")
-    ax.plot(updates, series("test_error"), label="test (k=1)")
-    ax.set(ylabel="reconstruction error", yscale="log")
-    ax.legend()
-    ax = axes[0, 1]
-    ax.plot(updates, series("power_f"), label="forward")
-    ax.plot(updates, series("power_b"), label="backward")
-    ax.set(ylabel="power per update (sum of batch means)")
-    ax.legend()
-    ax = axes[1, 0]
-    ax.plot(updates, series("energy"))
-    ax.set(ylabel="cumulative energy")
-    ax = axes[1, 1]
-    ax.plot(updates, series("relax_t_f_mean"), label="hidden (forward)")
-    ax.plot(updates, series("relax_t_b_mean"), label="visible (backward)")
-    ax.set(ylabel="mean relaxation time", yscale="log")
-    ax.legend()
-    for ax in axes[:, :2].flat:
-        ax.set_xlabel("update")
-    fig.tight_layout()
+    Against the update: reconstruction errors, power per update (W), cumulative energy (J),
+    mean relaxation times (s), parallel tempering's swap acceptance (:data:`CURVES`). Against
+    the cumulative energy (J): the quality of samples from noise, where it was recorded on at
+    least two rows, i.e. during training and not only at the end (:data:`QUALITY_CURVES`).
+    """
+    updates = _values(rows, "update")
+    panels = _curve_panels(rows)
+    energy = _values(rows, "energy_j")
+    quality = [(key, title, name, unit, log) for key, title, name, unit, log in QUALITY_CURVES
+               if np.count_nonzero(~np.isnan(_values(rows, key)) & ~np.isnan(energy)) >= 2]
+    n = len(panels) + len(quality)
+    ncols = panel_columns(n)
+    fig = plt.figure(figsize=(4.2 * ncols, 3.1 * math.ceil(n / ncols)))
+    axes = panel_grid(fig, n)
+    for ax, (name, unit, series, log) in zip(axes, panels):
+        for values, label in series:
+            ax.plot(updates, values, label=label or None)
+        ax.set(xlabel="update", ylabel=quantity(name, unit))
+        if unit == "fraction of swaps":
+            ax.set_ylim(0, 1)
+        log_axes(ax, log)
+        if any(label for _, label in series):
+            ax.legend()
+    for ax, (key, title, name, unit, log) in zip(axes[len(panels):], quality):
+        values = _values(rows, key)
+        kept = ~np.isnan(values) & ~np.isnan(energy)
+        ax.plot(energy[kept], values[kept], "o-")
+        if key == "label_entropy":
+            ax.axhline(np.log(10), color="0.4", linestyle=":", linewidth=1, label="ten balanced classes")
+            ax.legend()
+        ax.set(xlabel=quantity("cumulative energy", "J"), ylabel=quantity(name, unit), title=title)
+        log_axes(ax, log)
+    for ax in axes:
+        ax.grid(True)
     return fig
-
-
-def _quality_panel(ax: Axes, rows: list[dict[str, float]]) -> None:
-    """Label entropy (left axis) and FID (right axis, log) of samples from noise against cumulative energy."""
-    ax.set(xlabel="cumulative energy (J)", ylabel="label entropy (nats)", title="samples from noise")
-    marked = [r for r in rows if "label_entropy" in r or "fid" in r]
-    if not marked:
-        ax.text(0.5, 0.5, "no sample quality recorded", ha="center", va="center", transform=ax.transAxes)
-        return
-    energy = [r.get("energy_j", np.nan) for r in marked]
-    ax.plot(energy, [r.get("label_entropy", np.nan) for r in marked], "o-", color="C0", label="label entropy")
-    ax.axhline(np.log(10), color="C0", linestyle=":", linewidth=0.8)
-    ax.set_ylim(0, 2.5)
-    right = ax.twinx()
-    right.plot(energy, [r.get("fid", np.nan) for r in marked], "s--", color="C3", label="FID")
-    right.set(ylabel="FID (shipped classifier)", yscale="log")
-    ax.legend(handles=[*ax.get_lines()[:1], *right.get_lines()], loc="upper right", fontsize=8)
 
 
 def show_image(

@@ -13,6 +13,7 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -114,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     again = train.add_mutually_exclusive_group()
     again.add_argument("--resume", type=Path, metavar="RUN_DIR",
                        help="continue the run in RUN_DIR from its last save point (flags may change --max-epochs, "
-                       "--log-every, --n-generate, --generate-k, --quality-every, --n-quality)")
+                       "--log-every, --n-generate, --generate-k, --quality-every, --n-quality, --quick, "
+                       "--image-shape); a new run from its model is --init-from RUN_DIR")
     again.add_argument("--restart", type=Path, metavar="RUN_DIR",
                        help="start the run in RUN_DIR over with its config.toml, when it stopped before its first save "
                        "point")
@@ -123,33 +125,42 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--show-config", action="store_true",
                        help="print the resolved configuration, with where each value comes from (default, preset, "
                        "file, flag), and exit")
+    train.add_argument("--quick", action="store_true", help="a smoke run's evaluation (run.quick): the quality rows "
+                       "and the end-of-run evaluation generate at most 100 samples with at most 100 Gibbs steps")
     for table in ("model", "data", "run"):
         _add_flags(train, table)
 
+    run_note = " Every setting defaults to the run's own (RUN_DIR/config.toml and its latest save point); a flag " \
+               "overrides it, and what the command writes says which update, k, n and seed made it."
     gen = sub.add_parser("generate", help=HELP["generate"],
-                         description="Gibbs-sample from random visible noise with the latest save point of RUN_DIR.")
+                         description="Gibbs-sample from random visible noise with the latest save point of RUN_DIR."
+                         + run_note)
     gen.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    gen.add_argument("-n", "--n-samples", type=_count(1), default=100, help="number of samples (default 100)")
-    gen.add_argument("-k", type=_count(0), default=1000, help="Gibbs steps (default 1000)")
-    gen.add_argument("--beta", type=float, help="inverse temperature (default: the model's)")
-    gen.add_argument("--seed", type=int, default=0, help="seed of this sampling run (default 0)")
+    gen.add_argument("-n", "--n-samples", type=_count(1), help="number of samples (default: the run's n_generate)")
+    gen.add_argument("-k", type=_count(0), help="Gibbs steps (default: the run's generate_k)")
+    _add_sampling_flags(gen)
     gen.add_argument("-o", "--out", type=Path, required=True, help="output .png (grid) or .npy (array)")
 
     rec = sub.add_parser("reconstruct", help=HELP["reconstruct"],
-                         description="Reconstruct the first N test samples of the run's dataset after k steps.")
+                         description="Reconstruct the first N test rows of the run's dataset (its training rows "
+                         "where it has no held-out set) after k steps." + run_note)
     rec.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    rec.add_argument("-n", "--n-samples", type=_count(1), default=16, help="samples to reconstruct (default 16)")
-    rec.add_argument("-k", type=_count(0), default=1, help="Gibbs steps (default 1)")
+    rec.add_argument("-n", "--n-samples", type=_count(1), help="rows to reconstruct (default: the run's figure's, "
+                     "16 or run.n_eval)")
+    rec.add_argument("-k", type=_count(0), default=1, help="Gibbs steps (default 1, as the run's figure)")
+    _add_sampling_flags(rec, beta=False)
     rec.add_argument("-o", "--out", type=Path, required=True,
                      help="output .png (originals above reconstructions) or .npy")
 
     ev = sub.add_parser("evaluate", help=HELP["evaluate"],
                         description="Reconstruction error on the test data and AATS, entropy, covariance, "
-                        "third-moment, power-spectrum and FID of generated samples against the test data.")
+                        "third-moment, power-spectrum and FID of generated samples against the test data (the "
+                        "training data where the dataset has no held-out set)." + run_note)
     ev.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    ev.add_argument("-n", "--n-samples", type=_count(1), default=500,
-                    help="test samples and generated samples (default 500)")
-    ev.add_argument("-k", type=_count(0), default=1000, help="Gibbs steps for generation (default 1000)")
+    ev.add_argument("-n", "--n-samples", type=_count(1),
+                    help="test samples and generated samples (default: the run's n_eval)")
+    ev.add_argument("-k", type=_count(0), help="Gibbs steps for generation (default: the run's generate_k)")
+    _add_sampling_flags(ev, image=False)
     ev.add_argument("--no-fid", action="store_true", help="skip the FID (it needs 28x28 images)")
     ev.add_argument("--json", type=Path, help="also write the results to this JSON file")
     ev.add_argument("--log-likelihood", action="store_true",
@@ -160,8 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--ais-betas", type=_count(10), default=10000, help="AIS annealing steps (default 10000)")
     ev.add_argument("--ais-seed", type=int, default=0, help="seed of the AIS (default 0)")
 
-    pl = sub.add_parser("plot", help=HELP["plot"], description="Redraw the PNG figures of RUN_DIR.")
+    pl = sub.add_parser("plot", help=HELP["plot"],
+                        description="Redraw the PNG figures of RUN_DIR as its end of run drew them.")
     pl.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    pl.add_argument("--image-shape", metavar="HxW", help="height x width of the images the rows are (default: the "
+                    "run's data.image_shape, or square rows)")
 
     sub.add_parser("datasets", help=HELP["datasets"], description="List the datasets and whether they work offline.")
     add_energy_parser(sub)
@@ -170,16 +184,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_sampling_flags(parser: argparse.ArgumentParser, *, beta: bool = True, image: bool = True) -> None:
+    """``--beta``, ``--seed`` and ``--image-shape`` of the commands that read a run, defaulting to the run's."""
+    if beta:
+        parser.add_argument("--beta", type=float, help="inverse temperature (default: the model's model_beta)")
+    parser.add_argument("--seed", type=int, help="seed of this command's random draws (default: the run's seed)")
+    if image:
+        parser.add_argument("--image-shape", metavar="HxW", help="height x width of the images the rows are "
+                            "(default: the run's data.image_shape, or square rows)")
+
+
 # ---------------------------------------------------------------- commands
 def _print_summary(summary: dict) -> None:
     q = summary["sample_quality_vs_test"]
+    seconds = {key: summary.get(key) for key in ("train_seconds", "eval_seconds", "figures_seconds")}
     print(f"run folder: {summary['run_dir']}")
-    print(f"updates: {summary['updates']}   training time: {summary['train_seconds']} s")
-    print(f"held-out reconstruction error (k=1, {summary['test_samples']} test samples): "
+    if summary.get("init_from"):
+        print(f"started from: {summary['init_from']}")
+    print(f"updates: {summary['updates']}   training time: {seconds['train_seconds']} s   evaluation time: "
+          f"{seconds['eval_seconds']} s   figures: {seconds['figures_seconds']} s   (torch threads: "
+          f"{summary.get('torch_threads')}; OMP_NUM_THREADS=N sets them)")
+    held = summary.get("held_out", True)
+    rows = f"{summary['test_samples']} held-out test rows" if held else \
+        f"{summary['test_samples']} training rows: {summary['dataset']} has no held-out set"
+    print(f"{'held-out ' if held else ''}reconstruction error (k=1, {rows}): "
           f"{summary['test_reconstruction_error_k1']:.4f}")
+    print(f"samples from noise: {summary['generated_samples']} after k = {summary['generate_k']} Gibbs steps, seed "
+          f"{summary.get('seed')}" + (" (--quick: a smoke run's evaluation; rkm evaluate RUN_DIR evaluates it at the "
+                                      "run's settings)" if summary.get("quick") else ""))
     if "aats_truth" in q:
-        print(f"AATS of {summary['test_samples']} samples from noise vs test data (ideal 0.5, 0.5): "
-              f"{q['aats_truth']:.3f}, {q['aats_syn']:.3f}")
+        against = "the held-out data (ideal 0.5, 0.5)" if held else "the training data (no held-out set: no ideal)"
+        print(f"AATS of {summary['test_samples']} samples from noise vs {against}: {q['aats_truth']:.3f}, "
+              f"{q['aats_syn']:.3f}")
     if "label_entropy" in q:
         print(f"digits from noise by the shipped classifier: label entropy {q['label_entropy']:.3f} nats "
               f"(balanced: 2.303), {q['classes_covered']:.0%} of the classes with >= 4%, "
@@ -191,8 +227,8 @@ def _print_summary(summary: dict) -> None:
     print(f"mean relaxation times: hidden {summary['relax_t_f_mean_s']:.4g} s, visible "
           f"{summary['relax_t_b_mean_s']:.4g} s (units: rkm.core.units.DEFAULT_UNITS, docs/energy.md)")
     print("figures:")
-    for path in summary["figures"]:
-        print(f"  {path}")
+    for line in (summary.get("figures") or []) + (summary.get("figure_notes") or []):
+        print(f"  {line}")
 
 
 def _print_config(config: dict, sources: dict) -> None:
@@ -219,16 +255,29 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.no_progress:
         overrides.setdefault("run", {})["progress"] = False
         labels[("run", "progress")] = "--no-progress"
+    if args.quick:
+        overrides.setdefault("run", {})["quick"] = True
+        labels[("run", "quick")] = "--quick"
     again = args.resume if args.resume is not None else args.restart
+    init_from = overrides.get("run", {}).get("init_from")
     if again is not None:
         flag = "--resume" if args.resume is not None else "--restart"
         if args.preset or args.config:
             raise ConfigError(f"{flag} takes its settings from RUN_DIR/config.toml; drop --preset/--config.")
+        if args.run_dir is not None and args.run_dir.resolve() != again.resolve():
+            raise ConfigError(f"{flag} {again} trains the run in its own folder; drop --run-dir {args.run_dir} (to "
+                              f"start a new run in {args.run_dir} from the model of {again}, use `rkm train "
+                              f"--init-from {again} --run-dir {args.run_dir}`).")
+        if init_from:
+            raise ConfigError(f"--init-from starts a new run, {flag} {again} continues a run from its own save "
+                              "points: use one of them.")
         if not (again / "config.toml").is_file():
             raise ConfigError(f"{again} is not a run folder (no config.toml); start a run there with "
                               f"`rkm train --run-dir {again}`.")
         config = resolve(None, again / "config.toml", overrides, labels, args.sources).config
         run_dir = again
+    elif init_from:
+        config, run_dir = _warm_start_config(args, overrides, labels, init_from)
     else:
         config = resolve(args.preset, args.config, overrides, labels, args.sources).config
         run_dir = args.run_dir or Path("runs") / config["run"]["name"]
@@ -244,59 +293,122 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"\ninterrupted: a save point is in {run_dir}/model_states; continue with:\n"
                   f"  rkm train --resume {run_dir}", file=sys.stderr)
         return 130
-    _print_summary(summary)
+    if summary:
+        _print_summary(summary)
     return 0
 
 
+def _warm_start_config(args: argparse.Namespace, overrides: dict, labels: dict,
+                       init_from: str) -> tuple[dict, Path]:
+    """The configuration and folder of a new run that starts from the model ``--init-from`` names.
+
+    Without ``--preset`` and ``--config`` the settings start from the source run's ``config.toml``
+    (the flags then change them); ``run.init_from`` records the exact save point.
+    """
+    from ._warmstart import source_config, source_savepoint
+    from .config import resolve
+
+    path = source_savepoint(init_from)
+    overrides["run"]["init_from"] = str(path)
+    base = None if args.preset or args.config else source_config(path)
+    if base is not None:
+        overrides["run"].setdefault("init_device_state", False)
+    config = resolve(args.preset, args.config or base, overrides, labels, args.sources).config
+    run_dir = args.run_dir or Path("runs") / config["run"]["name"]
+    source_run = path.parent.parent if path.parent.name == "model_states" else None
+    if source_run is not None and run_dir.resolve() == source_run:
+        raise ConfigError(f"--init-from starts a new run from the model of {source_run}; give the new run its own "
+                          f"folder with --run-dir NEW ({source_run} itself trains on with --resume {source_run}).")
+    return config, run_dir
+
+
+def _check_out(out: Path) -> None:
+    """Refuse an ``--out`` that is neither ``.png`` nor ``.npy``, before any work."""
+    if out.suffix not in (".png", ".npy"):
+        raise ConfigError(f"--out must end in .png or .npy, got {out}.")
+
+
 def _write_images(array: np.ndarray, out: Path, shape: tuple[int, int] | None, title: str) -> None:
+    """``array`` to ``out`` (checked by :func:`_check_out`): a ``.npy`` array or a ``.png`` grid."""
     from .. import plots
 
     if out.suffix == ".npy":
         np.save(out, array)
-    elif out.suffix == ".png":
-        plots.save(plots.image_grid(array, shape, title=title), out)
     else:
-        raise ConfigError(f"--out must end in .png or .npy, got {out}.")
-    print(f"wrote {out}")
+        plots.save(plots.image_grid(array, shape, title=title), out)
+
+
+def _chosen(value: object, flag: str, default: object, meaning: str) -> tuple[object, str]:
+    """A command's setting: the flag's value where given (echoed as such), else the run's."""
+    return (value, f"{value} ({flag})") if value is not None else (default, f"{default} ({meaning})")
+
+
+def _read_run(args: argparse.Namespace) -> tuple[dict, Any, Any, dict[str, str]]:
+    """The run of ``args.run_dir`` with the shape ``--image-shape`` gives, its model seeded by ``--seed`` (or
+    the run's seed), and how the seed was chosen."""
+    from .run import load_run, with_image_shape
+
+    config, dataset, model = load_run(args.run_dir)
+    if getattr(args, "image_shape", None) is not None:
+        dataset = with_image_shape(dataset, hyperparams.SETTINGS[("data", "image_shape")].parse(args.image_shape,
+                                                                                                "--image-shape"))
+    model.seed, said = _chosen(args.seed, "--seed", model.seed, "the run's seed")
+    return config, dataset, model, {"seed": said}
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from ..training import evaluation_rng
-    from .run import load_run
+    from .metrics_log import generation_steps
 
-    _, dataset, model = load_run(args.run_dir)
-    model.seed = args.seed
+    _check_out(args.out)
+    config, dataset, model, said = _read_run(args)
+    k, said["k"] = _chosen(args.k, "-k", generation_steps(config, model), "the run's generate_k")
+    n, said["n"] = _chosen(args.n_samples, "-n", config["run"]["n_generate"], "the run's n_generate")
+    beta, said["beta"] = _chosen(args.beta, "--beta", model.model_beta, "the model's")
     with evaluation_rng(model):
-        samples = model.generate(args.n_samples, args.k, beta=args.beta)
-    _write_images(samples, args.out, dataset.image_shape, f"{args.n_samples} samples, k={args.k}")
+        samples = model.generate(n, k, beta=beta)
+    how = f"k = {said['k']}, beta = {said['beta']}, seed {said['seed']}"
+    _write_images(samples, args.out, dataset.image_shape, f"{n} samples from noise, update {model.epoch}\n{how}")
+    print(f"wrote {args.out}: {said['n']} samples from noise of update {model.epoch}, {how}")
     return 0
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
-    from .run import load_run
+    from .. import plots
+    from ..training import evaluation_rng
+    from .run import held_out
 
-    _, dataset, model = load_run(args.run_dir)
-    data, recon = model.reconstruct(dataset.test[: args.n_samples], args.k)
+    _check_out(args.out)
+    config, dataset, model, said = _read_run(args)
+    n, said["n"] = _chosen(args.n_samples, "-n", min(16, config["run"]["n_eval"]), "the run's figure")
+    rows = "test rows" if held_out(dataset) else "training rows (no held-out set)"
+    with evaluation_rng(model):
+        data, recon = model.reconstruct(dataset.test[:n], args.k)
+    how = f"{said['n']} {rows}, k = {args.k}, seed {said['seed']}, update {model.epoch}"
     if args.out.suffix == ".png":
-        from .. import plots
-
-        plots.save(plots.reconstructions(data, recon, dataset.image_shape), args.out)
-        print(f"wrote {args.out}")
+        plots.save(plots.reconstructions(data, recon, dataset.image_shape, title=how), args.out)
     else:
         _write_images(np.stack([data, recon]), args.out, dataset.image_shape, "")
+    print(f"wrote {args.out}: reconstructions of {how}")
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..evaluation import metrics
     from ..training import evaluation_rng, monitored_error
-    from .run import load_run
+    from .metrics_log import generation_steps
+    from .run import held_out
 
-    _, dataset, model = load_run(args.run_dir)
-    real = dataset.test[: args.n_samples]
-    results = {"update": model.epoch, "reconstruction_error_k1": monitored_error(model, real)}
+    config, dataset, model, said = _read_run(args)
+    n, said["n_samples"] = _chosen(args.n_samples, "-n", config["run"]["n_eval"], "the run's n_eval")
+    k, said["generate_k"] = _chosen(args.k, "-k", generation_steps(config, model), "the run's generate_k")
+    beta, said["beta"] = _chosen(args.beta, "--beta", model.model_beta, "the model's")
+    real = dataset.test[:n]
+    results = {"update": model.epoch, "n_samples": len(real), "generate_k": k, "beta": beta, "seed": model.seed,
+               "held_out": held_out(dataset), "settings": said,
+               "reconstruction_error_k1": monitored_error(model, real)}
     with evaluation_rng(model):
-        samples = model.generate(len(real), args.k)
+        samples = model.generate(len(real), k, beta=beta)
     fid_ok = not args.no_fid and dataset.image_shape == (28, 28)
     results.update(metrics.evaluate_samples(real, samples, dataset.image_shape, include_fid=fid_ok))
     if args.log_likelihood:
@@ -304,8 +416,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
         results.update(report(model, dataset.train, dataset.test, n_chains=args.ais_chains, n_betas=args.ais_betas,
                               seed=args.ais_seed))
-    width = max(len(k) for k in results)
-    for key, value in results.items():
+    compared = "held-out test rows" if results["held_out"] else "training rows (the dataset has no held-out set)"
+    print(f"update {model.epoch}: {len(real)} {compared} against {len(real)} samples from noise; n = "
+          f"{said['n_samples']}, k = {said['generate_k']}, beta = {said['beta']}, seed {said['seed']}")
+    shown = {key: value for key, value in results.items() if key not in ("settings", "held_out")}
+    width = max(len(key) for key in shown)
+    for key, value in shown.items():
         print(f"{key:<{width}}  {value:.6g}" if isinstance(value, float) else f"{key:<{width}}  {value}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
@@ -313,12 +429,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from .run import finish, load_run
+    from .run import plot_run
 
-    config, dataset, model = load_run(args.run_dir)
-    summary = finish(model, dataset, args.run_dir, config)
-    for path in summary["figures"]:
+    shape = None if args.image_shape is None else \
+        hyperparams.SETTINGS[("data", "image_shape")].parse(args.image_shape, "--image-shape")
+    paths, notes = plot_run(args.run_dir, shape)
+    for path in paths:
         print(path)
+    for note in notes:
+        print(note)
     return 0
 
 

@@ -10,7 +10,16 @@ from typing import Any
 
 import torch
 
-from ..circuits.energy import Settings, crossovers, fit_rows, plot_study, run_study, summary_text, write_csv
+from ..circuits.energy import (
+    UPDATE_MODELS,
+    Settings,
+    crossovers,
+    fit_rows,
+    plot_study,
+    run_study,
+    summary_text,
+    write_csv,
+)
 from ..core import units as si
 from ._commands import HELP
 
@@ -35,6 +44,12 @@ UNIT_FLAGS = (
     ("node-capacitance", "node_capacitance_f", "F", "capacitance of each node in farads"),
     ("settling-precision", "settling_precision", "EPS", "a pass lasts ln(1/EPS) slowest relaxation times"),
     ("comparator-energy", "comparator_energy_j", "J", "energy of one comparator decision in joules (0: not counted)"),
+    ("comparison-energy", "comparison_energy_j", "J", "energy of one edge's comparison of its twins' readings in "
+     "joules (0: not counted)"),
+    ("comparison-time", "comparison_time_s", "S", "duration of an update's comparison step in seconds "
+     "(0: not counted)"),
+    ("pulse-energy", "pulse_energy_j", "J", "energy of one programming pulse in joules (0: not counted)"),
+    ("pulse-time", "pulse_time_s", "S", "duration of an update's pulse step in seconds (0: not counted)"),
 )
 """The flags of ``rkm energy`` that set a field of :class:`rkm.core.units.Units`: flag, field, metavar, help."""
 
@@ -46,7 +61,8 @@ def add_energy_parser(subparsers: Any) -> argparse.ArgumentParser:
         "energy",
         help=HELP["energy"],
         description="The paper's energy study. For each size N (n_visible = n_hidden = N) it computes the "
-        "resistor network's time, power and energy per pass, Gibbs step and update in SI units, times the same "
+        "resistor network's time, power and energy per pass, Gibbs step and update (on twin networks, with the "
+        "learning step) in SI units, times the same "
         "operations as a plain RBM on the CPU (and CUDA when present) and measures their energy with RAPL or "
         "NVML where available. Writes DIR/energy.csv and DIR/energy.png and prints the fitted power laws and "
         "crossover sizes. See docs/energy.md.",
@@ -61,9 +77,9 @@ def add_energy_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--batches",
         type=_int_list,
-        default=d.batches,
         metavar="B,B,...",
-        help="digital batch sizes (default 1,64); the circuit runs one sample per pass",
+        help="digital batch sizes (default 1,64; --model: 1 and the run's batch_size); the circuit runs one sample "
+        "per pass",
     )
     p.add_argument(
         "--operations",
@@ -88,7 +104,12 @@ def add_energy_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--out", type=Path, default=Path("runs/energy"), metavar="DIR", help="output folder (default runs/energy)"
     )
-    p.add_argument("--k", type=int, default=d.k, help="Gibbs steps of an update (default 1; --model: the model's)")
+    p.add_argument("--k", type=int, help="Gibbs steps of an update (default 1; --model: the model's k)")
+    p.add_argument("--update-model", choices=UPDATE_MODELS, default=d.update_model,
+                   help="the circuit's update: twin networks running the data pass and the chain at once (default), "
+                   "or one network running them one after the other")
+    p.add_argument("--pulse-fraction", type=float, default=d.pulse_fraction, metavar="F",
+                   help="fraction of the devices pulsed per circuit update (default 1: every device once)")
     p.add_argument(
         "--samples", type=int, default=d.samples, help="clamped states averaged for the circuit power (default 32)"
     )
@@ -131,30 +152,45 @@ def add_energy_parser(subparsers: Any) -> argparse.ArgumentParser:
 def cmd_energy(args: argparse.Namespace) -> int:
     """Run ``rkm energy``: the study, ``energy.csv``, ``energy.png`` and the summary on stdout."""
     units = si.Units(**{name: getattr(args, name) for _, name, _, _ in UNIT_FLAGS})
+    model: Any = None
+    visible = None
+    k = Settings.k if args.k is None else args.k
+    batches = args.batches or Settings.batches
+    if args.model is not None:
+        from .run import load_run
+
+        config, dataset, model = load_run(args.model)
+        model.to("cpu", torch.float64)
+        visible = dataset.train
+        if args.k is not None:
+            model.k = args.k
+        k, batch = model.k, config["model"]["batch_size"]
+        batches = args.batches or tuple(sorted({1, batch}))
+        k_from = "--k" if args.k is not None else "the model's"
+        batches_from = "--batches" if args.batches else "1 and the run's batch_size"
+        print(f"model: {args.model} at update {model.epoch}, {model.n_visible} visible x {model.n_hidden} hidden; "
+              f"k = {k} ({k_from}); digital batches {','.join(map(str, batches))} ({batches_from}); clamped "
+              "states from its training data")
     settings = Settings(
         sizes=args.sizes,
-        batches=args.batches,
+        batches=batches,
         operations=args.operations,
         devices=args.devices,
         units=units,
         weight_std=args.weight_std,
         bias_std=args.bias_std,
         samples=args.samples,
-        k=args.k,
+        k=k,
         threads=args.threads,
         min_time_s=args.min_time,
         energy_window_s=args.energy_window,
         idle_s=args.idle,
         cpu_watts=args.cpu_watts,
+        update_model=args.update_model,
+        pulse_fraction=args.pulse_fraction,
         seed=args.seed,
     )
-    model = visible = None
-    if args.model is not None:
-        from .run import load_run
-
-        _, dataset, model = load_run(args.model)
-        model.to("cpu", torch.float64)
-        visible = dataset.train
+    if model is not None:
         settings = replace(settings, sizes=(model.n_visible,))
     started = time.perf_counter()
     study = run_study(settings, model=model, visible=visible, progress=not args.no_progress)

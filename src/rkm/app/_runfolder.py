@@ -19,6 +19,9 @@
   model of the latest save point must have the settings ``config.toml`` records. Then
   ``metrics.csv`` keeps only its rows up to the save point resumed from (each update once, in
   order; a row cut short by a kill is dropped), and ``config.toml`` records the new values.
+* **Save points of this run only.** ``run.json`` names the run (32 random hexadecimal digits made
+  when it starts); every save point records it (format 3), and one of another run (copied into
+  ``model_states/``) is refused by a resume and by the commands that read the folder.
 * **Full disks.** A write that fails for lack of space, a quota or a read-only file system
   ends in a :class:`~rkm.errors.StorageError` that names the file and the last good save point,
   which is never touched.
@@ -34,6 +37,7 @@ import io
 import json
 import logging
 import os
+import secrets
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,8 +48,10 @@ import numpy as np
 from .. import hyperparams
 from ..core import _checks
 from ..errors import ConfigError, RKMError, RunInUseError, StorageError
-from ..io import savepoints
+from ..io import _files, savepoints
 from ..io.datasets import Dataset
+from ..machine._schema import RUN_PATTERN
+from .metrics_log import csv_fields
 
 try:
     import fcntl
@@ -56,10 +62,13 @@ logger = logging.getLogger("rkm.app.run")
 
 LOCK_NAME = ".lock"
 DATA_NAME = "data.json"
+RUN_NAME = "run.json"
+"""The run's identifier, made when the run starts; every save point of the run records it."""
 RESUMABLE = frozenset({("model", "max_epochs"), ("run", "log_every"), ("run", "progress"), ("run", "n_generate"),
-                       ("run", "generate_k"), ("run", "quality_every"), ("run", "n_quality")})
+                       ("run", "generate_k"), ("run", "quality_every"), ("run", "n_quality"), ("run", "quick"),
+                       ("data", "image_shape")})
 """The settings a resume may change: how long to train, how often to log, what the figures and the
-quality columns show."""
+quality columns show and how much the evaluation generates."""
 WRITE_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG})
 """The ``errno`` values of a write that failed for lack of room or a read-only file system."""
 _UNTOUCHED_BY_RESUME = ("max_epochs", "lr", "device", "fast_matmul", "average_data", "seed")
@@ -124,6 +133,7 @@ class RunFolder:
         self.states = self.path / "model_states"
         self.config_path, self.metrics_path = self.path / "config.toml", self.path / "metrics.csv"
         self.data_path, self.summary_path = self.path / DATA_NAME, self.path / "summary.json"
+        self.run_path = self.path / RUN_NAME
 
     # ---------------------------------------------------------------- state
     def latest(self) -> tuple[int, Path] | None:
@@ -159,7 +169,7 @@ class RunFolder:
             raise self.storage_error(err) from err
         finally:
             if created and not self.holds_run():
-                for leftover in (lock.path, self.data_path):
+                for leftover in (lock.path, self.data_path, self.run_path):
                     with contextlib.suppress(OSError):
                         leftover.unlink()
             lock.release()
@@ -204,12 +214,50 @@ class RunFolder:
                               f"Start it over with `rkm train --restart {self.path}` (restart=True).")
 
     def clear(self) -> None:
-        """Remove what a run that stopped before its first save point left: its log, summary and data record."""
-        for path in (self.metrics_path, self.summary_path, self.data_path):
+        """Remove what a run that stopped before its first save point left: its log, summary, data and run record."""
+        for path in (self.metrics_path, self.summary_path, self.data_path, self.run_path):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
         if self.states.is_dir():
             savepoints.clean_temporaries(self.states)
+
+    # ------------------------------------------------------------------ the run
+    def start_run(self) -> str:
+        """A new run's identifier, written to ``run.json`` (atomically)."""
+        run = secrets.token_hex(16)
+        savepoints.atomic_write(self.run_path, (json.dumps({"run": run}) + "\n").encode())
+        return run
+
+    def recorded_run(self) -> str | None:
+        """The identifier ``run.json`` records, or None when there is none (a run of an older rkm)."""
+        if not os.path.lexists(self.run_path):
+            return None
+        run = _files.read_json(self.run_path, "run record", ConfigError).get("run")
+        if not isinstance(run, str) or not RUN_PATTERN.match(run):
+            raise ConfigError(f"{self.run_path} is damaged: it records the run {run!r}, not 32 hexadecimal digits. "
+                              "Remove it (the save points' own run is then adopted).")
+        return run
+
+    def check_run(self, model: Any) -> None:
+        """Refuse a model loaded from a save point of another run than this folder's (copied into it)."""
+        recorded = self.recorded_run()
+        if recorded is not None and model.run_id is not None and model.run_id != recorded:
+            latest = self.latest()
+            source = latest[1] if latest else self.states
+            raise ConfigError(f"{source} belongs to another run (run {model.run_id}, this folder's is {recorded}): it "
+                              "was copied here from another run folder. Move it away; the run's own latest save point "
+                              "is then used.")
+
+    def bind(self, model: Any) -> None:
+        """Set ``model.run_id`` to this folder's run: the recorded one (a save point of another is refused),
+        else the save point's own, else a new one (a run of an older rkm); ``run.json`` then records it."""
+        self.check_run(model)
+        run = self.recorded_run() or model.run_id
+        if run is None:
+            run = self.start_run()
+        elif not self.run_path.exists():
+            savepoints.atomic_write(self.run_path, (json.dumps({"run": run}) + "\n").encode())
+        model.run_id = run
 
     # ---------------------------------------------------------------- resume
     @staticmethod
@@ -226,10 +274,10 @@ class RunFolder:
 
     def check_data(self, dataset: Dataset) -> None:
         """Raise a ConfigError if the data is not the data the run started with (``data.json``)."""
-        if not self.data_path.is_file():
+        if not os.path.lexists(self.data_path):
             logger.info("%s has no %s (a run of an older rkm): its data cannot be compared.", self.path, DATA_NAME)
             return
-        recorded = savepoints.json_object(self.data_path.read_bytes(), "content", self.data_path)
+        recorded = _files.read_json(self.data_path, "data record", ConfigError)
         now = fingerprint(dataset)
         if recorded != now:
             raise ConfigError(f"the data of {self.path} changed since the run started ({self.data_path} records "
@@ -273,15 +321,19 @@ class RunFolder:
         rkm) keeps its values under the names ``columns`` shares with its header, the new
         columns empty. The file is rewritten atomically, and only if that changes it.
         """
-        if not self.metrics_path.is_file():
+        if not os.path.lexists(self.metrics_path):
             return
-        raw = self.metrics_path.read_bytes()
+        try:
+            raw = _files.read_bytes(self.metrics_path, "metrics log", ConfigError)
+        except ConfigError as err:
+            logger.warning("%s; it is written anew from update %d on (its rows before are lost).", err, update)
+            raw = b""
         lines = raw.split(b"\n")[:-1]  # the last piece has no line end: empty, or cut short
-        rows = [next(csv.reader([line.decode("utf-8", "replace").rstrip("\r")]), []) for line in lines]
+        rows = [csv_fields(line.decode("utf-8", "replace").rstrip("\r")) or [] for line in lines]
         header = rows[0] if rows and rows[0] and rows[0][0] == columns[0] else list(columns)
         kept, last = [",".join(columns)], -1
         for fields in rows:
-            if len(fields) != len(header) or not fields[0].isdigit():
+            if len(fields) != len(header) or not (fields[0].isascii() and fields[0].isdigit()):
                 continue
             if last < int(fields[0]) <= update:
                 values = dict(zip(header, fields))

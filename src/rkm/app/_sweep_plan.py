@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
+import math
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -18,6 +20,7 @@ import torch
 
 from ..errors import ConfigError, RKMError
 from ..hyperparams import fast_matmul_setting
+from ._sweep_record import differences
 from .config import DEFAULTS, merge, read_config_file, resolve_config, validate
 from .run import build_model, load_data
 
@@ -46,18 +49,45 @@ def parse_grid(items: Iterable[str]) -> dict[str, list[str]]:
     return grid
 
 
+MAX_RUNS = 10_000
+"""The most runs one sweep may have (combinations times seeds): more is several studies, each its own --out."""
+MAX_SEED = 2**63 - 1
+"""The largest seed (a model's generator takes seeds from 0 to 2**63 - 1)."""
+
+
 def parse_seeds(text: str) -> list[int]:
-    """``--seeds``: a count ``N`` (seeds 0 to N-1) or a comma-separated list of seeds."""
+    """``--seeds``: a count ``N`` (seeds 0 to N-1, at most :data:`MAX_RUNS`) or a comma-separated list of seeds."""
     parts = [p.strip() for p in str(text).split(",") if p.strip()]
     try:
         numbers = [int(p) for p in parts]
     except ValueError:
-        raise ConfigError(f"--seeds takes a count (3: seeds 0, 1, 2) or a list (0,5,9), got {text!r}.") from None
+        raise ConfigError(f"--seeds takes a count (3: seeds 0, 1, 2) or a list (0,5,9) of whole numbers, got "
+                          f"{str(text)[:60]!r}.") from None
     if "," not in str(text):
-        if not numbers or numbers[0] < 1:
-            raise ConfigError(f"--seeds N needs N >= 1, got {text!r}.")
+        if not numbers or not 1 <= numbers[0] <= MAX_RUNS:
+            raise ConfigError(f"--seeds N needs N from 1 to {MAX_RUNS} (the most runs a sweep may have), got "
+                              f"{str(text)[:60]!r}.")
         return list(range(numbers[0]))
-    return numbers
+    return check_seeds(numbers)
+
+
+def check_seeds(seeds: Sequence[Any]) -> list[int]:
+    """``seeds`` as a list of distinct integers from 0 to :data:`MAX_SEED`, at most :data:`MAX_RUNS` of them."""
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence):
+        raise ConfigError(f"seeds must be a count or a list of integers, got {_short(seeds)}.")
+    if not seeds or len(seeds) > MAX_RUNS:
+        raise ConfigError(f"seeds must list from 1 to {MAX_RUNS} seeds, got {len(seeds)}.")
+    bad = [s for s in seeds if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= MAX_SEED]
+    if bad:
+        raise ConfigError(f"seeds must be integers from 0 to {MAX_SEED}, got {_short(bad[0])}.")
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"seeds {_short(list(seeds))} list a seed twice.")
+    return list(seeds)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def grid_from_table(table: Mapping, where: str) -> tuple[dict[str, list], list[int] | None]:
@@ -67,23 +97,32 @@ def grid_from_table(table: Mapping, where: str) -> tuple[dict[str, list], list[i
     ``[sweep.data]``, ``[sweep.run]`` (or dotted keys ``model.offset = [...]``) whose
     values are lists of the settings to sweep.
     """
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"sweep in {where} is not a table; write [sweep] with seeds and tables [sweep.model], "
+                          "[sweep.data], [sweep.run] of value lists.")
     grid: dict[str, list] = {}
     seeds = None
     for name, value in table.items():
         if name == "seeds":
-            seeds = parse_seeds(str(value)) if isinstance(value, int) and not isinstance(value, bool) else value
-            if not isinstance(seeds, list):
-                raise ConfigError(f"sweep.seeds in {where} must be a count or a list of seeds, got {value!r}.")
+            if isinstance(value, int) and not isinstance(value, bool):
+                seeds = parse_seeds(str(value))
+            elif isinstance(value, list):
+                seeds = check_seeds(value)
+            else:
+                raise ConfigError(f"sweep.seeds in {where} must be a count or a list of seeds, got {_short(value)}.")
             continue
         if not isinstance(value, Mapping):
             raise ConfigError(
                 f"sweep.{name} in {where} is not a table; [sweep] takes seeds and tables [sweep.model], "
                 "[sweep.data], [sweep.run] of value lists."
             )
+        if name not in DEFAULTS:
+            raise ConfigError(f"unknown table [sweep.{name}] in {where}; use [sweep.model], [sweep.data] or "
+                              "[sweep.run].")
         for key, values in value.items():
             if not isinstance(values, list):
                 raise ConfigError(
-                    f"sweep.{name}.{key} in {where} must be a list of values, got {values!r}; "
+                    f"sweep.{name}.{key} in {where} must be a list of values, got {_short(values)}; "
                     f"put a fixed setting in [{name}] instead."
                 )
             grid[f"{name}.{key}"] = values
@@ -176,12 +215,8 @@ def _check_machine_settings(config: dict, local: bool) -> dict:
     return checked
 
 
-def _differences(a: dict, b: dict) -> list[str]:
-    return [f"{t}.{k}" for t in DEFAULTS for k in DEFAULTS[t] if a[t][k] != b[t][k]]
-
-
 def plan(base_config: dict, grid: Mapping[str, Sequence], seeds: Sequence[int], out: str | os.PathLike, *,
-         local: bool = True) -> list[Run]:
+         local: bool = True, progress: bool = False) -> list[Run]:
     """Every run of a sweep, each checked as a run would check it, before anything starts.
 
     Parameters
@@ -197,27 +232,38 @@ def plan(base_config: dict, grid: Mapping[str, Sequence], seeds: Sequence[int], 
     local : bool
         The runs execute on this machine, so ``model.device`` and ``model.fast_matmul``
         are checked against it too.
+    progress : bool
+        Show a progress bar over the combinations when checking them takes more than two seconds.
 
     Raises
     ------
     ConfigError
         An unknown grid key, a value the configuration refuses, a combination whose
-        model cannot be constructed, bad seeds, or an existing run folder that holds a
-        run of another configuration. Data errors keep their type.
+        model cannot be constructed, bad seeds, more than :data:`MAX_RUNS` runs, or an
+        existing run folder that holds a run of another configuration (or a longer one).
+        Data errors keep their type.
     """
-    seeds = list(seeds)
-    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
-        raise ConfigError(f"seeds must be a non-empty list of integers >= 0, got {seeds!r}.")
-    if len(set(seeds)) != len(seeds):
-        raise ConfigError(f"seeds {seeds} lists a seed twice.")
+    seeds = check_seeds(seeds)
+    sizes = {key: len(values) if isinstance(values, Sequence) and not isinstance(values, str) else 1
+             for key, values in grid.items()}
+    total = math.prod(sizes.values()) * len(seeds)
+    if total > MAX_RUNS:
+        shape = " x ".join(str(n) for n in sizes.values()) or "1"
+        raise ConfigError(f"the sweep would have {total} runs ({shape} combinations x {len(seeds)} seeds), more than "
+                          f"the {MAX_RUNS} one sweep may have; split it into several sweeps, each with its own --out.")
     base = merge(base_config, {"run": {"progress": False}}, "the sweep")
     axes = {key: _coerced_values(base, key, values) for key, values in grid.items()}
     short = [key.partition(".")[2] for key in axes]
     labels = [s if short.count(s) == 1 else key for s, key in zip(short, axes)]
     root = Path(out).resolve() / "runs"
     datasets: dict[tuple, Any] = {}
+    built: set[str] = set()
     runs: list[Run] = []
-    for combo in itertools.product(*axes.values()):
+    from tqdm.auto import tqdm
+
+    combinations = tqdm(itertools.product(*axes.values()), total=total // len(seeds), unit="combination",
+                        desc="checking the grid", delay=2, disable=not progress, leave=False)
+    for combo in combinations:
         values = dict(zip(axes, combo))
         updates: dict[str, dict] = {}
         for key, value in values.items():
@@ -227,11 +273,14 @@ def plan(base_config: dict, grid: Mapping[str, Sequence], seeds: Sequence[int], 
         described = ", ".join(f"{k}={v}" for k, v in values.items()) or "the base configuration"
         checked = _check_machine_settings(config, local)
         data_key = tuple(sorted(checked["data"].items()))
+        model_key = json.dumps([checked["model"], data_key, checked["run"]["name"]], default=str)
         try:
             validate(checked)
             if data_key not in datasets:
                 datasets[data_key] = load_data(checked)
-            build_model(checked, datasets[data_key])
+            if model_key not in built:
+                build_model(checked, datasets[data_key])
+                built.add(model_key)
         except RKMError as err:
             raise type(err)(f"grid combination {described}: {err}") from None
         prefix = "_".join(f"{label}={_slug(v)}" for label, v in zip(labels, combo))
@@ -241,13 +290,20 @@ def plan(base_config: dict, grid: Mapping[str, Sequence], seeds: Sequence[int], 
     if len({r.name for r in runs}) != len(runs):
         raise ConfigError("two grid values give the same run folder name; make the values differ in letters or digits.")
     for run in runs:
-        existing = run.path / "config.toml"
-        if existing.is_file():
-            held = resolve_config(config_file=existing)
-            if held != run.config:
-                keys = ", ".join(_differences(held, run.config)[:4])
-                raise ConfigError(
-                    f"{run.path} holds a run of another configuration ({keys} differ); "
-                    "use another --out, or delete that folder to run it anew."
-                )
+        _check_existing(run)
     return runs
+
+
+def _check_existing(run: Run) -> None:
+    """Refuse a run folder that holds a run of another configuration, or a longer run than this one."""
+    existing = run.path / "config.toml"
+    if not existing.is_file():
+        return
+    held = resolve_config(config_file=existing)
+    keys = differences(held, run.config)
+    if keys:
+        raise ConfigError(f"{run.path} holds a run of another configuration ({', '.join(keys[:4])}); use another "
+                          "--out, or delete that folder to run it anew.")
+    if held["model"]["max_epochs"] > run.config["model"]["max_epochs"]:
+        raise ConfigError(f"{run.path} holds a run of {held['model']['max_epochs']} updates; a sweep can extend its "
+                          f"runs (a larger model.max_epochs), not shorten them to {run.config['model']['max_epochs']}.")

@@ -4,26 +4,46 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..errors import DataError, DatasetNotFoundError
 from ..evaluation import metrics
+from ..io import _files
 from ..io.savepoints import atomic_write
 from ._sweep_plan import Run
 from ._sweep_worker import one_line
 
 SUMMARY_COLUMNS = (
-    "updates", "train_seconds", "test_reconstruction_error_k1", "energy", "power_f", "power_b",
+    "updates", "train_seconds", "test_reconstruction_error_k1", "energy", "energy_j", "power_f", "power_b",
     "relax_t_f_mean", "relax_t_b_mean",
 )
 """Columns of ``results.csv`` copied from each run's ``summary.json``, before the sample-quality
 metrics (the keys of :data:`rkm.evaluation.metrics.METRIC_KEYS` that any run has)."""
 
-PLOTTED = ("test_reconstruction_error_k1", *metrics.METRIC_KEYS, "energy", "train_seconds")
+PLOTTED = ("test_reconstruction_error_k1", *metrics.METRIC_KEYS, "energy_j", "train_seconds")
 """Metrics drawn in ``summary.png``, where at least one run has them."""
+
+LABELS: dict[str, tuple[str, str | None, str]] = {
+    "test_reconstruction_error_k1": ("error", "fraction of pixels", "reconstruction of test rows, k = 1"),
+    "aats_truth": ("AATS, real samples", "fraction", "ideal 0.5"),
+    "aats_syn": ("AATS, generated samples", "fraction", "ideal 0.5"),
+    "entropy_measure": ("entropy gap", None, "compressed mixed vs test data, ideal 0"),
+    "covariance_error": ("covariance error", None, "ideal 0"),
+    "third_moment_error": ("third-moment error", None, "ideal 0"),
+    "power_spectrum_error": ("power-spectrum error", None, "ideal 0"),
+    "fid": ("FID", None, "shipped classifier, ideal 0"),
+    "energy_j": ("energy", "J", "dissipated in training"),
+    "train_seconds": ("time", "s", "training"),
+}
+"""How each metric of :data:`PLOTTED` is named on ``summary.png``: the quantity and unit of its axis and the
+panel's title (:func:`rkm.evaluation.metrics.evaluate_samples` defines the quality metrics)."""
+
+CODE_UNIT_KEYS = frozenset({"model.offset", "model.g_v", "model.g_h", "model.min_W", "model.max_W",
+                            "model.comparator_offset"})
+"""Swept settings that are voltages or conductances in the circuit's code units (:mod:`rkm.core.units`)."""
 
 MAX_SERIES = 6
 """More combinations of the other swept keys than this are pooled into one series in a panel."""
@@ -36,13 +56,14 @@ def result_row(run: Run, outcome: Mapping) -> dict[str, Any]:
     summary: dict = {}
     if outcome["status"] == "ok":
         try:
-            summary = json.loads((run.path / "summary.json").read_text())
-        except (FileNotFoundError, json.JSONDecodeError) as err:
+            summary = _files.read_json(run.path / "summary.json", "summary", DataError)
+        except (DataError, DatasetNotFoundError) as err:
             row.update(status="failed",
                        error=f"{one_line(err)} (is the sweep folder on a file system the workers share?)")
     for key in SUMMARY_COLUMNS:
         row[key] = summary.get(key)
-    row.update(summary.get("sample_quality_vs_test", {}))
+    quality = summary.get("sample_quality_vs_test")
+    row.update(quality if isinstance(quality, dict) else {})
     return row
 
 
@@ -61,30 +82,50 @@ def write_results(rows: list[dict], keys: Sequence[str], path: str | os.PathLike
     atomic_write(Path(path), buffer.getvalue().encode())
 
 
+def _x_key(rows: list[dict], keys: list[str]) -> str:
+    """The swept key along x: the numeric one with the most levels, else the first."""
+    def numeric(key: str) -> bool:
+        return all(isinstance(r[key], (int, float)) and not isinstance(r[key], bool) for r in rows)
+
+    levels = {key: len({r[key] for r in rows}) for key in keys}
+    ranked = sorted(keys, key=lambda key: (not numeric(key), -levels[key], keys.index(key)))
+    return ranked[0]
+
+
 def summary_figure(rows: list[dict], keys: Sequence[str]) -> Any:
-    """Each metric (rows of panels) against each swept key (columns): the mean over the
-    seeds with bars from their minimum to their maximum, one series per combination of
-    the other swept keys (pooled when there are more than ``MAX_SERIES``)."""
+    """One panel per metric (:data:`PLOTTED`, where a finished run has it) against one swept key:
+    the mean over the seeds with bars from their minimum to their maximum, one series per
+    combination of the other swept keys (pooled when there are more than :data:`MAX_SERIES`),
+    one legend for all panels.
+
+    The key along x is the numeric one with the most levels (else the first); the other keys'
+    values tell the series apart.
+    """
     import matplotlib.pyplot as plt
     import numpy as np
+
+    from .. import plotstyle
 
     ok = [r for r in rows if r["status"] == "ok"]
     shown = [m for m in PLOTTED if any(isinstance(r.get(m), (int, float)) for r in ok)]
     keys = list(keys) or ["seed"]
-    fig, axes = plt.subplots(max(1, len(shown)), len(keys), figsize=(3.6 * len(keys) + 1, 2.5 * max(1, len(shown))),
-                             squeeze=False, layout="constrained")
-    for j, key in enumerate(keys):
-        levels = list(dict.fromkeys(r[key] for r in rows))
-        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in levels)
-        xs = {v: (v if numeric else i) for i, v in enumerate(levels)}
-        others = [k for k in keys if k != key and k != "seed"]
-        groups: dict[str, list[dict]] = {}
-        for r in ok:
-            groups.setdefault(", ".join(f"{k}={r[k]}" for k in others), []).append(r)
-        if len(groups) > MAX_SERIES:
-            groups = {"pooled over " + ", ".join(others): ok}
-        for i, metric in enumerate(shown):
-            ax = axes[i, j]
+    key = _x_key(rows, keys)
+    levels = list(dict.fromkeys(r[key] for r in rows))
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in levels)
+    xs = {v: (v if numeric else i) for i, v in enumerate(levels)}
+    others = [k for k in keys if k not in (key, "seed")]
+    groups: dict[str, list[dict]] = {}
+    for r in ok:
+        groups.setdefault(", ".join(f"{k}={r[k]}" for k in others), []).append(r)
+    if len(groups) > MAX_SERIES:
+        groups = {"pooled over " + ", ".join(others): ok}
+    seeds = len({r["seed"] for r in ok})
+    with plotstyle.style():
+        n = max(1, len(shown))
+        ncols = plotstyle.panel_columns(n)
+        fig = plt.figure(figsize=(3.8 * ncols, 3.0 * -(-n // ncols) + 0.6))
+        axes = plotstyle.panel_grid(fig, len(shown))
+        for ax, metric in zip(axes, shown):
             for label, members in groups.items():
                 points = []
                 for level in levels:
@@ -97,11 +138,14 @@ def summary_figure(rows: list[dict], keys: Sequence[str]) -> Any:
                     ax.errorbar(x, mean, yerr=spread, marker="o", capsize=3, label=label or None)
             if not numeric:
                 ax.set_xticks(list(xs.values()), [str(v) for v in levels])
-            ax.set_xlabel(key if i == len(shown) - 1 else "")
-            ax.set_ylabel(metric if j == 0 else "")
-            if i == 0 and any(groups):
-                ax.legend(fontsize="x-small")
-    if not shown:
-        axes[0, 0].set_title("no finished runs")
-    fig.suptitle("mean over seeds, bars: min to max")
+                ax.set_xlim(-0.5, len(levels) - 0.5)
+            name, unit, title = LABELS[metric]
+            ax.set(xlabel=plotstyle.quantity(key, plotstyle.CODE_UNITS if key in CODE_UNIT_KEYS else None),
+                   ylabel=plotstyle.quantity(name, unit), title=title)
+            ax.grid(True)
+        if shown:
+            fig.suptitle(f"mean over {seeds} seed{'s' if seeds != 1 else ''}, bars: minimum to maximum")
+            plotstyle.figure_legend(fig, axes, loc="outside lower center")
+        else:
+            fig.text(0.5, 0.5, "no finished runs: see results.csv", ha="center", va="center")
     return fig

@@ -5,7 +5,6 @@ Dask pickles :func:`train_one` by reference, so the workers import it from this 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -13,6 +12,8 @@ from pathlib import Path
 
 import torch
 
+from ..errors import DataError
+from ..io import _files
 from ..io.savepoints import savepoint_path
 from ._runfolder import RunFolder
 from .config import resolve_config
@@ -28,9 +29,8 @@ def is_finished(run_dir: str | os.PathLike, config: dict) -> bool:
     """A run is finished when its ``summary.json`` is complete at ``max_epochs`` updates,
     its ``config.toml`` is ``config``, and (when it saves) its final save point exists."""
     run_dir = Path(run_dir)
-    try:
-        summary = json.loads((run_dir / "summary.json").read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+    summary = read_summary(run_dir)
+    if summary is None:
         return False
     if not (run_dir / "config.toml").is_file() or resolve_config(config_file=run_dir / "config.toml") != config:
         return False
@@ -38,6 +38,19 @@ def is_finished(run_dir: str | os.PathLike, config: dict) -> bool:
     if summary.get("updates") != final:
         return False
     return not config["run"]["save"] or savepoint_path(run_dir / "model_states", config["run"]["name"], final).is_file()
+
+
+def read_summary(run_dir: Path) -> dict | None:
+    """The run's ``summary.json``, or None when it is missing or damaged (it is derived: resuming the
+    run writes it anew, so a damaged one is logged and treated as absent)."""
+    path = run_dir / "summary.json"
+    if not os.path.lexists(path):
+        return None
+    try:
+        return _files.read_json(path, "summary", DataError)
+    except DataError as err:
+        logger.warning("%s; the run will be resumed to write it anew.", err)
+        return None
 
 
 # ------------------------------------------------------------------ one run, on a worker
@@ -99,11 +112,12 @@ def train_one(config: dict, run_dir: str | Path, topic: str | None = None, clien
 
 
 def _worker_process_settings() -> None:
-    """One torch thread, and rkm's messages below warnings kept out of the worker's stderr."""
+    """One torch thread, and rkm's warnings on the worker's stderr (the worker process is the sweep's, so it
+    configures its output as the rkm command does; rkm itself attaches only a NullHandler)."""
     if torch.get_num_threads() != 1:
         torch.set_num_threads(1)
     base = logging.getLogger("rkm")
-    if not base.hasHandlers():
+    if all(isinstance(h, logging.NullHandler) for h in base.handlers) and not logging.getLogger().handlers:
         handler = logging.StreamHandler()
         handler.setLevel(logging.WARNING)
         base.addHandler(handler)

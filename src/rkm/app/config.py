@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 from .. import hyperparams
 from ..errors import ConfigError
+from ..io import _files
 from ..io.savepoints import atomic_write
 
 __all__ = [
@@ -105,29 +106,35 @@ def validate(config: dict) -> dict:
     hyperparams.check_model(model)
     hyperparams.check_memory(model, model["device"])
     m, r = config["model"], config["run"]
+    if r["init_device_state"] and not r["init_from"]:
+        raise ConfigError("run.init_device_state takes the device state of the model run.init_from names; set "
+                          "run.init_from (--init-from RUN_OR_SAVEPOINT) too.")
     if r["lr_final"] is not None and r["lr_final"] > m["lr"]:
         raise ConfigError(f"run.lr_final ({r['lr_final']}) must not exceed model.lr ({m['lr']}): it is the rate "
                           "the learning rate is annealed down to.", names=("lr_final", "lr"))
     return config
 
 
+MAX_CONFIG_BYTES = 16 << 20
+"""The largest configuration file read (16 MiB; a sweep's grid of thousands of values is a few hundred kB)."""
+
+
 def read_config_file(path: str | os.PathLike) -> dict:
-    """Parse a TOML configuration file into nested tables."""
+    """Parse a TOML configuration file (a regular file of at most :data:`MAX_CONFIG_BYTES`) into nested tables."""
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
         import tomli as tomllib
     path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"config file {path} does not exist.")
-    if not path.is_file():
-        raise ConfigError(f"config file {path} is not a regular file.")
+    text = _files.read_bytes(path, "config file", ConfigError, limit=MAX_CONFIG_BYTES)
     try:
-        return tomllib.loads(path.read_bytes().decode("utf-8"))
+        return tomllib.loads(text.decode("utf-8"))
     except UnicodeDecodeError as err:
         raise ConfigError(f"config file {path} is not UTF-8 text (byte {err.start}); a TOML file is text.") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"config file {path} is not valid TOML: {err}.") from None
+    except RecursionError:
+        raise ConfigError(f"config file {path} nests its arrays or tables too deeply to be a configuration.") from None
 
 
 def toml_value(value: Any) -> str:

@@ -11,13 +11,16 @@ worker, which is the fault tolerance a long sweep needs. ``docs/sweep.md`` has t
 
 The folder ``out`` of a sweep holds::
 
+    sweep.json      the base configuration and swept keys: one OUT holds one sweep
     runs/NAME/      one run folder per combination and seed, NAME like offset=0.5_seed=1
     results.csv     one row per run: swept values, seed, status, summary metrics
     summary.png     each metric against each swept key, mean and range over the seeds
 
 Re-running a sweep skips the finished runs (:func:`is_finished`) and resumes the others
-from their last save point; a run that fails for a reason of its own is reported in
-``results.csv`` with its error and does not stop the others.
+from their last save point; a re-run with a larger ``model.max_epochs`` extends every run by
+resuming it. Another sweep (another base configuration or other swept keys) on the same
+``out`` is refused (``rkm.app._sweep_record``). A run that fails for a reason of its own is
+reported in ``results.csv`` with its error and does not stop the others.
 
 The plan of a sweep (grid, seeds, runs), the task a worker executes and the results live in
 the internal modules ``_sweep_plan``, ``_sweep_worker`` and ``_sweep_results``; this module
@@ -28,7 +31,6 @@ names what a user calls of the others.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
 import sys
@@ -40,12 +42,16 @@ from typing import Any
 
 from ..errors import ConfigError
 from ._commands import HELP
-from ._sweep_plan import Run, load_sweep_config, parse_grid, parse_seeds, plan, split_sweep
+from ._sweep_cluster import checked_scheduler, cluster_client, default_workers
+from ._sweep_plan import MAX_RUNS, Run, load_sweep_config, parse_grid, parse_seeds, plan, split_sweep
+from ._sweep_record import RECORD_NAME, check_record, claim
 from ._sweep_results import SUMMARY_COLUMNS, result_row, summary_figure, write_results
 from ._sweep_worker import LOCK_NAME, is_finished, one_line, train_one
 
 __all__ = [
     "LOCK_NAME",
+    "MAX_RUNS",
+    "RECORD_NAME",
     "SUMMARY_COLUMNS",
     "Run",
     "default_workers",
@@ -106,42 +112,6 @@ class _Progress:
 
     def close(self) -> None:
         self.bar.close()
-
-
-def default_workers() -> int:
-    """The cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-@contextlib.contextmanager
-def _client(client: Any, scheduler: str | None, workers: int | None) -> Iterator:
-    """The given client, a client of ``scheduler`` (an address or a scheduler file), or
-    an embedded LocalCluster of ``workers`` one-thread processes."""
-    if client is not None:
-        yield client
-        return
-    from distributed import Client, LocalCluster
-
-    if scheduler is not None:
-        where = {"scheduler_file": scheduler} if Path(scheduler).is_file() else {"address": scheduler}
-        try:
-            remote = Client(**where, timeout="20s")
-        except (OSError, TimeoutError) as err:
-            raise ConfigError(
-                f"cannot reach the Dask scheduler at {scheduler} ({one_line(err)}); start it with "
-                "`dask scheduler`, or pass its address (tcp://HOST:PORT) or scheduler file."
-            ) from None
-        with remote:
-            yield remote
-        return
-    n = default_workers() if workers is None else workers
-    threads = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=":0",
-                      env=threads) as cluster, Client(cluster) as local:
-        yield local
 
 
 def _execute(client: Any, runs: list[Run], progress: _Progress) -> Iterator[tuple[Run, dict]]:
@@ -208,7 +178,8 @@ def run_sweep(base_config: dict | str | os.PathLike, grid: Mapping[str, Sequence
     Raises
     ------
     ConfigError
-        Bad grid keys or values, seeds or options, found before any run starts.
+        Bad grid keys or values, seeds or options, more than :data:`MAX_RUNS` runs, or an
+        ``out`` that holds another sweep, found before any run starts.
     """
     if isinstance(base_config, (str, os.PathLike)):
         config, file_grid, file_seeds = load_sweep_config(base_config)
@@ -233,9 +204,11 @@ def _sweep(config: dict, grid: dict, seeds: Any, out: Any, client: Any, workers:
         raise ConfigError("--workers is for the embedded cluster; with --scheduler the cluster has its own workers.")
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise ConfigError(f"--workers must be an integer >= 1, got {workers!r}.")
-    runs = plan(config, grid, seeds, out, local=client is None and scheduler is None)
+    check_record(out, config, list(grid))
+    runs = plan(config, grid, seeds, out, local=client is None and scheduler is None, progress=progress)
+    address = None if scheduler is None else checked_scheduler(scheduler)
+    claim(out, config, grid, seeds)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     keys = list(grid)
     skipped = {"status": "ok", "action": "skipped", "error": "", "wall_s": None}
     outcomes = {run.name: skipped for run in runs if is_finished(run.path, run.config)}
@@ -247,7 +220,7 @@ def _sweep(config: dict, grid: dict, seeds: Any, out: Any, client: Any, workers:
     bar = _Progress(len(runs), len(outcomes), progress)
     try:
         if todo:
-            with _client(client, scheduler, workers) as active:
+            with cluster_client(client, address, workers) as active:
                 for run, outcome in _execute(active, todo, bar):
                     outcomes[run.name] = outcome
                     write_results(rows(), keys, out / "results.csv")
@@ -290,8 +263,8 @@ def cmd_sweep(args: argparse.Namespace, overrides: dict) -> int:
     """``rkm sweep``: run the sweep, print where the results are; ``overrides`` are the flags' settings."""
     import distributed  # configures its loggers when imported
 
-    if not args.verbose:  # the embedded scheduler's and nannies' messages
-        logging.getLogger(distributed.__name__).setLevel(logging.WARNING)
+    if not args.verbose:  # Dask's own messages (a worker killed as the cluster closes...) only with -v
+        logging.getLogger(distributed.__name__).setLevel(logging.ERROR)
     config, grid, seeds = load_sweep_config(args.config, args.preset, overrides)
     for key, values in parse_grid(args.grid or []).items():
         grid[key] = values

@@ -10,164 +10,45 @@ behalf, and no code from the file runs.
 Allowed, for :func:`unpickle` (data files): the builtin containers and scalars
 (``dict``, ``list``, ``tuple``, ``set``, ``frozenset``, ``str``, ``bytes``,
 ``bytearray``, ``int``, ``float``, ``complex``, ``bool``, ``None``) and NumPy arrays,
-scalars and dtypes. For pyrkm save points (:func:`read_pyrkm_savepoint`), also torch
-tensors (their storage bytes are read by ``torch.load(weights_only=True)``), torch
-dtypes and devices, ``collections.OrderedDict``, and pyrkm's model classes
-``pyrkm.rbm.RBM`` and ``pyrkm.rkm.RKM``, which are never imported: they are mapped to a
-plain record of the object's attributes.
+scalars and dtypes; ``bytes`` and ``bytearray`` without their count form, codecs only
+Latin-1, UTF-8 and ASCII. For pyrkm save points (:func:`read_pyrkm_savepoint`), also torch
+tensors (their storage bytes are read by ``torch.load(weights_only=True)``; a view that
+reaches past its storage is refused), torch dtypes and devices, ``collections.OrderedDict``,
+and pyrkm's model classes ``pyrkm.rbm.RBM`` and ``pyrkm.rkm.RKM``, which are never
+imported: they are mapped to a plain record of the object's attributes. A file is read only
+if it is a regular file, and every length its opcodes declare is held against its size
+before anything is built (:mod:`rkm.compat._unpickler`).
 
 :func:`convert_pyrkm` turns a folder of pyrkm save points into rkm save points (through
-the public constructors and :func:`rkm.save_model`); the command line runs it as
-``rkm convert-pyrkm FOLDER``.
+the public constructors and :func:`rkm.save_model`), each checked exactly as
+:func:`rkm.load_model` checks a save point before it is written, so a converted file always
+loads; a file that cannot be converted is reported and the others are converted. The command
+line runs it as ``rkm convert-pyrkm FOLDER``.
 """
 
 from __future__ import annotations
 
 import argparse
-import builtins
-import codecs
-import collections
 import inspect
-import io
 import os
-import pickle
 import re
-import warnings
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, NoReturn
+from typing import Any
 
 import numpy as np
 import torch
 
-from ..errors import CheckpointError, ConfigError, DatasetNotFoundError, RKMError
+from ..errors import CheckpointError, ConfigError, RKMError
 from ..io.savepoints import save_model
-from ..machine import RBM, RKM
+from ..machine import RBM, RKM, restore
+from ._unpickler import PyrkmState, restricted_load
 
-__all__ = ["PyrkmState", "convert_pyrkm", "read_pyrkm_savepoint", "unpickle"]
+__all__ = ["Conversion", "PyrkmState", "convert_each", "convert_pyrkm", "read_pyrkm_savepoint", "unpickle"]
 
-_BUILTINS = {"dict", "list", "tuple", "set", "frozenset", "str", "bytes", "bytearray", "int", "float", "complex",
-             "bool"}
-_NUMPY_MODULES = ("numpy", "numpy.core.multiarray", "numpy._core.multiarray", "numpy.core.numeric",
-                  "numpy._core.numeric")
-_PYRKM_CLASSES = {("pyrkm.rbm", "RBM"): "RBM", ("pyrkm.rkm", "RKM"): "RKM"}
 SAVEPOINT_PATTERN = re.compile(r"^(?P<name>.+)_t(?P<epoch>\d+)\.pkl$")
 """File names of pyrkm save points: ``{model_name}_t{epoch}.pkl``."""
-
-
-class PyrkmState:
-    """What a pickled pyrkm model held, as a plain record; pyrkm is never imported.
-
-    Attributes
-    ----------
-    class_name : str
-        ``'RBM'`` or ``'RKM'``, the pyrkm class the pickle named.
-    state : dict
-        The object's attributes (tensors, numbers, strings), as pickled.
-    """
-
-    class_name = "RKM"
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.state: dict[str, Any] = {}
-
-    def __setstate__(self, state: Any) -> None:
-        if isinstance(state, tuple) and len(state) == 2:  # (dict, slots) from objects with __slots__
-            state = {**(state[0] or {}), **(state[1] or {})}
-        if not isinstance(state, dict):
-            raise CheckpointError(f"a pickled pyrkm model holds {type(state).__name__} instead of its attributes.")
-        self.state = dict(state)
-
-    def __repr__(self) -> str:
-        return f"PyrkmState(class_name={self.class_name!r}, attributes={sorted(self.state)})"
-
-
-def _state_class(name: str) -> type:
-    return type(f"Pyrkm{name}State", (PyrkmState,), {"class_name": name})
-
-
-def _storage_from_bytes(data: bytes) -> torch.TypedStorage | torch.UntypedStorage:
-    """A tensor storage pickled inside a plain pickle: read by torch's own weights-only loader."""
-    if not isinstance(data, (bytes, bytearray)):
-        raise CheckpointError("a pickled tensor storage is not bytes.")
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="TypedStorage is deprecated", category=UserWarning)
-        try:
-            return torch.load(io.BytesIO(bytes(data)), weights_only=True, map_location="cpu")
-        except pickle.UnpicklingError as err:
-            raise CheckpointError(f"a pickled tensor holds something other than tensor data: {err}") from None
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-    """An unpickler that resolves only the allow-listed globals (see the module docstring)."""
-
-    def __init__(self, file: BinaryIO, *, tensors: bool, encoding: str = "ASCII") -> None:
-        super().__init__(file, encoding=encoding)
-        self._tensors = tensors
-
-    def find_class(self, module: str, name: str) -> Callable[..., Any]:
-        if module in ("builtins", "__builtin__") and name in _BUILTINS:
-            return getattr(builtins, name)
-        if module == "_codecs" and name == "encode":  # how protocol 2 stores bytes
-            return codecs.encode
-        if module in _NUMPY_MODULES and name in ("_reconstruct", "scalar", "_frombuffer", "ndarray", "dtype"):
-            return self._numpy(name)
-        if self._tensors:
-            found = self._torch(module, name)
-            if found is not None:
-                return found
-        kind = "data files" if not self._tensors else "pyrkm save points"
-        raise CheckpointError(
-            f"refused to load {module}.{name}: rkm reads {kind} with a restricted unpickler that admits only "
-            "plain data (containers, strings, numbers, NumPy arrays"
-            + (", torch tensors, pyrkm's RBM/RKM" if self._tensors else "")
-            + "), because unpickling anything else can run code. Load files you trust with the tool that wrote them."
-        )
-
-    @staticmethod
-    def _numpy(name: str) -> Callable[..., Any]:
-        if name == "ndarray":
-            return np.ndarray
-        if name == "dtype":
-            return np.dtype
-        core = np._core if hasattr(np, "_core") else np.core  # NumPy 2 renamed numpy.core
-        module = core.multiarray if name in ("_reconstruct", "scalar") else core.numeric
-        return getattr(module, name)
-
-    @staticmethod
-    def _torch(module: str, name: str) -> Callable[..., Any] | None:
-        if module == "torch._utils" and name == "_rebuild_tensor_v2":
-            return torch._utils._rebuild_tensor_v2
-        if module == "torch.storage" and name == "_load_from_bytes":
-            return _storage_from_bytes
-        if module == "torch" and name == "device":
-            return torch.device
-        if module == "torch" and isinstance(getattr(torch, name, None), torch.dtype):
-            return getattr(torch, name)
-        if module == "collections" and name == "OrderedDict":
-            return collections.OrderedDict
-        if (module, name) in _PYRKM_CLASSES:
-            return _state_class(_PYRKM_CLASSES[(module, name)])
-        return None
-
-    def persistent_load(self, pid: Any) -> NoReturn:
-        raise CheckpointError("refused a persistent reference in the pickle: plain pickles of data have none.")
-
-
-def _restricted_load(file: str | os.PathLike, *, tensors: bool, encoding: str = "ASCII") -> Any:
-    path = Path(file)
-    try:
-        with open(path, "rb") as fh:
-            return _RestrictedUnpickler(fh, tensors=tensors, encoding=encoding).load()
-    except FileNotFoundError:
-        raise (CheckpointError if tensors else DatasetNotFoundError)(f"{path} does not exist.") from None
-    except RKMError as err:
-        raise CheckpointError(f"{path}: {err}") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
-            RuntimeError) as err:
-        raise CheckpointError(
-            f"{path} is not a readable pickle ({type(err).__name__}: {err}); it may be truncated."
-        ) from None
+_MAX_UPDATE = 2**63 - 1
 
 
 def unpickle(file: str | os.PathLike) -> Any:
@@ -188,12 +69,12 @@ def unpickle(file: str | os.PathLike) -> Any:
     ------
     CheckpointError
         If the file names anything but builtin containers, strings, numbers and NumPy
-        arrays (the message says which global; nothing from the file is run), or is
-        truncated.
+        arrays (the message says which global; nothing from the file is run), is
+        truncated, declares more bytes than it holds, or is not a regular file.
     DatasetNotFoundError
         If the file does not exist (a ``FileNotFoundError``, as in pyrkm).
     """
-    return _restricted_load(file, tensors=False, encoding="bytes")
+    return restricted_load(file, tensors=False, encoding="bytes")
 
 
 def read_pyrkm_savepoint(path: str | os.PathLike) -> PyrkmState:
@@ -204,7 +85,7 @@ def read_pyrkm_savepoint(path: str | os.PathLike) -> PyrkmState:
     CheckpointError
         If the pickle names anything outside the allow-list, or is not a pyrkm model.
     """
-    obj = _restricted_load(path, tensors=True)
+    obj = restricted_load(path, tensors=True)
     if not isinstance(obj, PyrkmState):
         raise CheckpointError(f"{path} holds a {type(obj).__name__}, not a pickled pyrkm RBM or RKM.")
     return obj
@@ -213,13 +94,26 @@ def read_pyrkm_savepoint(path: str | os.PathLike) -> PyrkmState:
 def _tensor(value: Any, name: str, path: Path) -> torch.Tensor:
     if isinstance(value, torch.Tensor):
         return value.detach().cpu()
-    if isinstance(value, (np.ndarray, int, float)) and not isinstance(value, bool):
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
         return torch.as_tensor(value)
-    raise CheckpointError(f"{path}: the pyrkm attribute {name!r} is a {type(value).__name__}, not a number or tensor.")
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)):
+        return torch.as_tensor(value)
+    kind = f"array of {value.dtype}" if isinstance(value, np.ndarray) else type(value).__name__
+    raise CheckpointError(f"{path}: the pyrkm attribute {name!r} is a {kind}, not a number or tensor of numbers.")
+
+
+def _update(state: dict[str, Any], path: Path) -> int:
+    epoch = state.get("epoch", 0)
+    if (isinstance(epoch, (bool, np.bool_)) or not isinstance(epoch, (int, np.integer))
+            or not 0 <= int(epoch) <= _MAX_UPDATE):
+        raise CheckpointError(f"{path}: the pyrkm attribute 'epoch' is {epoch!r}, not an update count (an integer "
+                              f"from 0 to {_MAX_UPDATE}).")
+    return int(epoch)
 
 
 def _model_from_state(saved: PyrkmState, path: Path, seed: int) -> RBM:
-    """The rkm model a pyrkm state describes, built through the public constructor."""
+    """The rkm model a pyrkm state describes, built through the public constructor and checked as
+    :func:`rkm.load_model` checks a save point."""
     state = saved.state
     cls = RKM if saved.class_name == "RKM" else RBM
     seed_parameters = [p.name for p in inspect.signature(cls.__init__).parameters.values()
@@ -228,34 +122,81 @@ def _model_from_state(saved: PyrkmState, path: Path, seed: int) -> RBM:
     if missing:
         raise CheckpointError(f"{path} is not a complete pyrkm model: it has no {', '.join(sorted(missing))}.")
     config = {n: state[n] for n in seed_parameters if n in state}
-    try:
-        model = cls(**config, seed=seed, device="cpu")
-    except RKMError as err:
-        raise CheckpointError(f"{path}: the pyrkm model cannot be rebuilt in rkm: {err}") from None
+    update = _update(state, path)
     tensors = {n: _tensor(state[n], n, path) for n in ("W", "v_bias", "h_bias")}
     for name in ("persistent_chains", "m_dW", "m_dv", "m_dh", "v_dW", "v_dv", "v_dh", "ov", "oh"):
         if isinstance(state.get(name), torch.Tensor):
             tensors[name] = state[name].detach()
     for name in ("energy", "power_f", "power_b"):
-        value = _tensor(state[name], name, path).reshape(()) if name in state else torch.zeros(())
-        tensors[name] = value.to(torch.float64)
+        value = _tensor(state[name], name, path) if name in state else torch.zeros(())
+        if value.numel() != 1:
+            raise CheckpointError(f"{path}: the pyrkm attribute {name!r} has {value.numel()} values; it is one "
+                                  "number.")
+        tensors[name] = value.reshape(()).to(torch.float64)
     try:
+        model = cls(**config, seed=seed, device="cpu")
         model.network.load_state_dict(tensors, rng=False)
-        model.trainer.load_state_dict(tensors, int(state.get("epoch", 0)))
-    except (RKMError, RuntimeError) as err:
-        raise CheckpointError(f"{path}: the pyrkm model cannot be rebuilt in rkm: {err}") from None
+        model.trainer.load_state_dict(tensors, update)
+        tensors, header = model.savepoint()
+        restore(tensors, header, device="cpu", source=path)
+    except (RKMError, RuntimeError, TypeError, ValueError, RecursionError) as err:
+        reason = "it nests its values too deeply" if isinstance(err, RecursionError) else str(err)
+        raise CheckpointError(f"{path}: the pyrkm model cannot be rebuilt in rkm: {reason}") from None
     return model
 
 
-def convert_pyrkm(folder: str | os.PathLike, output: str | os.PathLike | None = None, *, seed: int = 0) -> list[Path]:
+@dataclass(frozen=True)
+class Conversion:
+    """What :func:`convert_each` did with one pyrkm save point: ``target`` written, or ``error`` why not."""
+
+    source: Path
+    target: Path | None
+    error: str = ""
+
+
+def _pyrkm_files(folder: str | os.PathLike) -> list[Path]:
+    source = Path(folder)
+    if not source.is_dir():
+        raise CheckpointError(f"{source} is not a folder; pass the folder of the pyrkm save points (*.pkl).")
+    files = sorted(p for p in source.iterdir() if SAVEPOINT_PATTERN.match(p.name))
+    if not files:
+        raise CheckpointError(f"{source} holds no pyrkm save points (files named MODEL_t<update>.pkl).")
+    return files
+
+
+def convert_each(folder: str | os.PathLike, output: str | os.PathLike | None = None, *,
+                 seed: int = 0) -> list[Conversion]:
+    """Convert every pyrkm save point of ``folder`` that can be converted; one :class:`Conversion` per file.
+
+    A file that cannot be read, rebuilt or checked (see :func:`convert_pyrkm`) is not written and
+    its :class:`Conversion` says why; the other files are converted. A failure to write (a full
+    disk) stops the conversion with its :class:`~rkm.errors.StorageError`.
+    """
+    target = Path(folder) if output is None else Path(output)
+    done = []
+    for path in _pyrkm_files(folder):
+        try:
+            model = _model_from_state(read_pyrkm_savepoint(path), path, seed)
+        except CheckpointError as err:
+            done.append(Conversion(path, None, str(err)))
+            continue
+        done.append(Conversion(path, save_model(model, target)))
+    return done
+
+
+def convert_pyrkm(folder: str | os.PathLike, output: str | os.PathLike | None = None, *, seed: int = 0,
+                  strict: bool = False) -> list[Path]:
     """Convert every pyrkm save point in ``folder`` into an rkm save point.
 
     Each ``{model_name}_t{epoch}.pkl`` is read with the restricted unpickler
     (:func:`read_pyrkm_savepoint`; nothing from the file runs), rebuilt as an
     :class:`rkm.RKM` or :class:`rkm.RBM` with the same settings, parameters, update
-    counter, energy, power, persistent chains, Adam moments and centering offsets, and
-    written by :func:`rkm.save_model` as ``{model_name}_t{epoch}.safetensors``, which
-    :func:`rkm.load_model` then reads.
+    counter, energy, power, persistent chains, Adam moments and centering offsets, checked
+    exactly as :func:`rkm.load_model` checks a save point (:func:`rkm.machine.restore`: shapes,
+    ranges, the update counter, finite values), and only then written by
+    :func:`rkm.save_model` as ``{model_name}_t{epoch}.safetensors``, which :func:`rkm.load_model`
+    then reads. A file that fails is not written and the others are converted
+    (:func:`convert_each` says what happened to each file).
 
     Parameters
     ----------
@@ -266,6 +207,8 @@ def convert_pyrkm(folder: str | os.PathLike, output: str | os.PathLike | None = 
     seed : int, keyword-only
         Seed of the converted models' random generators: pyrkm saved no seed or random
         state, so a converted run cannot continue pyrkm's random stream.
+    strict : bool, keyword-only
+        Raise when any file could not be converted (after converting the others).
 
     Returns
     -------
@@ -275,21 +218,16 @@ def convert_pyrkm(folder: str | os.PathLike, output: str | os.PathLike | None = 
     Raises
     ------
     CheckpointError
-        If ``folder`` holds no pyrkm save points, or one of them names anything outside
-        the allow-list (nothing is written then for that file or any after it).
+        If ``folder`` holds no pyrkm save points, if none of them could be converted, or
+        (``strict``) if one could not; the message names each file and why.
     """
-    source = Path(folder)
-    if not source.is_dir():
-        raise CheckpointError(f"{source} is not a folder; pass the folder of the pyrkm save points (*.pkl).")
-    files = sorted(p for p in source.iterdir() if SAVEPOINT_PATTERN.match(p.name))
-    if not files:
-        raise CheckpointError(f"{source} holds no pyrkm save points (files named MODEL_t<update>.pkl).")
-    target = source if output is None else Path(output)
-    written = []
-    for path in files:
-        model = _model_from_state(read_pyrkm_savepoint(path), path, seed)
-        written.append(save_model(model, target))
-    return sorted(written)
+    done = convert_each(folder, output, seed=seed)
+    failed = [c for c in done if c.target is None]
+    if failed and (strict or len(failed) == len(done)):
+        reasons = " ".join(f"{c.error}" for c in failed)
+        lead = "none of the" if len(failed) == len(done) else f"{len(failed)} of the"
+        raise CheckpointError(f"{lead} {len(done)} pyrkm save points in {folder} could be converted: {reasons}")
+    return sorted(c.target for c in done if c.target is not None)
 
 
 # ------------------------------------------------------------------ command line
@@ -299,18 +237,32 @@ def add_convert_parser(subparsers: argparse._SubParsersAction, summary: str) -> 
         "convert-pyrkm",
         help=summary,
         description="Read every pyrkm save point MODEL_t<update>.pkl in FOLDER with a restricted unpickler (no code "
-        "from the files runs) and write the same models as rkm save points (safetensors), which rkm.load_model reads.",
+        "from the files runs), check each model as rkm.load_model will, and write it as an rkm save point "
+        "(safetensors). Prints what it did with each file; a file that cannot be converted (a truncated last save "
+        "point of a killed job, say) is reported and the others are converted. Exit status 2 if none could be "
+        "converted, or with --strict if any could not.",
     )
     parser.add_argument("folder", type=Path, metavar="FOLDER", help="folder of the pyrkm save points")
     parser.add_argument("-o", "--output", type=Path, help="where to write the rkm save points (default: FOLDER)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the converted models' generators (default 0)")
+    parser.add_argument("--strict", action="store_true",
+                        help="exit with status 2 if any file could not be converted (the others are still converted)")
     return parser
 
 
 def cmd_convert_pyrkm(args: argparse.Namespace) -> int:
-    """Run ``rkm convert-pyrkm``; prints each save point written."""
-    if args.seed < 0:
-        raise ConfigError(f"--seed must be >= 0, got {args.seed}.")
-    for path in convert_pyrkm(args.folder, args.output, seed=args.seed):
-        print(f"wrote {path}")
+    """Run ``rkm convert-pyrkm``: one line per file (converted, or why not), then a count."""
+    if not 0 <= args.seed <= _MAX_UPDATE:
+        raise ConfigError(f"--seed must be between 0 and {_MAX_UPDATE}, got {args.seed}.")
+    done = convert_each(args.folder, args.output, seed=args.seed)
+    for c in done:
+        print(f"converted {c.source} -> {c.target}" if c.target is not None else f"not converted: {c.error}")
+    failed = sum(c.target is None for c in done)
+    print(f"{len(done) - failed} of {len(done)} pyrkm save points converted")
+    if failed == len(done):
+        raise CheckpointError(f"none of the {len(done)} pyrkm save points in {args.folder} could be converted (each "
+                              "reason is above).")
+    if failed and args.strict:
+        raise CheckpointError(f"{failed} of the {len(done)} pyrkm save points in {args.folder} could not be converted "
+                              "(--strict; each reason is above).")
     return 0

@@ -203,16 +203,27 @@ def Third_moment_error(centered_data_original: Any, centered_data_model: Any, Nv
 def PowerSpectrum_MSE(v: Any, v_model: Any) -> torch.Tensor:
     """Mean squared difference of the natural logs of the mean 2-D power spectra of two image sets.
 
-    :func:`rkm.evaluation.metrics.power_spectrum_error` (each row a square image, ``log10`` with a
-    1e-8 floor) times ``ln(10)**2``, which puts it in pyrkm's natural-log units. pyrkm
-    applied one 2-D FFT to the whole (samples, pixels) matrix instead of each image.
+    :func:`rkm.evaluation.metrics.power_spectrum_error` (``log10`` with a 1e-8 floor) times
+    ``ln(10)**2``, which puts it in pyrkm's natural-log units. Each row is one image: a square
+    one where its length is a perfect square (784 pixels: 28 x 28), otherwise an image of one
+    row (its 1-D spectrum), so that every input pyrkm accepted gives a value. pyrkm applied one
+    2-D FFT to the whole (samples, pixels) matrix instead of each image. rkm's own metric keeps
+    asking for ``image_shape`` where the rows are not square images.
+
+    Parameters
+    ----------
+    v, v_model : Tensor or array_like, shape (n, n_pixels)
+        Images as rows, the same number of pixels in both; the sets may differ in size.
 
     Returns
     -------
     torch.Tensor
         0-d float64.
     """
-    return _scalar_tensor(math.log(10.0) ** 2 * metrics.power_spectrum_error(v, v_model), v)
+    n_pixels = np.shape(v)[-1] if np.ndim(v) == 2 else 0
+    side = math.isqrt(n_pixels)
+    shape = None if side * side == n_pixels else (1, n_pixels)
+    return _scalar_tensor(math.log(10.0) ** 2 * metrics.power_spectrum_error(v, v_model, shape), v)
 
 
 def ComputeAATS(v: Any, v_model: Any) -> tuple[float, float]:

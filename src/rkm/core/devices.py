@@ -6,7 +6,7 @@ its power and the relaxation times see the *realised* parameters, the output of
 in its one physics cache, keyed by the programmed tensors' versions and :meth:`NonIdeality.key`.
 
 The base class :class:`NonIdeality` is the ideal device: it realises exactly what is programmed.
-:class:`Devices` is the device model of ``rkm.RKM``/``rkm.RBM`` (``model.devices``), five
+:class:`Devices` is the device model of ``rkm.RKM``/``rkm.RBM`` (``model.devices``), six
 non-idealities, each off by default:
 
 ``conductance_range=(g_min, g_max)``
@@ -27,6 +27,12 @@ non-idealities, each off by default:
 ``comparator_offset=s``
     Each comparator (one per unit) has a fixed offset voltage ``V_os = s z``, ``z ~ N(0, 1)``
     drawn once: the unit fires when its node voltage exceeds the threshold plus ``V_os``.
+``comparator_levels=(V_low, V_high)``, ``comparator_level_spread=s``
+    A unit's node sits at its comparator's output voltage, ``V_low`` for 0 and ``V_high`` for 1
+    (default exactly 0 and 1), wherever the unit is held: as the clamped layer of a pass, the
+    data written into the visible units, and the state the learning rule reads. Each unit's
+    comparator has its own two levels ``V_low + s z_0`` and ``V_high + s z_1``, ``z ~ N(0, 1)``
+    drawn once. A state ``x`` in [0, 1] sits at ``V_low + (V_high - V_low) x``.
 
 Every resistor of the circuit is a device, the bias resistors included: a bias ``b`` is a
 conductance ``|b|/g`` to a supply (``g`` = ``g_h`` or ``g_v``), so range, levels and spread act
@@ -50,10 +56,12 @@ import torch
 
 from ..errors import ConfigError
 
-__all__ = ["NonIdeality", "Devices", "Host", "SPACINGS", "check_levels"]
+__all__ = ["NonIdeality", "Devices", "Host", "SPACINGS", "IDEAL_LEVELS", "check_levels"]
 
 SPACINGS = ("linear", "log")
 """Spacings of ``conductance_levels``: equal steps in conductance, or in its logarithm."""
+IDEAL_LEVELS = (0.0, 1.0)
+"""The output voltages of an ideal comparator, for 0 and 1 (code units)."""
 
 
 def check_levels(conductance_range: tuple[float, float] | None, conductance_levels: int | None) -> None:
@@ -80,6 +88,10 @@ class NonIdeality:
 
     def comparator_offsets(self, forward: bool) -> torch.Tensor | None:
         """Offset voltage of each comparator of the free layer (hidden if ``forward``); None: no offsets."""
+        return None
+
+    def output_levels(self, visible: bool) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Each unit's node voltage for 0 and for 1 (visible or hidden layer); None: exactly 0 and 1."""
         return None
 
     def write(self, params: tuple[torch.Tensor, ...], step: Callable[[], None]) -> None:
@@ -109,6 +121,7 @@ class Host(Protocol):
 
 _SPREAD = ("devices_spread_W", "devices_spread_v_bias", "devices_spread_h_bias")
 _OFFSETS = ("devices_offset_visible", "devices_offset_hidden")
+_LEVELS = ("devices_levels_visible", "devices_levels_hidden")
 
 
 class Devices(NonIdeality):
@@ -127,6 +140,10 @@ class Devices(NonIdeality):
     variability, write_noise, comparator_offset : float
         Log-standard deviation of the spread, relative noise of a write, standard deviation of
         the comparator offsets (in node-voltage units); 0 is off.
+    comparator_levels : (float, float)
+        The comparators' output voltages for 0 and 1, ``V_low < V_high`` (default (0, 1)).
+    comparator_level_spread : float
+        Standard deviation of each comparator's own output voltages around them; 0 is off.
 
     The settings are taken as validated (``rkm.hyperparams``); they can be changed at any
     time. The spread's and the offsets' standard normal draws are made once, when the setting
@@ -136,24 +153,30 @@ class Devices(NonIdeality):
 
     def __init__(self, host: Host, *, conductance_range: tuple[float, float] | None = None,
                  conductance_levels: int | None = None, level_spacing: str = "linear", variability: float = 0.0,
-                 write_noise: float = 0.0, comparator_offset: float = 0.0) -> None:
+                 write_noise: float = 0.0, comparator_offset: float = 0.0,
+                 comparator_levels: tuple[float, float] = IDEAL_LEVELS, comparator_level_spread: float = 0.0) -> None:
         self.host = host
         self.spread: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         """Standard normal draws of the spread: one per weight, visible bias and hidden bias."""
         self.offset_draws: tuple[torch.Tensor, torch.Tensor] | None = None
         """Standard normal draws of the comparator offsets: visible units, hidden units."""
+        self.level_draws: tuple[torch.Tensor, torch.Tensor] | None = None
+        """Standard normal draws of the output levels' spread, shapes (2, n_visible) and (2, n_hidden)."""
         self._generation = 0
         self._factors: tuple[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] | None = None
         self._range: tuple[float, float] | None = None
         self._levels: int | None = None
         self._spacing = "linear"
-        self._variability = self._comparator_offset = 0.0
+        self._variability = self._comparator_offset = self._level_spread = 0.0
+        self._output: tuple[float, float] = IDEAL_LEVELS
         self.write_noise = write_noise
         self.conductance_range = conductance_range
         self.conductance_levels = conductance_levels
         self.level_spacing = level_spacing
         self.variability = variability
         self.comparator_offset = comparator_offset
+        self.comparator_levels = comparator_levels
+        self.comparator_level_spread = comparator_level_spread
 
     # ---------------------------------------------------------------- settings
     def _changed(self) -> None:
@@ -216,6 +239,36 @@ class Devices(NonIdeality):
             self.offset_draws = (self._normal((self.host.n_visible,)), self._normal((self.host.n_hidden,)))
         self._comparator_offset = float(value)
 
+    @property
+    def comparator_levels(self) -> tuple[float, float]:
+        """The comparators' nominal output voltages ``(V_low, V_high)`` for 0 and 1."""
+        return self._output
+
+    @comparator_levels.setter
+    def comparator_levels(self, value: tuple[float, float]) -> None:
+        self._output = (float(value[0]), float(value[1]))
+
+    @property
+    def comparator_level_spread(self) -> float:
+        """Standard deviation of each comparator's output voltages around the nominal ones."""
+        return self._level_spread
+
+    @comparator_level_spread.setter
+    def comparator_level_spread(self, value: float) -> None:
+        if value > 0 and self.level_draws is None:
+            self.level_draws = (self._normal((2, self.host.n_visible)), self._normal((2, self.host.n_hidden)))
+        self._level_spread = float(value)
+
+    def output_levels(self, visible: bool) -> tuple[torch.Tensor, torch.Tensor] | None:
+        if self._output == IDEAL_LEVELS and (self._level_spread == 0 or self.level_draws is None):
+            return None
+        h = self.host
+        n = h.n_visible if visible else h.n_hidden
+        nominal = torch.tensor(self._output, dtype=h.dtype, device=h.device).view(2, 1).expand(2, n)
+        if self._level_spread > 0 and self.level_draws is not None:
+            nominal = nominal + self._level_spread * self.level_draws[0 if visible else 1]
+        return nominal[0], nominal[1]
+
     def _normal(self, shape: tuple[int, ...]) -> torch.Tensor:
         h = self.host
         return torch.randn(shape, generator=h.generator, dtype=h.dtype, device=h.device)
@@ -236,20 +289,26 @@ class Devices(NonIdeality):
         values[0], values[-1] = low, high
         return values.to(dtype=dtype, device=device)
 
+    def level_index(self, conductance: torch.Tensor) -> torch.Tensor:
+        """Index (int64) of the level nearest to each conductance (>= 0), after the clipping to the range."""
+        if self._range is None or self._levels is None:
+            raise ConfigError("the devices have no conductance levels; set conductance_range and conductance_levels.")
+        low, high = self._range
+        top = self._levels - 1
+        clipped = conductance.clamp(low, high)
+        if self._spacing == "linear":
+            position = clipped.sub_(low).mul_(top / (high - low))
+        else:
+            position = clipped.div_(low).log_().mul_(top / math.log(high / low))
+        return position.round_().clamp_(0, top).long()
+
     def nominal(self, conductance: torch.Tensor) -> torch.Tensor:
         """The nominal conductance of devices programmed to ``conductance`` (>= 0): clipped, then on a level."""
         if self._range is None:
             return conductance
-        low, high = self._range
-        clipped = conductance.clamp(low, high)
         if self._levels is None:
-            return clipped
-        top = self._levels - 1
-        if self._spacing == "linear":
-            position = clipped.sub(low).mul_(top / (high - low))
-        else:
-            position = clipped.div(low).log_().mul_(top / math.log(high / low))
-        index = position.round_().clamp_(0, top).long()
+            return conductance.clamp(*self._range)
+        index = self.level_index(conductance)
         levels = self.levels(conductance.dtype, conductance.device)
         return levels.index_select(0, index.view(-1)).view_as(conductance)
 
@@ -308,6 +367,8 @@ class Devices(NonIdeality):
             tensors.update(zip(_SPREAD, self.spread))
         if self.offset_draws is not None:
             tensors.update(zip(_OFFSETS, self.offset_draws))
+        if self.level_draws is not None:
+            tensors.update(zip(_LEVELS, self.level_draws))
         return tensors
 
     def load_state_dict(self, tensors: dict[str, torch.Tensor]) -> None:
@@ -318,6 +379,9 @@ class Devices(NonIdeality):
         if _OFFSETS[0] in tensors:
             visible, hidden = (tensors[name].to(device=h.device, dtype=h.dtype) for name in _OFFSETS)
             self.offset_draws = (visible, hidden)
+        if _LEVELS[0] in tensors:
+            visible, hidden = (tensors[name].to(device=h.device, dtype=h.dtype) for name in _LEVELS)
+            self.level_draws = (visible, hidden)
         self._changed()
 
     def to(self, device: torch.device, dtype: torch.dtype) -> None:
@@ -327,9 +391,13 @@ class Devices(NonIdeality):
         if self.offset_draws is not None:
             visible, hidden = (t.to(device=device, dtype=dtype) for t in self.offset_draws)
             self.offset_draws = (visible, hidden)
+        if self.level_draws is not None:
+            visible, hidden = (t.to(device=device, dtype=dtype) for t in self.level_draws)
+            self.level_draws = (visible, hidden)
         self._changed()
 
     def __repr__(self) -> str:
         return (f"Devices(conductance_range={self._range}, conductance_levels={self._levels}, "
                 f"level_spacing={self._spacing!r}, variability={self._variability}, write_noise={self.write_noise}, "
-                f"comparator_offset={self._comparator_offset})")
+                f"comparator_offset={self._comparator_offset}, comparator_levels={self._output}, "
+                f"comparator_level_spread={self._level_spread})")

@@ -215,32 +215,56 @@ class Network:
         return (self.n_visible if forward else self.n_hidden) if self.layer_scaled else 1
 
     # ------------------------------------------------------------ the passes
+    def voltages(self, states: torch.Tensor, visible: bool) -> torch.Tensor:
+        """Node voltages of a layer's units in the 0/1 ``states`` (a value x in [0, 1] sits at
+        ``V_low + (V_high - V_low) x``): the comparators' output levels (``devices.output_levels``);
+        ``states`` itself for ideal comparators."""
+        levels = self.devices.output_levels(visible)
+        if levels is None:
+            return states
+        low, high = levels
+        return torch.addcmul(low, states, high - low)
+
     def numerator(self, clamped: torch.Tensor, forward: bool) -> tuple[torch.Tensor, LayerPhysics]:
-        """Kirchhoff numerator ``clamped @ W.T + b_eff`` of the free layer, and the pass constants."""
+        """Kirchhoff numerator ``V(clamped) @ W.T + b_eff`` of the free layer, and the pass constants
+        (``V``: :meth:`voltages`)."""
+        return self._numerator(self.voltages(clamped, forward), forward)
+
+    def power(self, clamped: torch.Tensor, forward: bool) -> torch.Tensor:
+        """Power dissipated by each sample's pass with the layer ``clamped`` (0/1 states), shape (batch,)."""
+        volts = self.voltages(clamped, forward)
+        return physics.pass_power(volts, *self._numerator(volts, forward))
+
+    def _numerator(self, volts: torch.Tensor, forward: bool) -> tuple[torch.Tensor, LayerPhysics]:
         cache = self.physics(check=False)
         phys = cache.direction(forward)
         W = cache.W.t() if forward else cache.W
-        return _products.addmm(phys.effective_bias, clamped, W, self.uses_fast_matmul), phys
+        return _products.addmm(phys.effective_bias, volts, W, self.uses_fast_matmul), phys
 
     def drive(self, clamped: torch.Tensor, forward: bool, numerator: bool = False,
               gain: float = 1.0) -> tuple[torch.Tensor, torch.Tensor | None, LayerPhysics]:
         """Comparator input of the free layer times ``gain``, and the Kirchhoff numerator if asked.
 
         Returns ``(gain * x, num, phys)``; ``num`` is None unless ``numerator`` or the energy is RKM.
-        A comparator offset ``V_os`` of the devices (``devices.comparator_offsets``) is taken from
-        the node voltage before the layer scaling, ``x = scale (V - V_os)``, and from the field
-        for the hopfield energy.
+        The clamped layer sits at its node voltages (:meth:`voltages`). A comparator offset
+        ``V_os`` of the devices (``devices.comparator_offsets``) is taken from the node voltage
+        before the layer scaling, ``x = scale (V - V_os)``, and from the field for the hopfield
+        energy.
         """
+        return self._drive(self.voltages(clamped, forward), forward, numerator, gain)
+
+    def _drive(self, volts: torch.Tensor, forward: bool, numerator: bool,
+               gain: float) -> tuple[torch.Tensor, torch.Tensor | None, LayerPhysics]:
         offsets = self.devices.comparator_offsets(forward)
         if self.energy_type == "RKM":
-            num, phys = self.numerator(clamped, forward)
+            num, phys = self._numerator(volts, forward)
             if offsets is None:
                 return num * ((gain * self.scale(forward)) * phys.inverse_conductance), num, phys
             return (num * phys.inverse_conductance).sub_(offsets).mul_(gain * self.scale(forward)), num, phys
         cache = self.physics(check=False)
         phys = cache.direction(forward)
         bias = cache.h_bias if forward else cache.v_bias
-        x = _products.addmm(bias, clamped, cache.W.t() if forward else cache.W, self.uses_fast_matmul)
+        x = _products.addmm(bias, volts, cache.W.t() if forward else cache.W, self.uses_fast_matmul)
         kirchhoff = x + (phys.effective_bias - bias) if numerator else None
         if offsets is not None:
             x.sub_(offsets)
@@ -256,14 +280,16 @@ class Network:
         (from :data:`FOLD_MIN_BETA` on).
         """
         gain = beta if FOLD_MIN_BETA <= beta and not comparators.is_deterministic(beta) else 1.0
-        z, num, phys = self.drive(clamped, forward, numerator=power, gain=gain)
+        volts = self.voltages(clamped, forward)
+        z, num, phys = self._drive(volts, forward, numerator=power, gain=gain)
         p, s = comparators.binarise(self.comparator, z, beta / gain, self.generator)
         if not power:
             return Pass(p, s, None)
         plain = self.energy_type == "RKM" and self.devices.comparator_offsets(forward) is None
         drive = (z, 1.0 / (gain * self.scale(forward))) if plain else None
         assert num is not None
-        return Pass(p, s, physics.twice_pass_power(clamped, num, phys, binary, drive, constant=False))
+        binary = binary and volts is clamped
+        return Pass(p, s, physics.twice_pass_power(volts, num, phys, binary, drive, constant=False))
 
     def read(self, clamped: torch.Tensor, forward: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """A pass that reads the free layer's comparator inputs instead of sampling it.
@@ -272,11 +298,12 @@ class Network:
         included) and twice each sample's power, as :meth:`pass_` with ``power`` (``clamped``
         0/1). Draws nothing from the generator.
         """
-        x, num, phys = self.drive(clamped, forward, numerator=True)
+        volts = self.voltages(clamped, forward)
+        x, num, phys = self._drive(volts, forward, numerator=True, gain=1.0)
         assert num is not None
         plain = self.energy_type == "RKM" and self.devices.comparator_offsets(forward) is None
         drive = (x, 1.0 / self.scale(forward)) if plain else None
-        return x, physics.twice_pass_power(clamped, num, phys, True, drive, constant=False)
+        return x, physics.twice_pass_power(volts, num, phys, volts is clamped, drive, constant=False)
 
     def gibbs(self, v: torch.Tensor, k: int, beta: float) -> torch.Tensor:
         """``k`` Gibbs steps v -> h -> v from ``v``; returns the last visible sample."""

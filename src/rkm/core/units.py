@@ -31,6 +31,14 @@ left out of the maximum. The energy of a pass is its equilibrium power times tha
 duration (the transient, which charges each node's capacitance once, is not counted),
 plus an optional fixed energy per comparator decision, one decision per free node.
 
+The learning step. On the circuit an update ends with every edge comparing its readings in the
+two twin networks (``rkm.training.local``) and with the programming pulses
+(``rkm.training.pulse``): all edges compare at once, and all pulsed devices are pulsed at once,
+so the step adds ``comparison_time_s`` to every update and ``pulse_time_s`` to every update that
+sends a pulse, and ``comparison_energy_j`` per edge (weights and biases: every device) and
+``pulse_energy_j`` per pulse to its energy (:func:`update_time_s`, :func:`step_energy_j`). All
+four are 0, not counted, by default: no value could be verified (``docs/learning-rule.md``).
+
 The defaults are chosen in ``docs/energy.md`` (with the published CLLN figures they were
 checked against); every one is a constructor argument and an ``rkm energy`` flag.
 """
@@ -59,6 +67,9 @@ __all__ = [
     "settling_time_s",
     "pass_energy_j",
     "training_energy_j",
+    "training_time_s",
+    "update_time_s",
+    "step_energy_j",
     "Readings",
     "readings",
 ]
@@ -87,6 +98,12 @@ class Units:
         decide; a pass lasts ``ln(1 / settling_precision)`` slowest relaxation times.
     comparator_energy_j : float
         Energy of one comparator decision, in joules (0: not counted).
+    comparison_energy_j, comparison_time_s : float
+        Energy of one edge's comparison of its readings in the two twins, in joules, and the
+        duration of the comparison step of an update, in seconds (0: not counted).
+    pulse_energy_j, pulse_time_s : float
+        Energy of one programming pulse of one device, in joules, and the duration of the
+        pulse step of an update, in seconds (0: not counted).
     """
 
     conductance_s: float = 1e-4
@@ -94,6 +111,10 @@ class Units:
     node_capacitance_f: float = 1e-10
     settling_precision: float = 1e-3
     comparator_energy_j: float = 0.0
+    comparison_energy_j: float = 0.0
+    comparison_time_s: float = 0.0
+    pulse_energy_j: float = 0.0
+    pulse_time_s: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("conductance_s", "voltage_v", "node_capacitance_f"):
@@ -105,12 +126,15 @@ class Units:
         if not isinstance(eps, (int, float)) or not UNIT_RANGE[0] <= eps < 1.0:
             raise ConfigError(f"settling_precision must lie in [1e-30, 1) (e.g. 1e-3), got {eps!r}.",
                               names=("settling_precision",))
-        e_c = self.comparator_energy_j
-        if not isinstance(e_c, (int, float)) or not 0 <= e_c <= UNIT_RANGE[1]:
-            raise ConfigError(f"Units.comparator_energy_j must be a finite number >= 0 (0: not counted), got {e_c!r}.")
+        for name in ("comparator_energy_j", "comparison_energy_j", "comparison_time_s", "pulse_energy_j",
+                     "pulse_time_s"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= UNIT_RANGE[1]:
+                raise ConfigError(f"Units.{name} must be a number in [0, {UNIT_RANGE[1]:g}] (0: not counted), got "
+                                  f"{value!r}.", names=(name,))
 
     def as_dict(self) -> dict[str, float]:
-        """The five settings, with the derived settling multiple, for CSV columns or JSON."""
+        """The settings, with the derived settling multiple, for CSV columns or JSON."""
         return {**asdict(self), "settling_multiple": settling_multiple(self)}
 
 
@@ -209,6 +233,35 @@ def training_energy_j(power_tau_sum: Any, decisions: int = 0, units: Units = DEF
     return energy + decisions * units.comparator_energy_j
 
 
+def step_energy_j(comparisons: int, pulses: int, units: Units = DEFAULT_UNITS) -> float:
+    """Energy in joules of learning steps: ``comparisons`` edge comparisons and ``pulses`` programming pulses."""
+    return comparisons * units.comparison_energy_j + pulses * units.pulse_energy_j
+
+
+def update_time_s(passes_s: float, pulsed: bool, units: Units = DEFAULT_UNITS) -> float:
+    """Duration in seconds of one update whose passes last ``passes_s``: the comparison step, and the
+    pulse step when the update sends a pulse (``pulsed``), follow the passes."""
+    return passes_s + units.comparison_time_s + (units.pulse_time_s if pulsed else 0.0)
+
+
+def training_time_s(tau_sum: Any, updates: int, pulsed_updates: int = 0, units: Units = DEFAULT_UNITS) -> float:
+    """Duration in seconds of many updates from the sum a trainer accumulates.
+
+    Parameters
+    ----------
+    tau_sum : float or 0-d Tensor
+        ``sum over updates of (samples x the direction's slowest finite relaxation time, code
+        units)`` over the passes that run one after the other: the slower twin's passes
+        (``trainer.circuit_time``), or every pass on one network (``trainer.sequential_time``).
+    updates : int
+        Updates in the sum: each ends with one comparison step.
+    pulsed_updates : int
+        Those of them that sent a programming pulse: each adds one pulse step.
+    """
+    passes = float(tau_sum) * settling_multiple(units) * time_unit_s(units)
+    return passes + updates * units.comparison_time_s + pulsed_updates * units.pulse_time_s
+
+
 @dataclass(frozen=True)
 class Readings:
     """A model's power, energy and times in SI units (:func:`readings`; ``model.si()``).
@@ -219,10 +272,17 @@ class Readings:
         The last update's forward / backward power (``model.power_f``, ``power_b``), watts.
     energy_j : float
         Energy of every pass of training since update ``energy_since`` (0: all of training), each
-        pass lasting its settling time, plus the comparator decisions.
+        pass lasting its settling time, plus the comparator decisions and the learning steps (one
+        comparison per device and update, the programming pulses).
     energy_since : int
-        0, or the update of a save point written before rkm recorded the energy in joules, from
-        which this model was resumed (the energy of the updates before it is unknown).
+        0, or the update of a save point written before rkm recorded the energy in joules or the
+        circuit time, from which this model was resumed (the updates before it are unknown).
+    circuit_time_s, sequential_time_s : float
+        Duration of the updates since ``energy_since`` on twin networks (each update lasts the
+        slower twin's passes, then its learning step), and on one network running the data pass
+        and the negative phase one after the other (then the same step).
+    pulses : int
+        Programming pulses since ``energy_since``.
     relax_t_f_s, relax_t_b_s : Tensor
         Relaxation times of the hidden (forward pass) and visible (backward pass) nodes, seconds.
     pass_time_f_s, pass_time_b_s : float
@@ -233,6 +293,9 @@ class Readings:
     power_b_w: float
     energy_j: float
     energy_since: int
+    circuit_time_s: float
+    sequential_time_s: float
+    pulses: int
     relax_t_f_s: torch.Tensor
     relax_t_b_s: torch.Tensor
     pass_time_f_s: float
@@ -243,11 +306,17 @@ def readings(model: Any, units: Units = DEFAULT_UNITS) -> Readings:
     """The SI readings of an ``rkm.RKM``/``rkm.RBM`` (its code-unit ``power_f``, ``energy``... are unchanged)."""
     tau_f, tau_b = model.relaxation_times()
     trainer = model.trainer
+    updates = trainer.epoch - trainer.settled_since
+    devices = model.n_hidden * model.n_visible + model.n_hidden + model.n_visible
     return Readings(
         power_f_w=power_watts(trainer.power_f, units),
         power_b_w=power_watts(trainer.power_b, units),
-        energy_j=training_energy_j(trainer.settled, trainer.decisions, units),
+        energy_j=training_energy_j(trainer.settled, trainer.decisions, units)
+        + step_energy_j(updates * devices, trainer.pulses, units),
         energy_since=trainer.settled_since,
+        circuit_time_s=training_time_s(trainer.circuit_time, updates, trainer.pulsed_updates, units),
+        sequential_time_s=training_time_s(trainer.sequential_time, updates, trainer.pulsed_updates, units),
+        pulses=trainer.pulses,
         relax_t_f_s=seconds(tau_f, units),
         relax_t_b_s=seconds(tau_b, units),
         pass_time_f_s=settling_time_s(tau_f, units),

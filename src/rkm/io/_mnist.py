@@ -21,7 +21,7 @@ from rkm.errors import ConfigError, DataError, DatasetNotFoundError
 
 from ..core import _checks
 from ._binary import Dataset, binarize
-from ._readers import read_idx
+from ._readers import read_idx, read_npz
 
 #: The four standard gzipped IDX files of MNIST, as :func:`download_mnist` fetches them.
 MNIST_FILES: tuple[str, ...] = (
@@ -36,16 +36,47 @@ _MNIST_TEST_STEMS = ("t10k-images-idx3-ubyte", "t10k-images.idx3-ubyte")
 PROTOCOLS = ("standard", "reference")
 
 
+def _needed(protocol: str) -> list[tuple[str, tuple[str, ...]]]:
+    """The image files a protocol reads: ``(what, stems)`` in the order they are looked for."""
+    needed: list[tuple[str, tuple[str, ...]]] = [("the training images", _MNIST_TRAIN_STEMS)]
+    return needed + [("the test images", _MNIST_TEST_STEMS)] if protocol == "standard" else needed
+
+
+def _alternatives(stems: tuple[str, ...]) -> str:
+    return " or ".join(f"{stem}[.gz]" for stem in stems)
+
+
 def missing_mnist(directory: pathlib.Path | None, protocol: str) -> DatasetNotFoundError:
-    names = ["train-images-idx3-ubyte[.gz]"]
-    if protocol == "standard":
-        names.append("t10k-images-idx3-ubyte[.gz]")
-    where = "no MNIST directory given (pass path=DIRECTORY)" if directory is None else (
-        f"MNIST not found in {str(directory)!r}")
+    """The error for MNIST files that are not where they were looked for, each missing file named."""
+    offline = (
+        "Get them with rkm.io.datasets.download_mnist(directory) on a machine with internet access, or use "
+        "the offline dataset 'mnist-5k'."
+    )
+    names = ", ".join(_alternatives(stems[:1]) for _, stems in _needed(protocol))
+    expected = f"the IDX files {names} or a mnist.npz with keys x_train, x_test"
+    if directory is None:
+        return DatasetNotFoundError(
+            f"no MNIST directory given (pass path=DIRECTORY): expected {expected}. {offline}", names=("path",)
+        )
+    if not directory.exists():
+        return DatasetNotFoundError(
+            f"the MNIST directory {str(directory)!r} does not exist: it should hold {expected}. {offline}",
+            names=("path",),
+        )
+    if directory.is_file():
+        return DatasetNotFoundError(
+            f"{str(directory)!r} is a file, not the MNIST directory: give the directory that holds {expected} "
+            f"(here perhaps {str(directory.parent)!r}).",
+            names=("path",),
+        )
+    lacking = [
+        f"{what} ({_alternatives(stems)})" for what, stems in _needed(protocol) if _find_first(directory, stems) is None
+    ]
     return DatasetNotFoundError(
-        f"{where}: expected the IDX files {', '.join(names)} or a mnist.npz with keys "
-        "x_train, x_test. Get them with rkm.io.datasets.download_mnist(directory) on a machine "
-        "with internet access, or use the offline dataset 'mnist-5k'.", names=("path",))
+        f"MNIST in {str(directory)!r} is incomplete: missing {' and '.join(lacking)}, and "
+        f"there is no mnist.npz. {offline}",
+        names=("path",),
+    )
 
 
 def _find_first(directory: pathlib.Path, stems: tuple[str, ...]) -> pathlib.Path | None:
@@ -64,8 +95,7 @@ def _idx_images(path: pathlib.Path) -> np.ndarray:
     return x
 
 
-def load_mnist(directory: str | os.PathLike, *, protocol: str = "standard",
-               threshold: float = 0.5) -> Dataset:
+def load_mnist(directory: str | os.PathLike, *, protocol: str = "standard", threshold: float = 0.5) -> Dataset:
     """Load full MNIST from a directory, binarised with ``x / 255 > threshold``.
 
     Parameters
@@ -114,18 +144,8 @@ def load_mnist(directory: str | os.PathLike, *, protocol: str = "standard",
 
     if npz is not None:
         source = str(npz)
-        try:
-            with np.load(npz, allow_pickle=False) as z:
-                needed = ["x_train"] + (["x_test"] if protocol == "standard" else [])
-                missing = [k for k in needed if k not in z]
-                if missing:
-                    raise DataError(f"{npz} lacks the arrays {missing} (it holds {list(z.keys())})")
-                x_train = z["x_train"]
-                x_test = z["x_test"] if protocol == "standard" else None
-        except DataError:
-            raise
-        except (ValueError, OSError, EOFError, zlib.error) as exc:
-            raise DataError(f"cannot read {npz}: {exc}") from exc
+        arrays = read_npz(npz, ("x_train", "x_test") if protocol == "standard" else ("x_train",))
+        x_train, x_test = arrays["x_train"], arrays.get("x_test")
         scale = None  # uint8 0..255 in Keras' file; float 0..1 also accepted
     else:
         assert train_file is not None
@@ -140,19 +160,21 @@ def load_mnist(directory: str | os.PathLike, *, protocol: str = "standard",
 
     if protocol == "reference":
         if x_train.shape[0] <= 500:
-            raise DataError(f"protocol='reference' needs more than 500 training images "
-                            f"(500 test + train), found {x_train.shape[0]}")
+            raise DataError(
+                f"protocol='reference' needs more than 500 training images (500 test + train), found {x_train.shape[0]}"
+            )
         tr, te = x_train[500:10500], x_train[:500]
-        desc = (f"MNIST from {source}, reference protocol: train = training images "
-                f"500..{499 + len(tr)} ({len(tr)}), test = first 500 training images")
+        desc = (
+            f"MNIST from {source}, reference protocol: train = training images "
+            f"500..{499 + len(tr)} ({len(tr)}), test = first 500 training images"
+        )
     else:
         assert x_test is not None
         x_test = _checks.numeric_array(x_test)
         if x_test.ndim != 3 or tuple(x_test.shape[1:]) != shape:
             raise DataError(f"MNIST test images have shape {x_test.shape}; expected (N, {shape[0]}, {shape[1]})")
         tr, te = x_train, x_test
-        desc = (f"MNIST from {source}, standard protocol: {len(tr)} training images, "
-                f"{len(te)} test images")
+        desc = f"MNIST from {source}, standard protocol: {len(tr)} training images, {len(te)} test images"
     n = shape[0] * shape[1]
     return Dataset(
         name="mnist",
@@ -163,8 +185,9 @@ def load_mnist(directory: str | os.PathLike, *, protocol: str = "standard",
     )
 
 
-def download_mnist(directory: str | os.PathLike, *,
-                   mirror: str = "https://ossci-datasets.s3.amazonaws.com/mnist/") -> pathlib.Path:
+def download_mnist(
+    directory: str | os.PathLike, *, mirror: str = "https://ossci-datasets.s3.amazonaws.com/mnist/"
+) -> pathlib.Path:
     """Download the four standard gzipped MNIST IDX files (needs internet).
 
     Files already present (gzipped or not) are not fetched again. Each file is
@@ -207,7 +230,8 @@ def download_mnist(directory: str | os.PathLike, *,
                 except (urllib.error.URLError, OSError) as exc:
                     raise DatasetNotFoundError(
                         f"could not download {url}: {exc}. Download the files "
-                        f"{', '.join(MNIST_FILES)} by hand into {str(d)!r}.") from exc
+                        f"{', '.join(MNIST_FILES)} by hand into {str(d)!r}."
+                    ) from exc
             try:
                 with gzip.open(tmp, "rb") as f:
                     head = f.read(4)

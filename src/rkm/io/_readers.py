@@ -7,18 +7,22 @@ Internal to :mod:`rkm.io`: :func:`load_array` and :func:`read_idx` are public in
 from __future__ import annotations
 
 import gzip
+import io
+import lzma
 import math
 import os
 import pathlib
 import struct
+import zipfile
 import zlib
 from typing import Any
 
 import numpy as np
 
-from rkm.errors import ConfigError, DataError, DatasetNotFoundError
+from rkm.errors import ConfigError, DataError, DatasetNotFoundError, RKMError
 
-from ..core import _checks
+from ..core import _checks, limits
+from . import _files
 from ._binary import Dataset, binarize
 
 # IDX type byte -> big-endian dtype.
@@ -89,38 +93,131 @@ def _finalize(x: np.ndarray, threshold: float | None, where: str) -> np.ndarray:
     return binarize(x, threshold)
 
 
-def _read_raw_array(path: pathlib.Path, key: str | None = None) -> np.ndarray:
-    """Read a .npy, .npz (``key``, or 'train', or the only array) or .csv file."""
-    if not path.is_file():
-        raise DatasetNotFoundError(f"data file {str(path)!r} does not exist")
+def _read_exactly(stream: Any, n: int, source: Any) -> bytearray:
+    """``n`` bytes of ``stream`` into a new buffer, or a DataError if it ends early."""
+    buffer = bytearray(n)
+    view, got = memoryview(buffer), 0
+    while got < n:
+        chunk = stream.readinto(view[got:])
+        if not chunk:
+            raise DataError(f"{source} is truncated: it ended {n - got} bytes before the data its header declares.")
+        got += chunk
+    return buffer
+
+
+def _declared(source: Any, what: str, nbytes: int, holds: int | None) -> None:
+    """Refuse ``nbytes`` declared by a header when the file ``holds`` other than that, or memory cannot hold it."""
+    if holds is not None and nbytes > holds:
+        raise DataError(f"{source} is truncated or corrupted: it declares {what} ({nbytes} data bytes) but holds "
+                        f"{holds} bytes of data.")
+    if holds is not None and nbytes < holds:
+        raise DataError(f"{source} has trailing bytes: it declares {what} ({nbytes} data bytes) but holds {holds}; it "
+                        "is corrupted.")
+    limits.require(f"reading {source}", nbytes, "cpu", "the file declares more data than this machine has room for")
+
+
+def _npy_array(stream: Any, length: int, source: Any) -> np.ndarray:
+    """The array of the ``.npy`` bytes of ``stream`` (``length`` bytes in all), its header checked first."""
+    version = np.lib.format.read_magic(stream)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
+    elif version in ((2, 0), (3, 0)):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
+    else:
+        raise DataError(f"{source} is an .npy file of version {version[0]}.{version[1]}, which NumPy cannot read.")
+    if dtype.hasobject:
+        raise DataError(f"{source} holds Python objects (dtype {dtype}); rkm reads arrays of numbers only.")
+    count = math.prod(shape)
+    _declared(source, f"an array of shape {shape} of {dtype}", count * dtype.itemsize, length - stream.tell())
+    data = _read_exactly(stream, count * dtype.itemsize, source)
+    if stream.read(1):
+        raise DataError(f"{source} has bytes after the array its header declares; it is corrupted.")
+    return np.frombuffer(data, dtype=dtype, count=count).reshape(shape, order="F" if fortran else "C")
+
+
+def _npz_members(archive: zipfile.ZipFile, path: pathlib.Path, wanted: dict[str, str]) -> dict[str, np.ndarray]:
+    """``{part: array}`` of the members ``wanted[part]`` (names without ``.npy``) of an open ``.npz`` archive."""
+    arrays = {}
+    for part, key in wanted.items():
+        info = archive.getinfo(key + ".npy")
+        with archive.open(info) as member:
+            arrays[part] = _npy_array(member, info.file_size, f"{path} (array {key!r})")
+    return arrays
+
+
+def _npz_arrays(fh: Any, path: pathlib.Path) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` file to train on: ``train`` (and ``test`` if present), or its only array."""
+    with zipfile.ZipFile(fh) as archive:
+        keys = [name[:-4] for name in archive.namelist() if name.endswith(".npy")]
+        wanted: dict[str, str]
+        if "train" in keys:
+            wanted = {part: part for part in ("train", "test") if part in keys}
+        elif len(keys) == 1:
+            wanted = {"train": keys[0]}
+        else:
+            raise DataError(f"{path} holds arrays {keys}; expected a 'train' array (and optionally 'test') or a single "
+                            "array")
+        return _npz_members(archive, path, wanted)
+
+
+_CONTAINER_ERRORS = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError, ValueError, KeyError,
+                     NotImplementedError, RuntimeError, RecursionError, OverflowError, struct.error)
+"""What NumPy, zipfile, gzip and the CSV parser raise on a damaged file (``UnicodeDecodeError`` is a ValueError)."""
+
+
+def _read_arrays(path: pathlib.Path) -> dict[str, np.ndarray]:
+    """The ``train`` array (and a ``.npz`` file's ``test`` array) of a .npy, .npz or .csv file."""
     suffix = path.suffix.lower()
+    if suffix not in (".npy", ".npz", ".csv"):
+        raise DataError(f"unsupported file type {path.suffix!r} for {path}; use .npy, .npz or .csv")
     try:
-        if suffix == ".npy":
-            return np.load(path, allow_pickle=False)
-        if suffix == ".npz":
-            with np.load(path, allow_pickle=False) as z:
-                keys = list(z.keys())
-                if key is None:
-                    if "train" in keys:
-                        key = "train"
-                    elif len(keys) == 1:
-                        key = keys[0]
-                    else:
-                        raise DataError(f"{path} holds arrays {keys}; expected a 'train' "
-                                        "array (and optionally 'test') or a single array")
-                if key not in keys:
-                    raise DataError(f"{path} has no array {key!r} (it holds {keys})")
-                return z[key]
-        if suffix == ".csv":
-            try:
-                return np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2)
-            except ValueError:  # maybe a header line
-                return np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2, skiprows=1)
-    except DataError:
+        with _files.regular_file(path, "data file", DataError, DatasetNotFoundError) as (fh, size):
+            if suffix == ".npy":
+                return {"train": _npy_array(fh, size, path)}
+            if suffix == ".npz":
+                return _npz_arrays(fh, path)
+            return {"train": _csv_rows(fh.read().decode("utf-8"), path)}
+    except RKMError:
         raise
-    except (ValueError, OSError, EOFError, zlib.error) as exc:
-        raise DataError(f"cannot read {path}: {exc}") from exc
-    raise DataError(f"unsupported file type {path.suffix!r} for {path}; use .npy, .npz or .csv")
+    except _CONTAINER_ERRORS as exc:
+        raise DataError(f"cannot read {path}: {_reason(exc)}") from None
+
+
+def _csv_rows(text: str, path: pathlib.Path) -> np.ndarray:
+    """The numbers of a CSV text, whose first line may be a header (a line that is not numbers)."""
+    lines = text.splitlines()
+    header = bool(lines) and not _numeric_line(lines[0])
+    if not any(line.strip() for line in lines[int(header):]):
+        raise DataError(f"{path} holds no rows of numbers")
+    return np.loadtxt(io.StringIO(text), delimiter=",", dtype=np.float64, ndmin=2, skiprows=int(header))
+
+
+def _numeric_line(line: str) -> bool:
+    try:
+        [float(field) for field in line.split(",")]
+    except ValueError:
+        return False
+    return True
+
+
+def _reason(exc: BaseException) -> str:
+    return "nested too deeply" if isinstance(exc, RecursionError) else f"{type(exc).__name__}: {exc}"
+
+
+def read_npz(path: pathlib.Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The arrays ``keys`` of the ``.npz`` file ``path``, each header checked against the data before it is read."""
+    try:
+        with _files.regular_file(path, "data file", DataError, DatasetNotFoundError) as (fh, _), \
+                zipfile.ZipFile(fh) as archive:
+            present = [name[:-4] for name in archive.namelist() if name.endswith(".npy")]
+            missing = [key for key in keys if key not in present]
+            if missing:
+                raise DataError(f"{path} lacks the arrays {missing} (it holds {present})")
+            return _npz_members(archive, path, {key: key for key in keys})
+    except RKMError:
+        raise
+    except _CONTAINER_ERRORS as exc:
+        raise DataError(f"cannot read {path}: {_reason(exc)}") from None
 
 
 def load_array(path: str | os.PathLike, *, threshold: float | None = None,
@@ -153,21 +250,15 @@ def load_array(path: str | os.PathLike, *, threshold: float | None = None,
         without ``threshold``, NaN/inf.
     """
     p = pathlib.Path(path).expanduser()
-    x = _checks.numeric_array(_read_raw_array(p))
+    x = _checks.numeric_array(_read_arrays(p)["train"])
     x, _ = _to_rows(x, image_shape, where=str(p))
     return _finalize(x, None if threshold is None else _checks.number("threshold", threshold), str(p))
 
 
 def load_file(path: pathlib.Path, threshold: float | None) -> Dataset:
-    train_raw = _checks.numeric_array(_read_raw_array(path))
-    test_raw = None
-    if path.suffix.lower() == ".npz":
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                if "train" in z and "test" in z:
-                    test_raw = _checks.numeric_array(z["test"])
-        except (ValueError, OSError) as exc:
-            raise DataError(f"cannot read {path}: {exc}") from exc
+    arrays = _read_arrays(path)
+    train_raw = _checks.numeric_array(arrays["train"])
+    test_raw = _checks.numeric_array(arrays["test"]) if "test" in arrays else None
     train, shape = _to_rows(train_raw, where=f"{path} (train)")
     if shape is None:
         shape = _square_shape(train.shape[1])
@@ -185,10 +276,39 @@ def load_file(path: pathlib.Path, threshold: float | None) -> Dataset:
                    description=f"rows from {path}: {split}")
 
 
-def _open_maybe_gzip(path: pathlib.Path) -> Any:
-    with open(path, "rb") as f:
-        head = f.read(2)
-    return gzip.open(path, "rb") if head == b"\x1f\x8b" else open(path, "rb")
+_GZIP_RATIO = 1100
+"""More than a gzip stream can expand to per byte of the file (deflate's limit is about 1032)."""
+
+
+def _idx_array(fh: Any, size: int, p: pathlib.Path) -> np.ndarray:
+    """The array of the IDX file ``fh`` (``size`` bytes), each declared size held against the file first."""
+    gzipped = fh.read(2) == b"\x1f\x8b"
+    fh.seek(0)
+    f = gzip.GzipFile(fileobj=fh, mode="rb") if gzipped else fh
+    header = f.read(4)
+    if len(header) < 4:
+        raise DataError(f"{p} is too short to be an IDX file ({len(header)} bytes)")
+    if header[0] != 0 or header[1] != 0:
+        raise DataError(f"{p} is not an IDX file: magic number 0x{header.hex()} does not start with two zero bytes")
+    code, ndim = header[2], header[3]
+    if code not in _IDX_DTYPES:
+        raise DataError(f"{p}: unknown IDX type byte 0x{code:02x} (magic 0x{header.hex()})")
+    if ndim == 0:
+        raise DataError(f"{p}: IDX header declares 0 dimensions")
+    raw_dims = f.read(4 * ndim)
+    if len(raw_dims) < 4 * ndim:
+        raise DataError(f"{p} is truncated: header declares {ndim} dimensions but the file ends inside them")
+    dims = struct.unpack(f">{ndim}I", raw_dims)
+    dtype = np.dtype(_IDX_DTYPES[code])
+    expected = math.prod(dims) * dtype.itemsize
+    if gzipped and expected > _GZIP_RATIO * size:
+        raise DataError(f"{p} declares dimensions {dims} ({expected} data bytes), more than a gzip file of {size} "
+                        "bytes can hold; it is corrupted")
+    _declared(p, f"dimensions {dims}", expected, None if gzipped else size - 4 - 4 * ndim)
+    data = _read_exactly(f, expected, p)
+    if f.read(1):
+        raise DataError(f"{p} has trailing bytes after the {expected} data bytes its header {dims} declares")
+    return np.frombuffer(data, dtype=dtype).reshape(dims)
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
@@ -209,42 +329,18 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     DatasetNotFoundError
         If the file does not exist.
     DataError
-        Bad magic number, unknown type byte, or a data size that does not
-        match the header (truncated or trailing bytes), or a corrupt gzip.
+        Not a regular file, bad magic number, unknown type byte, dimensions that do not
+        match the data (truncated or trailing bytes; checked against the file's size before
+        anything is allocated), or a corrupt gzip.
+    ConfigError
+        The data the header declares would not fit in the memory available.
     """
     p = pathlib.Path(path).expanduser()
-    if not p.is_file():
-        raise DatasetNotFoundError(f"IDX file {str(p)!r} does not exist")
     try:
-        with _open_maybe_gzip(p) as f:
-            header = f.read(4)
-            if len(header) < 4:
-                raise DataError(f"{p} is too short to be an IDX file ({len(header)} bytes)")
-            if header[0] != 0 or header[1] != 0:
-                raise DataError(f"{p} is not an IDX file: magic number "
-                                f"0x{header.hex()} does not start with two zero bytes")
-            code, ndim = header[2], header[3]
-            if code not in _IDX_DTYPES:
-                raise DataError(f"{p}: unknown IDX type byte 0x{code:02x} (magic 0x{header.hex()})")
-            if ndim == 0:
-                raise DataError(f"{p}: IDX header declares 0 dimensions")
-            raw_dims = f.read(4 * ndim)
-            if len(raw_dims) < 4 * ndim:
-                raise DataError(f"{p} is truncated: header declares {ndim} dimensions "
-                                "but the file ends inside them")
-            dims = struct.unpack(f">{ndim}I", raw_dims)
-            dtype = np.dtype(_IDX_DTYPES[code])
-            expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
-            data = f.read(expected)
-            if len(data) < expected:
-                raise DataError(f"{p} is truncated: header {dims} needs {expected} data bytes, "
-                                f"found {len(data)}")
-            if f.read(1):
-                raise DataError(f"{p} has trailing bytes after the {expected} data bytes "
-                                f"its header {dims} declares")
-    except DataError:
+        with _files.regular_file(p, "IDX file", DataError, DatasetNotFoundError) as (fh, size):
+            arr = _idx_array(fh, size, p)
+    except RKMError:
         raise
-    except (OSError, EOFError, zlib.error) as exc:  # includes gzip.BadGzipFile
-        raise DataError(f"cannot read IDX file {p}: {exc}") from exc
-    arr = np.frombuffer(data, dtype=dtype).reshape(dims)
-    return arr.astype(dtype.newbyteorder("="), copy=True)
+    except _CONTAINER_ERRORS as exc:  # includes gzip.BadGzipFile
+        raise DataError(f"cannot read IDX file {p}: {_reason(exc)}") from None
+    return arr.astype(arr.dtype.newbyteorder("="), copy=False)

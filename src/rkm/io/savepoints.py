@@ -6,15 +6,21 @@ energy and power, the random generator's state) and, in the safetensors header, 
 metadata: ``format``, ``format_version``, ``class``, ``config`` and ``state`` (JSON: the
 constructor arguments, the update counter, the seed...) and ``sha256``.
 
-Format 2 (written now). ``sha256`` covers every other metadata field and every tensor's
+Format 3 (written now). ``sha256`` covers every other metadata field and every tensor's
 name, dtype, shape and bytes, so any change to the header or the tensors is a
-:class:`~rkm.errors.CheckpointError` naming the file.
+:class:`~rkm.errors.CheckpointError` naming the file. The header binds the file to its place:
+its ``config`` names the model and its ``state`` holds the update and (format 3) the run it
+belongs to, which :func:`rkm.load_model` and a run folder hold against the file's name and the
+folder (``rkm.machine._loading``).
+
+Format 2 (rkm before runs were bound; still read) is format 3 without the run: a save point of
+a run folder written then is accepted there without the run check.
 
 Format 1 (written before; still read). Its ``sha256`` covers the tensors' names, dtypes and
 bytes only. Its header is checked by the schema (``rkm.machine._schema``: every key, type, value
 range and tensor shape), but an altered value that stays valid (another ``lr``, ``epoch``,
-``seed``, ``max_epochs`` or ``model_beta``) cannot be detected. Loading a format-1 file and
-saving it again writes format 2.
+``seed``, ``max_epochs`` or ``model_beta``) cannot be detected. Loading a format-1 or format-2
+file and saving it again writes format 3.
 
 Reading never trusts a byte it has not checked: only regular files are opened (a FIFO, a
 device such as ``/dev/zero`` or a directory is refused without reading, and opening never
@@ -39,7 +45,6 @@ import logging
 import os
 import re
 import secrets
-import stat
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +53,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from ..errors import CheckpointError, RKMError, StorageError
+from . import _files
 
 __all__ = ["save_model", "write_savepoint", "read_savepoint", "parse_savepoint", "list_savepoints", "savepoint_path",
     "atomic_write", "clean_temporaries", "storage_error", "json_object", "refuse_pickles", "glob_escape", "FORMAT",
@@ -56,9 +62,9 @@ __all__ = ["save_model", "write_savepoint", "read_savepoint", "parse_savepoint",
 logger = logging.getLogger("rkm.io.savepoints")
 
 FORMAT = "rkm-savepoint"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 """The version this rkm writes."""
-READABLE_VERSIONS = (1, 2)
+READABLE_VERSIONS = (1, 2, 3)
 """The versions this rkm reads."""
 SUFFIX = ".safetensors"
 MAX_HEADER_BYTES = 100_000_000
@@ -106,8 +112,9 @@ def _field(h: Any, data: bytes | memoryview) -> None:
     h.update(data)
 
 
-def _digest_v2(metadata: dict[str, str], tensors: dict[str, torch.Tensor]) -> str:
-    """SHA-256 of every metadata field but ``sha256`` and every tensor's name, dtype, shape and bytes."""
+def _digest(metadata: dict[str, str], tensors: dict[str, torch.Tensor]) -> str:
+    """SHA-256 of every metadata field but ``sha256`` and every tensor's name, dtype, shape and bytes (formats 2
+    and 3; the metadata includes ``format_version``, so a file cannot pass as the other version)."""
     h = hashlib.sha256(b"rkm-savepoint/2\n")
     fields = sorted(k for k in metadata if k != "sha256")
     _field(h, json.dumps(fields).encode())
@@ -231,7 +238,7 @@ def write_savepoint(path: str | os.PathLike, tensors: dict[str, torch.Tensor], h
         "config": json.dumps(header["config"]),
         "state": json.dumps(header["state"]),
     }
-    metadata["sha256"] = _digest_v2(metadata, tensors)
+    metadata["sha256"] = _digest(metadata, tensors)
     path = Path(path)
     atomic_write(path, st_save(tensors, metadata=metadata))
     return path
@@ -282,22 +289,9 @@ def _refusal(path: Any, head: bytes) -> CheckpointError:
                            "another file.")
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    keys = [k for k, _ in pairs]
-    if len(set(keys)) != len(keys):
-        raise ValueError(f"duplicate keys {sorted({k for k in keys if keys.count(k) > 1})}")
-    return dict(pairs)
-
-
 def json_object(text: bytes | str, what: str, source: Any) -> dict[str, Any]:
     """``text`` parsed as a JSON object with unique keys, or a CheckpointError naming ``source``."""
-    try:
-        value = json.loads(text, object_pairs_hook=_unique_keys)
-    except (ValueError, RecursionError) as err:
-        raise CheckpointError(f"{source} has an unreadable {what} ({err}); the file is corrupted.") from None
-    if not isinstance(value, dict):
-        raise CheckpointError(f"{source} has a {what} that is not a JSON object; the file is corrupted.")
-    return value
+    return _files.json_object(text, what, source, CheckpointError)
 
 
 def _header_length(head: bytes, size: int, source: Any) -> int:
@@ -344,7 +338,7 @@ def _check_size(size: int, announced: int, source: Any) -> None:
 def _decode(data: bytes, metadata: dict[str, str], source: Any) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     if metadata.get("format") != FORMAT:
         raise CheckpointError(f"{source} is a safetensors file but not an rkm save point.")
-    readable = " and ".join(str(v) for v in READABLE_VERSIONS)
+    readable = ", ".join(str(v) for v in READABLE_VERSIONS[:-1]) + f" and {READABLE_VERSIONS[-1]}"
     text = metadata.get("format_version", "")
     version = int(text) if text.isascii() and text.isdigit() and len(text) < 6 else None
     if version not in READABLE_VERSIONS:
@@ -362,7 +356,7 @@ def _decode(data: bytes, metadata: dict[str, str], source: Any) -> tuple[dict[st
     if version == 1:
         if _digest_v1(tensors) != metadata["sha256"]:
             raise CheckpointError(f"{source} is corrupted: its tensors do not match the recorded SHA-256.")
-    elif _digest_v2(metadata, tensors) != metadata["sha256"]:
+    elif _digest(metadata, tensors) != metadata["sha256"]:
         raise CheckpointError(f"{source} is corrupted or was altered: its header and tensors do not match the "
                               "recorded SHA-256.")
     header = {"class": metadata["class"], "config": json_object(metadata["config"], "config", source),
@@ -389,10 +383,6 @@ def _read_exactly(fd: int, n: int, source: Any) -> bytes:
     return b"".join(chunks)
 
 
-_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
-          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
-
-
 def read_savepoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Read and verify one save point; returns ``(tensors, header)`` with the header's ``class``,
     ``config``, ``state`` and ``format_version``.
@@ -407,27 +397,16 @@ def read_savepoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], di
         recorded digest. The model-side schema is checked by :func:`rkm.machine.restore`.
     """
     path = Path(path)
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd, size = _files.open_fd(path, "save point", CheckpointError)
     try:
-        fd = os.open(path, flags)
-    except FileNotFoundError:
-        raise CheckpointError(f"save point {path} does not exist.") from None
+        head = _read_exactly(fd, min(size, 9), path)
+        length = _header_length(head, size, path)
+        raw = head[8:] + _read_exactly(fd, length - 1, path)
+        metadata, body = _parse_header(raw, path)
+        _check_size(size, 8 + length + body, path)
+        data = head[:8] + raw + _read_exactly(fd, body, path)
     except OSError as err:
-        raise CheckpointError(f"cannot open save point {path}: {err.strerror or err}.") from None
-    try:
-        mode, size = os.fstat(fd).st_mode, os.fstat(fd).st_size
-        if not stat.S_ISREG(mode):
-            kind = next((label for test, label in _KINDS if test(mode)), "not a regular file")
-            raise CheckpointError(f"{path} is {kind}, not a save point file; only regular files are read.")
-        try:
-            head = _read_exactly(fd, min(size, 9), path)
-            length = _header_length(head, size, path)
-            raw = head[8:] + _read_exactly(fd, length - 1, path)
-            metadata, body = _parse_header(raw, path)
-            _check_size(size, 8 + length + body, path)
-            data = head[:8] + raw + _read_exactly(fd, body, path)
-        except OSError as err:
-            raise CheckpointError(f"cannot read save point {path}: {err.strerror or err}.") from None
+        raise CheckpointError(f"cannot read save point {path}: {err.strerror or err}.") from None
     finally:
         os.close(fd)
     return _decode(data, metadata, path)

@@ -141,8 +141,9 @@ class Learning(Boltzmann):
             Held-out data for ``print_test_error``.
         print_error, print_test_error : bool
             Log the reconstruction error (k=1) of the current batch / of ``test_data``
-            every ``print_every`` updates (logger ``rkm.training``, shown on stderr when
-            logging is not configured).
+            every ``print_every`` updates (logger ``rkm.training``, INFO). rkm, a library,
+            attaches no handler: a script shows these lines (pyrkm printed them) with
+            ``logging.basicConfig(level=logging.INFO)``, or passes ``progress=True``.
         model_state_path : str
             Folder of the save points, written at ``t_to_save``.
         print_every : int

@@ -75,6 +75,9 @@ W, v_bias, h_bias : Tensor
     assigning converts and checks the shape, in-place edits are seen by every later pass.
 epoch : int
     Gradient updates done.
+run_id : str or None
+    The run folder the model trains in (set by ``rkm train``; recorded in its save points, so a
+    save point copied from another run is refused there); None outside a run folder.
 energy, power_f, power_b : Tensor
     Cumulative energy of every pass (float64) and the last update's forward/backward power.
 relax_t_f, relax_t_b : Tensor
@@ -101,6 +104,7 @@ class RBM(Learning):
         hyperparams.check_model(v)
         hyperparams.check_memory(v, device)
         self.model_name = v["model_name"]
+        self.run_id: str | None = None
         if generator is None:
             self.seed = v["seed"] if v["seed"] is not None else int(torch.randint(0, 2**63 - 1, ()).item())
             generator = torch.Generator(device=device).manual_seed(self.seed)
@@ -233,9 +237,14 @@ class RBM(Learning):
             raise DataError(f"the state of {self.model_name!r} at update {self.epoch} holds NaN or inf in {bad}; "
                             "it is not saved. Load the last save point.")
         config = {name: getattr(self, name) for name in _schema.CONFIG_KEYS}
+        problems = _schema.out_of_range(tensors, config, int(self.epoch))
+        if problems:
+            raise DataError(f"the state of {self.model_name!r} at update {self.epoch} is not one its settings allow "
+                            f"({'; '.join(problems)}); it is not saved, as no save point of it could be loaded. Clip "
+                            "the parameters (model.network.clip()) or widen min_W and max_W.")
         config.update(mytype=_checks.dtype_name(self.mytype), average_data=None)
         state = {"epoch": int(self.epoch), "seed": self.seed, "threshold_sharing": self.threshold_sharing,
-                 "fast_matmul": self.fast_matmul, "rng_device": self.generator.device.type}
+                 "fast_matmul": self.fast_matmul, "rng_device": self.generator.device.type, "run": self.run_id}
         return tensors, {"class": type(self).__name__, "config": config, "state": state}
 
     # --------------------------------------------------------------- moving
@@ -255,52 +264,58 @@ class RBM(Learning):
         return self
 
     # -------------------------------------------------------------- plotting
-    def plot_weights(self, t: int, image_shape: tuple[int, int] | None = None, max_filters: int = 100) -> Figure:
+    def plot_weights(self, t: int | None = None, image_shape: tuple[int, int] | None = None,
+                     max_filters: int = 100) -> Figure:
         """Grid of the first ``max_filters`` hidden units' weights as images.
+
+        Save the figure with ``rkm.plots.save(fig, path)`` (tight margins) or ``fig.savefig``.
 
         Parameters
         ----------
-        t : int
-            The update to name in the title (pyrkm's argument; ``model.epoch`` for the current one).
+        t : int, optional
+            The update shown in the title (pyrkm's "current epoch"); default: the model's
+            ``epoch``.
         image_shape : (int, int), optional
-            Shape of one image; default: square.
+            ``(height, width)`` of the visible layer; default: square.
         max_filters : int
+            At most this many hidden units are drawn.
 
         Returns
         -------
         matplotlib.figure.Figure
         """
-        return plots.weight_grid(self.W, t, image_shape=image_shape, max_filters=max_filters)
+        return plots.weight_grid(self.W, self.epoch if t is None else t, image_shape=image_shape,
+                                 max_filters=max_filters)
 
-    def plot_visible_bias(self, t: int, image_shape: tuple[int, int] | None = None) -> Figure:
+    def plot_visible_bias(self, t: int | None = None, image_shape: tuple[int, int] | None = None) -> Figure:
         """Visible bias as an image with a colour bar.
 
         Parameters
         ----------
-        t : int
-            The update to name in the title (``model.epoch`` for the current one).
+        t : int, optional
+            The update shown in the title; default: the model's ``epoch``.
         image_shape : (int, int), optional
-            Default: square.
+            ``(height, width)`` of the visible layer; default: square.
 
         Returns
         -------
         matplotlib.figure.Figure
         """
-        return plots.bias_image(self.v_bias, t, image_shape=image_shape)
+        return plots.bias_image(self.v_bias, self.epoch if t is None else t, image_shape=image_shape)
 
-    def plot_bias(self, t: int) -> Figure:
+    def plot_bias(self, t: int | None = None) -> Figure:
         """Histograms of the hidden and visible biases.
 
         Parameters
         ----------
-        t : int
-            The update to name in the titles (``model.epoch`` for the current one).
+        t : int, optional
+            The update shown in the titles; default: the model's ``epoch``.
 
         Returns
         -------
         matplotlib.figure.Figure
         """
-        return plots.bias_histograms(self.h_bias, self.v_bias, t)
+        return plots.bias_histograms(self.h_bias, self.v_bias, self.epoch if t is None else t)
 
     def __repr__(self) -> str:
         return (

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..core import _checks, comparators, hopfield, limits, physics
+from ..core import _checks, comparators, hopfield, limits
 from ..core.network import Network
 from ..errors import ConfigError, DataError
 from ..training import Trainer
@@ -306,7 +306,7 @@ class Circuit(Passes):
 
     def _power(self, x: Any, forward: bool, name: str) -> torch.Tensor:
         x, _ = self._layer(x, forward, name)
-        return physics.pass_power(x, *self.network.numerator(x, forward))
+        return self.network.power(x, forward)
 
     def av_power_forward(self, v: Any) -> torch.Tensor:
         """Mean of :meth:`power_forward` over the batch.

@@ -13,7 +13,9 @@ same names, shapes and dtypes; and the generator state to its size. Every proble
 checks pass.
 
 Files written before rkm had parallel tempering lack ``config.n_temperatures`` and
-``config.pt_beta_ratio``, which then take their defaults. Format 1 files may lack
+``config.pt_beta_ratio``, and files written before it learned on the circuit lack the
+:data:`CIRCUIT_KEYS` and the circuit's time and pulse sums; the settings then take their
+defaults and the sums start at the file's update. Format 1 files may lack
 ``config.n_chains`` and ``state.fast_matmul`` (rkm before the architecture redesign) and may
 hold optional tensors of inactive components (persistent chains without PCD, Adam moments
 without Adam), which are ignored when loaded.
@@ -21,6 +23,7 @@ without Adam), which are ignored when loaded.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import torch
@@ -36,19 +39,29 @@ DEVICE_KEYS = tuple(name for name, s in hyperparams.MODEL.items() if s.owner == 
 """The device non-idealities' settings (``rkm.core.devices``)."""
 TEMPERING_KEYS = ("n_temperatures", "pt_beta_ratio")
 """The parallel-tempering ladder's settings (``train_algo='PT'``), recorded since rkm had PT."""
-CONFIG_KEYS = (*hyperparams.SEED_ORDER, "n_chains", *DEVICE_KEYS, *TEMPERING_KEYS)
+CIRCUIT_KEYS = ("learning_rule", "pulse_step", "pulse_step_unit", "pulse_dead_zone", "comparator_levels",
+                "comparator_level_spread")
+"""The settings of learning on the circuit (local rule, pulses, comparator output levels), recorded since rkm had
+them."""
+CONFIG_KEYS = (*hyperparams.SEED_ORDER, "n_chains", *DEVICE_KEYS, *TEMPERING_KEYS,
+               *(key for key in CIRCUIT_KEYS if key not in DEVICE_KEYS))
 """The constructor arguments a save point's ``config`` holds."""
-STATE_KEYS = ("epoch", "seed", "threshold_sharing", "fast_matmul", "rng_device")
-"""The values a save point's ``state`` holds."""
-_OPTIONAL_IN_V1 = {"config": ("n_chains", *DEVICE_KEYS), "state": ("fast_matmul",)}
+STATE_KEYS = ("epoch", "seed", "threshold_sharing", "fast_matmul", "rng_device", "run")
+"""The values a save point's ``state`` holds (``run`` since format 3: the run folder it belongs to, or None)."""
+_OPTIONAL_IN_V1 = {"config": ("n_chains", *DEVICE_KEYS), "state": ("fast_matmul", "run")}
+RUN_PATTERN = re.compile(r"^[0-9a-f]{32}$")
+"""A run's identifier (``rkm.app._runfolder``): 32 hexadecimal digits."""
 _ADAM = ("m_dW", "v_dW", "m_dv", "v_dv", "m_dh", "v_dh")
 _CENTERING = ("ov", "oh")
 _SETTLED = ("energy_settled", "comparator_decisions", "energy_settled_since")
 """The sums of the energy in joules (``rkm.core.units``), since format 2."""
+_CIRCUIT_SUMS = ("circuit_time", "sequential_time", "programming_pulses", "pulsed_updates")
+"""The duration of the updates on twin networks and on one network, and the programming pulses, since rkm had
+them (optional: files without them start these sums at their update)."""
 _SCALARS = ("energy", "power_f", "power_b")
 _RNG_DEVICES = ("cpu", "cuda", "mps", "xpu")
 _TYPES: dict[str, tuple[type, ...]] = {"regularization": (bool, str), "fast_matmul": (bool,),
-                                     "conductance_range": (list, tuple)}
+                                     "conductance_range": (list, tuple), "comparator_levels": (list, tuple)}
 """Settings whose saved values are not of their table kind (which says how configuration text is read)."""
 
 
@@ -93,7 +106,7 @@ def _checked(part: str, name: str, value: Any, source: Any) -> Any:
 
 def check_config(config: dict[str, Any], version: int, source: Any) -> dict[str, Any]:
     """The constructor arguments of a save point's ``config``, each checked; returns them normalised."""
-    optional = (*(_OPTIONAL_IN_V1["config"] if version == 1 else ()), *TEMPERING_KEYS)
+    optional = (*(_OPTIONAL_IN_V1["config"] if version == 1 else ()), *TEMPERING_KEYS, *CIRCUIT_KEYS)
     _keys(config, CONFIG_KEYS, optional, "config", source)
     values = {}
     for name, value in config.items():
@@ -105,21 +118,24 @@ def check_config(config: dict[str, Any], version: int, source: Any) -> dict[str,
     if values["min_W"] >= values["max_W"]:
         raise _fail(source, f"has config.min_W = {values['min_W']} not below config.max_W = {values['max_W']}.")
     values.setdefault("n_chains", None)
-    for name in TEMPERING_KEYS:
+    for name in (*TEMPERING_KEYS, *CIRCUIT_KEYS):
         values.setdefault(name, hyperparams.MODEL[name].default)
     return values
 
 
 def check_state(state: dict[str, Any], version: int, source: Any) -> dict[str, Any]:
-    """A save point's ``state`` (update counter, seed, sharing, fast products, generator device), checked."""
-    optional = _OPTIONAL_IN_V1["state"] if version == 1 else ()
+    """A save point's ``state`` (update counter, seed, sharing, fast products, generator device, run), checked."""
+    optional = _OPTIONAL_IN_V1["state"] if version == 1 else ("run",) if version == 2 else ()
     _keys(state, STATE_KEYS, optional, "state", source)
     epoch = state["epoch"]
     if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
         raise _fail(source, f"has state.epoch = {epoch!r}; the update counter must be an integer >= 0.")
     if state["rng_device"] not in _RNG_DEVICES:
         raise _fail(source, f"has state.rng_device = {state['rng_device']!r}; expected one of {_RNG_DEVICES}.")
-    values = {"epoch": epoch, "rng_device": state["rng_device"]}
+    run = state.get("run")
+    if run is not None and not (isinstance(run, str) and RUN_PATTERN.match(run)):
+        raise _fail(source, f"has state.run = {run!r}; a run is named by 32 hexadecimal digits, or null.")
+    values = {"epoch": epoch, "rng_device": state["rng_device"], "run": run}
     for name in ("seed", "threshold_sharing", "fast_matmul"):
         values[name] = _checked("state", name, state.get(name), source)
     if values["seed"] is None:
@@ -138,7 +154,9 @@ def expected_tensors(config: dict[str, Any], version: int,
         **{name: ((), torch.float64) for name in _SCALARS},
     }
     spec.update({"energy_settled": ((), torch.float64), "comparator_decisions": ((), torch.int64),
-                 "energy_settled_since": ((), torch.int64)})
+                 "energy_settled_since": ((), torch.int64), "circuit_time": ((), torch.float64),
+                 "sequential_time": ((), torch.float64), "programming_pulses": ((), torch.int64),
+                 "pulsed_updates": ((), torch.int64)})
     if config["centering"] or "average_data" in present:
         spec["average_data"] = ((nv,), dtype)
     lenient = version == 1
@@ -156,8 +174,10 @@ def expected_tensors(config: dict[str, Any], version: int,
     return spec
 
 
-def check_tensors(tensors: dict[str, torch.Tensor], config: dict[str, Any], version: int, source: Any) -> None:
-    """The required tensors present, every tensor of the schema of its shape and dtype, every tensor finite.
+def check_tensors(tensors: dict[str, torch.Tensor], config: dict[str, Any], version: int, source: Any,
+                  epoch: int = 0) -> None:
+    """The required tensors present, every tensor of the schema of its shape and dtype, every tensor finite
+    and within the ranges of :func:`out_of_range` (``epoch``: the update of the save point).
 
     Tensors outside the schema are left to :func:`check_against`.
     """
@@ -167,7 +187,7 @@ def check_tensors(tensors: dict[str, torch.Tensor], config: dict[str, Any], vers
     missing = [name for name in required if name not in tensors]
     if missing:
         raise _fail(source, f"lacks the tensors {missing} that a model of its config has.")
-    for group in (_ADAM, _CENTERING, _SETTLED):
+    for group in (_ADAM, _CENTERING, _SETTLED, _CIRCUIT_SUMS):
         have = [name for name in group if name in tensors]
         if have and len(have) != len(group):
             raise _fail(source, f"holds only {have} of the tensors {list(group)}, which belong together.")
@@ -183,6 +203,44 @@ def check_tensors(tensors: dict[str, torch.Tensor], config: dict[str, Any], vers
     bad = non_finite(tensors)
     if bad:
         raise _fail(source, f"holds NaN or inf in {bad}; a save point keeps only finite states.")
+    problems = out_of_range(tensors, config, epoch)
+    if problems:
+        raise _fail(source, f"holds values its model cannot have: {'; '.join(problems)}.")
+
+
+def _range(tensor: torch.Tensor) -> str:
+    return f"[{float(tensor.min()):g}, {float(tensor.max()):g}]"
+
+
+def out_of_range(tensors: dict[str, torch.Tensor], config: dict[str, Any], epoch: int) -> list[str]:
+    """What in a model's finite state lies outside the ranges its learning keeps it in, one phrase each.
+
+    Parameters within ``[min_W, max_W]`` (every step clips them there, in their dtype); energies,
+    powers and counters >= 0, the settled energy's start at most the update; chains of 0s and 1s;
+    accepted swaps between 0 and those attempted; Adam's second moments >= 0.
+    """
+    problems = []
+    for name in ("W", "v_bias", "h_bias"):
+        tensor = tensors[name]
+        low, high = (torch.tensor(config[bound], dtype=tensor.dtype) for bound in ("min_W", "max_W"))
+        if tensor.numel() and (bool(tensor.min() < low) or bool(tensor.max() > high)):
+            problems.append(f"{name} in {_range(tensor)}, outside [min_W, max_W] = [{config['min_W']:g}, "
+                            f"{config['max_W']:g}]")
+    for name in ("energy", "power_f", "power_b", "energy_settled", "comparator_decisions", "v_dW", "v_dv", "v_dh"):
+        if name in tensors and tensors[name].numel() and bool(tensors[name].min() < 0):
+            problems.append(f"{name} = {float(tensors[name].min()):g} < 0")
+    since = tensors.get("energy_settled_since")
+    if since is not None and not 0 <= int(since) <= epoch:
+        problems.append(f"energy_settled_since = {int(since)}, not an update from 0 to {epoch}")
+    for name in ("persistent_chains", "pt_chains"):
+        chain = tensors.get(name)
+        if chain is not None and not bool(((chain == 0) | (chain == 1)).all()):
+            problems.append(f"{name} with values other than 0 and 1 (in {_range(chain)})")
+    accepted, attempted = tensors.get("pt_swaps_accepted"), tensors.get("pt_swaps_attempted")
+    if accepted is not None and attempted is not None and accepted.shape == attempted.shape and not bool(
+            ((accepted >= 0) & (accepted <= attempted)).all()):
+        problems.append("pt_swaps_accepted outside [0, pt_swaps_attempted]")
+    return problems
 
 
 def non_finite(tensors: dict[str, torch.Tensor]) -> list[str]:
@@ -203,7 +261,7 @@ def check(tensors: dict[str, torch.Tensor], header: dict[str, Any],
     version = format_version(header)
     config = check_config(header["config"], version, source)
     state = check_state(header["state"], version, source)
-    check_tensors(tensors, config, version, source)
+    check_tensors(tensors, config, version, source, state["epoch"])
     return config, state
 
 

@@ -6,6 +6,13 @@ and every sample (in units of power x pass time), summed in float64. For energy 
 (``rkm.core.units``) a pass lasts a multiple of its direction's slowest relaxation time, which
 changes as the parameters learn, so each update also sums power x that time (``settled``) and
 counts its comparator decisions (samples x free nodes of every pass).
+
+Twin networks. The hardware runs an update on two copies of the network at once: the clamped
+twin runs the data pass, the free twin the negative phase. The recorder counts each twin's
+passes (:attr:`PassRecorder.twin`: 0 until the trainer switches it to 1 for the negative
+phase) and gives each twin's duration in samples x the direction's slowest relaxation time
+(``twin_times``): one network takes one sample at a time, so a pass of a batch of B lasts B
+passes.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ class Measured:
     energy_b: torch.Tensor
     settled: torch.Tensor
     decisions: int
+    twin_times: tuple[torch.Tensor, torch.Tensor]
 
 
 class PassRecorder:
@@ -43,6 +51,10 @@ class PassRecorder:
         cache = network.physics(check=False)
         self.constants = (cache.forward.constant, cache.backward.constant)
         self.slowest = (cache.forward.slowest, cache.backward.slowest)
+        self.twin = 0
+        """The twin whose passes are recorded: 0 the clamped (data) twin, 1 the free (model) twin."""
+        self.samples = [[0, 0], [0, 0]]
+        """Samples of forward and backward passes run by each twin."""
 
     def forward(self, v: torch.Tensor, binary: bool = True, beta: float | None = None) -> torch.Tensor:
         """Hidden sample from ``v``; ``binary=False`` when ``v`` may not be 0/1 (data, user-set chains).
@@ -51,15 +63,19 @@ class PassRecorder:
         """
         result = self.network.pass_(v, True, self.beta if beta is None else beta, power=True, binary=binary)
         assert result.twice_power is not None
-        self.powers[0].append(result.twice_power)
+        self._keep(result.twice_power, 0)
         return result.s
 
     def backward(self, h: torch.Tensor, beta: float | None = None) -> torch.Tensor:
         """Visible sample from the 0/1 hidden layer ``h`` (at ``beta``, default the recorder's)."""
         result = self.network.pass_(h, False, self.beta if beta is None else beta, power=True, binary=True)
         assert result.twice_power is not None
-        self.powers[1].append(result.twice_power)
+        self._keep(result.twice_power, 1)
         return result.s
+
+    def _keep(self, twice_power: torch.Tensor, direction: int) -> None:
+        self.powers[direction].append(twice_power)
+        self.samples[self.twin][direction] += twice_power.shape[0]
 
     def gibbs(self, v: torch.Tensor, steps: int, binary: bool = True,
               beta: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -81,7 +97,7 @@ class PassRecorder:
         what a sampling pass costs, so its power and its decisions count like one.
         """
         x, twice_power = self.network.read(clamped, forward)
-        self.powers[0 if forward else 1].append(twice_power)
+        self._keep(twice_power, 0 if forward else 1)
         return x
 
     def close(self) -> Measured:
@@ -98,7 +114,9 @@ class PassRecorder:
             decisions += power.shape[0] * n_free
         (power_f, energy_f), (power_b, energy_b) = out
         settled = energy_f * self.slowest[0] + energy_b * self.slowest[1]
-        return Measured(power_f, power_b, energy_f, energy_b, settled, decisions)
+        slowest = [t.to(torch.float64) for t in self.slowest]
+        clamped, free = (n_f * slowest[0] + n_b * slowest[1] for n_f, n_b in self.samples)
+        return Measured(power_f, power_b, energy_f, energy_b, settled, decisions, (clamped, free))
 
     @property
     def sizes(self) -> tuple[int, int]:

@@ -34,7 +34,11 @@ class SavePoints:
 
 
 class Reporter:
-    """Callback of ``train``: every ``every`` updates, log (or show on the progress bar) the errors and powers."""
+    """Callback of ``train``: every ``every`` updates, log (or show on the progress bar) the errors and powers.
+
+    The lines go to the logger ``rkm.training`` at INFO, where pyrkm printed them; the application
+    decides whether they are shown (``logging.basicConfig(level=logging.INFO)`` in a script).
+    """
 
     def __init__(self, model: Any, every: int, print_error: bool, test: torch.Tensor | None, progress: bool) -> None:
         self.model, self.every, self.print_error, self.test = model, every, print_error, test
@@ -45,8 +49,6 @@ class Reporter:
             from tqdm.auto import tqdm
 
             self.bar = tqdm(total=model.max_epochs, initial=model.epoch, unit="update", dynamic_ncols=True)
-        else:
-            _ensure_visible_logging()
 
     def watch(self, source: Iterator[torch.Tensor]) -> Iterator[torch.Tensor]:
         """``source``, remembering the batch of the running update (for ``print_error``)."""
@@ -79,12 +81,3 @@ class Reporter:
         if self.bar is not None:
             self.bar.close()
 
-
-def _ensure_visible_logging() -> None:
-    """Show progress messages on stderr when the application configured no logging (like the reference's prints)."""
-    base = logging.getLogger("rkm")
-    if not base.hasHandlers():
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        base.addHandler(handler)
-        base.setLevel(logging.INFO)

@@ -7,8 +7,8 @@ each with its state explicit, in this order:
 1. :class:`Centering` (centred gradients: the offsets slide towards the batch means, and the
    bias directions are corrected by the weight direction);
 2. :class:`L2` and :class:`L1` (shrink every parameter towards zero, in SGD and Adam alike);
-3. the optimiser, registered by name in :data:`OPTIMIZERS` (``SGD``, ``Adam``), which steps the
-   programmed parameters in place;
+3. the optimiser, registered by name in :data:`OPTIMIZERS` (``SGD``, ``Adam``; ``pulse`` in
+   :mod:`rkm.training.pulse`), which steps the programmed parameters in place;
 4. the clipping of every parameter to ``[min_W, max_W]``.
 
 The weight direction is formed only when a piece asks for it (:attr:`Gradient.dW`): plain SGD
@@ -17,7 +17,7 @@ adds the two statistics products straight into ``W``, so no W-sized float gradie
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -164,9 +164,20 @@ class L1:
 
 
 class Optimizer(Component):
-    """An optimiser: steps the parameters in place along a gradient (the base of every optimiser)."""
+    """An optimiser: steps the parameters in place along a gradient (the base of every optimiser).
 
-    def step(self, grad: Gradient, params: tuple[torch.Tensor, torch.Tensor, torch.Tensor], lr: float, t: int) -> None:
+    An optimiser that reads trainer attributes (settings of the table, or ``network``) names them
+    in :attr:`settings`; the trainer passes them to :meth:`step` as keywords. One that programs the
+    devices with pulses says after each step how many it sent (:attr:`pulses`).
+    """
+
+    settings: ClassVar[tuple[str, ...]] = ()
+    """Trainer attributes the optimiser reads, passed to :meth:`step` as keywords."""
+    pulses: int | None = None
+    """Programming pulses sent by the last step; None: the optimiser writes analog changes, not pulses."""
+
+    def step(self, grad: Gradient, params: tuple[torch.Tensor, torch.Tensor, torch.Tensor], lr: float, t: int,
+             **settings: Any) -> None:
         """Ascend ``params`` along ``grad`` at learning rate ``lr``; ``t`` is the 1-based step number."""
         raise NotImplementedError
 
@@ -183,7 +194,7 @@ class SGD(Optimizer):
     name = "SGD"
 
     def step(self, grad: Gradient, params: tuple[torch.Tensor, torch.Tensor, torch.Tensor], lr: float,
-             t: int) -> None:
+             t: int, **settings: Any) -> None:
         W, v_bias, h_bias = params
         grad.add_weights_to(W, lr)
         v_bias.add_(grad.dv, alpha=lr)
@@ -210,7 +221,7 @@ class Adam(Optimizer):
             self.moments[f"v_d{name}"] = torch.zeros_like(ref)
 
     def step(self, grad: Gradient, params: tuple[torch.Tensor, torch.Tensor, torch.Tensor], lr: float,
-             t: int) -> None:
+             t: int, **settings: Any) -> None:
         if not self.moments:
             self.init_state(params)
         c1, c2 = 1 - self.beta1**t, 1 - self.beta2**t

@@ -21,12 +21,18 @@ study makes one row per system, operation, size and batch:
 
 Operations: ``pass`` (one forward pass, visible clamped), ``gibbs`` (a forward and a
 backward pass), ``update`` (one CD/PCD-k training update: k + 1 forward and k backward
-passes; the digital one adds the two contrastive products and the parameter step, the
-circuit's learning-rule step itself is not modelled).
+passes and the learning step; the digital one forms the two contrastive products and steps
+the parameters, the circuit's twin networks run the data pass and the chain at the same time,
+then every device compares its readings and the pulsed devices are pulsed, with the units'
+time and energy per comparison and per pulse; ``Settings.update_model='sequential'`` times
+the passes one after the other on one network instead).
 
-Power laws ``y = a N^b`` are fitted by least squares on log-log over the large sizes
-(:func:`fit_power_law`, with a t-based confidence interval of ``b``); two fits cross at
-``N* = (a2 / a1)^(1 / (b1 - b2))`` (:func:`crossovers`).
+Power laws ``y = a N^b`` are fitted by least squares on log-log over the large sizes, where a
+series has :data:`MIN_SIZES` sizes or more (:func:`fit_power_law`, with a t-based confidence
+interval of ``b``); two fits cross at ``N* = (a2 / a1)^(1 / (b1 - b2))``, reported only where
+both exponents are determined and distinguishable and ``N*`` lies near the fitted sizes
+(:func:`compare`, :func:`crossovers`). A study of one size (a trained model) has no fit: its
+summary is a table of its numbers and its figure a bar chart.
 
 =============  =====================================================================
 module         what it holds
@@ -43,14 +49,27 @@ energy.run_study(...)``). The ``rkm energy`` command that runs it belongs to the
 layer (:mod:`rkm.app`).
 """
 
-from ._cost import Cost, circuit_costs, synthetic_machine
+from ._cost import UPDATE_MODELS, Cost, circuit_costs, devices_of, synthetic_machine
 from ._digital import DigitalRBM, time_call
-from ._fits import QUANTITIES, Crossover, Fit, crossovers, fit_power_law, fit_rows
+from ._fits import (
+    EXTRAPOLATION,
+    MIN_SIZES,
+    QUANTITIES,
+    Crossover,
+    Fit,
+    compare,
+    comparisons,
+    crossovers,
+    fit_power_law,
+    fit_rows,
+)
 from ._report import plot_study, read_csv, summary_text, write_csv
 from ._study import CIRCUIT, COLUMNS, DEFAULT_SIZES, ESTIMATE, NOT_MEASURED, OPERATIONS, Settings, Study, run_study
 
 __all__ = [
-    "OPERATIONS", "CIRCUIT", "COLUMNS", "QUANTITIES", "DEFAULT_SIZES", "NOT_MEASURED", "ESTIMATE",
-    "Cost", "Settings", "Study", "Fit", "Crossover", "synthetic_machine", "circuit_costs", "DigitalRBM", "time_call",
-    "run_study", "fit_power_law", "fit_rows", "crossovers", "write_csv", "read_csv", "plot_study", "summary_text",
+    "OPERATIONS", "CIRCUIT", "COLUMNS", "QUANTITIES", "DEFAULT_SIZES", "NOT_MEASURED", "ESTIMATE", "MIN_SIZES",
+    "EXTRAPOLATION", "UPDATE_MODELS",
+    "Cost", "Settings", "Study", "Fit", "Crossover", "synthetic_machine", "circuit_costs", "devices_of", "DigitalRBM",
+    "time_call", "run_study", "fit_power_law", "fit_rows", "compare", "comparisons", "crossovers",
+    "write_csv", "read_csv", "plot_study", "summary_text",
 ]

@@ -3,6 +3,14 @@
 A pass of the resistor network lasts ``ln(1/eps)`` slowest relaxation times of its direction
 and uses its mean power over the clamped states times that duration (plus comparator
 decisions), in SI units (:mod:`rkm.core.units`).
+
+An update of CD/PCD-k is the data pass, the k steps of the model chain and the learning step.
+On twin networks (``update_model='twin'``, the machine of the paper) the clamped twin runs the
+data pass while the free twin runs the chain, so the passes last ``max(t_f, k (t_f + t_b))``;
+on one network (``'sequential'``) they last ``(k + 1) t_f + k t_b``. Either way the energy is
+every pass's, and the learning step follows the passes: one comparison per device (every
+weight and bias) and the programming pulses, with the time and energy per comparison and per
+pulse of the units (0, not counted, by default).
 """
 
 from __future__ import annotations
@@ -18,7 +26,10 @@ from ...core import units as si
 from ...errors import ConfigError
 from ...machine import RKM
 
-__all__ = ["Cost", "synthetic_machine", "circuit_costs"]
+__all__ = ["Cost", "UPDATE_MODELS", "synthetic_machine", "circuit_costs", "devices_of"]
+
+UPDATE_MODELS = ("twin", "sequential")
+"""How an update's passes are timed: twin networks at once, or one network one pass after the other."""
 
 
 @dataclass(frozen=True)
@@ -54,8 +65,14 @@ def synthetic_machine(n: int, *, weight_std: float = 1.0, bias_std: float = 1.0,
     return model
 
 
+def devices_of(model: Any) -> int:
+    """Resistors of the machine, each a programmable device: the weights and both layers' biases."""
+    return model.n_hidden * model.n_visible + model.n_hidden + model.n_visible
+
+
 def circuit_costs(
-    model: Any, v: torch.Tensor, h: torch.Tensor, units: si.Units = si.DEFAULT_UNITS, k: int = 1
+    model: Any, v: torch.Tensor, h: torch.Tensor, units: si.Units = si.DEFAULT_UNITS, k: int = 1,
+    update_model: str = "twin", pulses: int | None = None,
 ) -> dict[str, Cost]:
     """Cost of a pass, a Gibbs step and a CD/PCD-k update of ``model``'s circuit, in SI units.
 
@@ -70,21 +87,31 @@ def circuit_costs(
     units : Units
     k : int
         Gibbs steps of the update (k + 1 forward passes, k backward).
+    update_model : {'twin', 'sequential'}
+        How the update's passes are timed (see the module docstring).
+    pulses : int, optional
+        Programming pulses of the update (default: every device once, the most a pulse rule sends).
 
     Returns
     -------
     dict
         ``{"pass": Cost, "gibbs": Cost, "update": Cost}``, each per sample.
     """
+    if update_model not in UPDATE_MODELS:
+        raise ConfigError(f"update_model must be one of {', '.join(UPDATE_MODELS)}, got {update_model!r}.")
+    devices = devices_of(model)
+    pulses = devices if pulses is None else pulses
     tau_f, tau_b = model.relaxation_times()
     power_f = float(model.power_forward(v).mean(dtype=torch.float64))
     power_b = float(model.power_backward(h).mean(dtype=torch.float64))
     t_f, t_b = si.settling_time_s(tau_f, units), si.settling_time_s(tau_b, units)
     e_f, e_b = si.pass_energy_j(power_f, tau_f, units), si.pass_energy_j(power_b, tau_b, units)
 
-    def cost(n_f: int, n_b: int) -> Cost:
-        t, e = n_f * t_f + n_b * t_b, n_f * e_f + n_b * e_b
-        return Cost(time_s=t, power_w=e / t, energy_j=e)
+    def cost(time_s: float, energy_j: float) -> Cost:
+        return Cost(time_s=time_s, power_w=energy_j / time_s, energy_j=energy_j)
 
-    return {"pass": cost(1, 0), "gibbs": cost(1, 1), "update": cost(k + 1, k)}
+    passes_s = max(t_f, k * (t_f + t_b)) if update_model == "twin" else (k + 1) * t_f + k * t_b
+    update = cost(si.update_time_s(passes_s, pulses > 0, units),
+                  (k + 1) * e_f + k * e_b + si.step_energy_j(devices, pulses, units))
+    return {"pass": cost(t_f, e_f), "gibbs": cost(t_f + t_b, e_f + e_b), "update": update}
 

@@ -12,9 +12,17 @@ import numpy as np
 from ...errors import DataError
 from ._study import CIRCUIT
 
-__all__ = ["Fit", "Crossover", "fit_power_law", "fit_rows", "crossovers"]
+__all__ = ["Fit", "Crossover", "MIN_SIZES", "EXTRAPOLATION", "fit_power_law", "fit_rows", "compare", "comparisons",
+           "crossovers"]
 
 QUANTITIES = ("time_per_sample_s", "power_w", "energy_per_sample_j")
+
+MIN_SIZES = 3
+"""Distinct sizes a power law is fitted to at least: two points fix a line and leave nothing to
+estimate its uncertainty from; three give one residual degree of freedom and a 95% interval."""
+
+EXTRAPOLATION = 10.0
+"""How far past the sizes both fits cover a crossover is still reported (as an extrapolation), as a factor."""
 
 
 @dataclass(frozen=True)
@@ -77,8 +85,9 @@ def fit_rows(rows: list[dict], min_n: int | None = None) -> list[Fit]:
     """Power-law fits of time per sample, power and energy per sample, per system, operation and batch.
 
     Only rows with ``n >= min_n`` count (default: the larger half of the sizes, from the
-    median size up; all of them when there are fewer than four); energy and power are fitted only
-    where they exist, and every fit carries its rows' ``energy_source``.
+    median size up; all of them when there are fewer than four); a series is fitted only where it
+    has values at :data:`MIN_SIZES` distinct sizes or more (energy and power only where they
+    exist), and every fit carries its rows' ``energy_source``.
     """
     if not rows:
         return []
@@ -91,7 +100,7 @@ def fit_rows(rows: list[dict], min_n: int | None = None) -> list[Fit]:
         for quantity in QUANTITIES:
             measured = [(int(r["n"]), positive_number(r.get(quantity))) for r in series if int(r["n"]) >= min_n]
             points = [(n, y) for n, y in measured if y is not None]
-            if len({n for n, _ in points}) < 2:
+            if len({n for n, _ in points}) < MIN_SIZES:
                 continue
             sources = sorted({r["energy_source"] for r in series})
             if quantity == "time_per_sample_s":
@@ -152,26 +161,56 @@ def _measured_comparison(rows: list[dict], operation: str, quantity: str, system
     return f"measured: the order changes between N = {', '.join(changes)} ({span})"
 
 
-def crossovers(fits: Iterable[Fit], rows: list[dict] | None = None) -> list[Crossover]:
-    """Crossover sizes ``N*`` between the circuit (batch 1) and every digital fit of the same quantity.
+def _determined(fit: Fit) -> bool:
+    return fit.points >= MIN_SIZES and math.isfinite(fit.ci_low) and math.isfinite(fit.ci_high)
 
-    ``in_range`` says whether ``N*`` lies inside the sizes both fits cover (otherwise it
-    is an extrapolation of the fits); ``circuit_lower_above`` whether the circuit is the
-    lower one for ``N > N*``. With ``rows``, ``measured`` also says which one was lower at
-    each size both were measured at, which the fits' range may leave out. Parallel fits
-    (equal exponents) never cross and are left out.
+
+def compare(circuit: Fit, other: Fit, rows: list[dict] | None = None) -> Crossover | str:
+    """Where the circuit's law ``circuit`` and a digital law ``other`` of the same quantity cross, or why
+    no crossover is reported.
+
+    A crossover ``N* = (a_other / a_circuit)^(1 / (b_circuit - b_other))`` is reported only where
+    both fits are determined (at least :data:`MIN_SIZES` sizes, a finite interval), their 95%
+    intervals of the exponent do not overlap (otherwise the laws may be parallel, and ``N*`` is
+    anything), and ``N*`` lies within a factor :data:`EXTRAPOLATION` of the sizes both fits
+    cover; ``in_range`` says whether it lies inside them. It is computed in logarithms, so no
+    pair of fits overflows. With ``rows``, ``measured`` also says which system was lower at
+    each size both were measured at.
     """
+    if not (_determined(circuit) and _determined(other)):
+        return f"not determined (a fit needs {MIN_SIZES} sizes or more and a finite interval)"
+    if circuit.ci_low <= other.ci_high and other.ci_low <= circuit.ci_high:
+        return (f"the exponents are not distinguishable ({circuit.exponent:.3g} [{circuit.ci_low:.3g}, "
+                f"{circuit.ci_high:.3g}] and {other.exponent:.3g} [{other.ci_low:.3g}, {other.ci_high:.3g}] overlap)")
+    low, high = max(circuit.n_min, other.n_min), min(circuit.n_max, other.n_max)
+    log_n = (math.log(other.prefactor) - math.log(circuit.prefactor)) / (circuit.exponent - other.exponent)
+    lower_above = circuit.exponent < other.exponent
+    if not math.log(max(1.0, low / EXTRAPOLATION)) <= log_n <= math.log(high * EXTRAPOLATION):
+        below = log_n < math.log(low)
+        side = "lower" if lower_above == below else "higher"
+        return (f"no crossover within a factor {EXTRAPOLATION:g} of the fitted sizes {low}..{high}: the circuit's "
+                f"law is {side} throughout")
+    n_cross = math.exp(log_n)
+    measured = _measured_comparison(rows, other.operation, other.quantity, other.system, other.batch) if rows else ""
+    return Crossover(other.operation, other.quantity, other.system, other.batch, n_cross, low <= n_cross <= high,
+                     lower_above, measured)
+
+
+def comparisons(fits: Iterable[Fit], rows: list[dict] | None = None) -> list[tuple[Fit, Crossover | str]]:
+    """Every digital fit with the circuit fit (batch 1) of the same operation and quantity, and :func:`compare`'s
+    answer for the pair."""
     fits = list(fits)
     circuit = {(f.operation, f.quantity): f for f in fits if f.system == CIRCUIT}
-    out = []
-    for f in fits:
-        c = circuit.get((f.operation, f.quantity))
-        if f.system == CIRCUIT or c is None or c.exponent == f.exponent:
-            continue
-        n_cross = math.exp((math.log(f.prefactor) - math.log(c.prefactor)) / (c.exponent - f.exponent))
-        in_range = max(c.n_min, f.n_min) <= n_cross <= min(c.n_max, f.n_max)
-        measured = _measured_comparison(rows, f.operation, f.quantity, f.system, f.batch) if rows else ""
-        out.append(
-            Crossover(f.operation, f.quantity, f.system, f.batch, n_cross, in_range, c.exponent < f.exponent, measured)
-        )
-    return out
+    return [(f, compare(circuit[(f.operation, f.quantity)], f, rows)) for f in fits
+            if f.system != CIRCUIT and (f.operation, f.quantity) in circuit]
+
+
+def crossovers(fits: Iterable[Fit], rows: list[dict] | None = None) -> list[Crossover]:
+    """The crossovers :func:`compare` reports between the circuit and every digital fit of the same quantity.
+
+    ``in_range`` says whether ``N*`` lies inside the sizes both fits cover (otherwise it is an
+    extrapolation, within a factor :data:`EXTRAPOLATION`); ``circuit_lower_above`` whether the
+    circuit is the lower one for ``N > N*``. With ``rows``, ``measured`` also says which one was
+    lower at each size both were measured at, which the fits' range may leave out.
+    """
+    return [found for _, found in comparisons(fits, rows) if isinstance(found, Crossover)]

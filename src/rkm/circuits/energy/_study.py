@@ -17,7 +17,7 @@ from ...core import comparators, limits
 from ...core import units as si
 from ...errors import ConfigError
 from .. import meters
-from ._cost import circuit_costs, synthetic_machine
+from ._cost import UPDATE_MODELS, circuit_costs, devices_of, synthetic_machine
 from ._digital import DigitalRBM, time_call, torch_threads
 
 __all__ = ["OPERATIONS", "CIRCUIT", "COLUMNS", "Settings", "Study", "run_study"]
@@ -51,6 +51,11 @@ COLUMNS = (
     "device",
     "threads",
     "dtype",
+    "update_model",
+    "comparisons",
+    "pulses",
+    "modelled",
+    "not_modelled",
     "k",
     "samples",
     "weight_std",
@@ -61,9 +66,30 @@ COLUMNS = (
     "settling_precision",
     "settling_multiple",
     "comparator_energy_j",
+    "comparison_energy_j",
+    "comparison_time_s",
+    "pulse_energy_j",
+    "pulse_time_s",
 )
 """Columns of ``energy.csv``. ``time_s``/``energy_j`` are per call on the whole batch,
-``*_per_sample`` divide by ``batch``; the last ten are the settings and units used."""
+``*_per_sample`` divide by ``batch``; ``update_model``, ``comparisons`` and ``pulses`` say how the
+circuit's update was counted, ``modelled`` and ``not_modelled`` what its cost includes; the last
+fourteen are the settings and units used."""
+
+MODELLED = {
+    "pass": "settling of the slowest node (ln(1/eps) tau_max); power of the settled network; comparator decisions",
+    "gibbs": "two passes one after the other, each as a pass",
+    "update": {
+        "twin": "twin networks: the data pass on the clamped twin while the free twin runs the k chain steps "
+                "(time of the slower twin); every pass's energy; one comparison per device; the pulses",
+        "sequential": "one network: the data pass and the k chain steps one after the other; every pass's energy; "
+                      "one comparison per device; the pulses",
+    },
+}
+"""What the circuit rows' cost includes, per operation (``modelled`` column)."""
+NOT_MODELLED = ("pass transients (charging the nodes); loading the data and reading the states; the sensing, "
+                "comparison and pulse circuits beyond the energy and time per comparison and per pulse of the units")
+"""What no circuit row counts (``not_modelled`` column)."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +110,8 @@ class Settings:
     energy_window_s: float = 1.0
     idle_s: float = 2.0
     cpu_watts: float | None = None
+    update_model: str = "twin"
+    pulse_fraction: float = 1.0
     seed: int = 0
     dtype: torch.dtype = torch.float32
     powercap_root: Path = meters.POWERCAP_ROOT
@@ -112,6 +140,12 @@ class Settings:
                                   f"got {value!r}.", names=(name,))
         if self.cpu_watts is not None and not (math.isfinite(self.cpu_watts) and self.cpu_watts > 0):
             raise ConfigError(f"--cpu-watts must be a power > 0 in watts, got {self.cpu_watts!r}.")
+        if self.update_model not in UPDATE_MODELS:
+            raise ConfigError(f"--update-model must be one of {', '.join(UPDATE_MODELS)}, got {self.update_model!r}.",
+                              names=("update_model",))
+        if not 0.0 <= self.pulse_fraction <= 1.0:
+            raise ConfigError(f"--pulse-fraction must lie in [0, 1] (the fraction of devices pulsed per update), "
+                              f"got {self.pulse_fraction!r}.", names=("pulse_fraction",))
         largest = max(self.sizes)
         limits.require(f"samples={self.samples} clamped states of the largest size n={largest}",
                        limits.sampling_bytes(self.samples, largest, largest, torch.float64), "cpu",
@@ -157,10 +191,14 @@ def _settings_columns(s: Settings, k: int) -> dict:
 
 def _circuit_rows(model: Any, v: torch.Tensor, s: Settings, k: int, n: int) -> list[dict]:
     h = model.v_to_h(v)[1]
-    costs = circuit_costs(model, v, h, s.units, k)
+    devices = devices_of(model)
+    pulses = round(s.pulse_fraction * devices)
+    costs = circuit_costs(model, v, h, s.units, k, s.update_model, pulses)
     out = []
     for op in s.operations:
         c = costs[op]
+        modelled = MODELLED[op]
+        update = {"update_model": s.update_model, "comparisons": devices, "pulses": pulses} if op == "update" else {}
         out.append(
             {
                 "system": CIRCUIT,
@@ -178,6 +216,9 @@ def _circuit_rows(model: Any, v: torch.Tensor, s: Settings, k: int, n: int) -> l
                 "device": "resistor network (model)",
                 "threads": "",
                 "dtype": "float64",
+                **update,
+                "modelled": modelled[s.update_model] if isinstance(modelled, dict) else modelled,
+                "not_modelled": NOT_MODELLED,
             }
         )
     return out

@@ -21,155 +21,18 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from .core import _checks, comparators, devices, limits, network
-from .errors import ConfigError
-from .training import optim, phases
+from ..core import _checks, comparators, devices, limits, network
+from ..errors import ConfigError
+from ..training import local, optim, phases, pulse
+from ._setting import NOT_IN_CONFIG, Setting
 
 __all__ = ["Setting", "TABLE", "SETTINGS", "MODEL", "SEED_ORDER", "NOT_IN_CONFIG", "MAX_NAME_BYTES", "MAX_COUNT",
     "section", "config_defaults", "constructor_signature", "parameters_doc", "fast_matmul_setting", "check_model",
     "check_memory", "TRAINING_SIZES"]
-
-_SAME = object()
-"""Marker: the configuration default is the constructor default."""
-NOT_IN_CONFIG = object()
-"""Marker: a constructor argument that is no configuration key (the name, sizes, tensors)."""
-
-
-@dataclass(frozen=True)
-class Setting:
-    """One row of the table.
-
-    Attributes
-    ----------
-    name : str
-        Constructor argument and configuration key.
-    section : {'model', 'data', 'run'}
-        Table of a run configuration.
-    kind : type
-        ``int``, ``float``, ``bool`` or ``str``: how a configuration value given as text is read.
-    default : object
-        Constructor default (``model``), or configuration default (``data``, ``run``).
-    help : str
-        One line for ``--help`` and the docstrings.
-    check : callable, optional
-        ``check(name, value) -> value``: validates and normalises; raises ConfigError.
-    owner : {'network', 'trainer', 'devices', 'model', ''}
-        Which object of a model holds the setting (``model`` settings only; ``devices`` is
-        ``model.network.devices``).
-    positional : bool
-        One of the seed constructor's 25 positional parameters.
-    config : object
-        Default in a run configuration where it differs from ``default``; :data:`NOT_IN_CONFIG`
-        for constructor arguments that are no configuration key.
-    choices : callable, optional
-        The current choices, for help texts.
-    flag : str, optional
-        Command-line flag (default: the name with ``-`` for ``_``); ``''`` for none.
-    mutable : bool
-        Whether ``model.NAME = value`` may change it after construction.
-    optional : bool
-        The value may be unset (None).
-    type_doc : str
-        The constructor's type where it is not ``kind`` (for the docstrings).
-    from_config : callable, optional
-        Turns a parsed configuration value into the constructor's (``'auto'`` -> None).
-    reader : callable, optional
-        Reads a configuration value in place of the conversion by ``kind``.
-    """
-
-    name: str
-    section: str
-    kind: type
-    default: Any
-    help: str
-    check: Callable[[str, Any], Any] | None = None
-    owner: str = ""
-    positional: bool = False
-    config: Any = _SAME
-    choices: Callable[[], Iterable[str]] | None = None
-    flag: str | None = None
-    mutable: bool = True
-    optional: bool = False
-    type_doc: str = ""
-    from_config: Callable[[Any], Any] | None = None
-    reader: Callable[[Any], Any] | None = None
-
-    @property
-    def config_default(self) -> Any:
-        """Default of the configuration key."""
-        return self.default if self.config is _SAME else self.config
-
-    @property
-    def differs(self) -> bool:
-        """Whether a run configuration's default means another value than the constructor's default."""
-        if self.config is _SAME or not self.in_config or self.name == "average_data":  # False means None there
-            return False
-        try:
-            return self.constructor_value(self.config_default) != self.default
-        except ConfigError:
-            return True
-
-    @property
-    def default_text(self) -> str:
-        """The constructor's default in words: ``'hopfield'``, ``'required'``, ``'CUDA when available'``."""
-        words = {"n_hidden": "required", "device": "CUDA when available", "seed": "drawn at random"}
-        if self.default is None and self.name in words:
-            return words[self.name]
-        if isinstance(self.default, bool):
-            return "true" if self.default else "false"
-        return "unset" if self.default is None else str(self.default).removeprefix("torch.")
-
-    @property
-    def in_config(self) -> bool:
-        """Whether the setting is a configuration key."""
-        return self.config is not NOT_IN_CONFIG
-
-    @property
-    def cli_flag(self) -> str:
-        """The ``rkm train`` flag, without dashes ('' for none)."""
-        return self.name.replace("_", "-") if self.flag is None else self.flag
-
-    def validate(self, value: Any) -> Any:
-        """``value`` checked and normalised for the constructor (None passes where optional)."""
-        if value is None and self.optional:
-            return None
-        return value if self.check is None else self.check(self.name, value)
-
-    def constructor_value(self, value: Any) -> Any:
-        """A parsed configuration value as the constructor takes it, checked."""
-        return self.validate(value if self.from_config is None else self.from_config(value))
-
-    def parse(self, value: Any, where: str = "") -> Any:
-        """A configuration value (TOML or text) as this setting's type, then checked."""
-        label = f"{self.section}.{self.name}" + (f" in {where}" if where else "")
-        if value is None or (self.optional and isinstance(value, str) and value.strip().lower() in ("", "none")):
-            if self.optional:
-                return None
-            raise ConfigError(f"{label} must be set.", names=(self.name,))
-        if self.reader is not None:
-            return self.reader(value)
-        if self.kind is bool:
-            return _checks.boolean(label, value)
-        try:
-            if self.kind is int:
-                if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                    raise ValueError
-                return int(value)
-            if self.kind is float:
-                if isinstance(value, bool):
-                    raise ValueError
-                return float(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{label} must be a {self.kind.__name__}, got {value!r}.", names=(self.name,)) from None
-        if not isinstance(value, (str, int, float)):
-            raise ConfigError(f"{label} must be a {self.kind.__name__}, got {value!r}.", names=(self.name,))
-        return str(value) if self.kind is str else value
-
 
 # ------------------------------------------------------------------ checks
 MAX_COUNT = 2**63 - 1
@@ -259,6 +122,10 @@ def _conductance_range(name: str, value: Any) -> tuple[float, float]:
     return _checks.interval(name, value, positive=True)
 
 
+def _output_levels(name: str, value: Any) -> tuple[float, float]:
+    return _checks.interval(name, value)
+
+
 def _generate_k(name: str, value: Any) -> int | str:
     """Gibbs steps of generation: an integer >= 0, or ``'k'`` (the model's ``k``)."""
     if isinstance(value, str) and value.strip().lower() == "k":
@@ -269,6 +136,20 @@ def _generate_k(name: str, value: Any) -> int | str:
         except ValueError:
             raise ConfigError(f"{name} must be an integer >= 0 or k (the model's k), got {value!r}.") from None
     return _checks.integer(name, value, minimum=0, maximum=MAX_COUNT)
+
+
+def _image_shape(name: str, value: Any) -> tuple[int, int]:
+    """``(height, width)`` of the images the data rows are: written ``28x28`` (or ``28,28``, ``[28, 28]``)."""
+    wanted = f"{name} must be two integers >= 1, the height and width of the images, written like 28x28"
+    if isinstance(value, str):
+        parts = value.strip().strip("()[]").lower().replace("x", ",").split(",")
+        try:
+            value = [int(part) for part in parts]
+        except ValueError:
+            raise ConfigError(f"{wanted}; got {value!r}.") from None
+    if isinstance(value, (bytes, dict)) or not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise ConfigError(f"{wanted}; got {value!r}.")
+    return _checks.integer(f"{name} (height)", value[0]), _checks.integer(f"{name} (width)", value[1])
 
 
 def _flag_choice(options: tuple[str, ...]) -> Callable[[], tuple[str, ...]]:
@@ -334,6 +215,17 @@ TABLE: tuple[Setting, ...] = (
             _T),
     Setting("pt_beta_ratio", _M, float, 0.5, "lowest inverse temperature of the PT ladder as a fraction of "
             "model_beta (the rungs are geometric between it and model_beta)", _num(positive=True, upper=1.0), _T),
+    # keyword-only: learning on the circuit (rkm.training.local, rkm.training.pulse)
+    Setting("learning_rule", _M, str, "algorithmic", "algorithmic (products of the binary samples) or local (each "
+            "edge's rule from its voltage drops in the twin networks)", _among(_flag_choice(local.LEARNING_RULES)),
+            _T, choices=_flag_choice(local.LEARNING_RULES)),
+    Setting("pulse_step", _M, float, 0.01, "optimizer pulse: conductance change of one pulse (code units, or a "
+            "fraction of g_max - g_min with pulse_step_unit relative); one level where conductance_levels is set",
+            _num(positive=True), _T),
+    Setting("pulse_step_unit", _M, str, "absolute", "optimizer pulse: how pulse_step is read",
+            _among(_flag_choice(pulse.PULSE_STEP_UNITS)), _T, choices=_flag_choice(pulse.PULSE_STEP_UNITS)),
+    Setting("pulse_dead_zone", _M, float, 0.0, "optimizer pulse: no pulse where |signal| <= this",
+            _num(nonnegative=True), _T),
     # keyword-only: the device non-idealities (rkm.core.devices.Devices), all off by default
     Setting("conductance_range", _M, str, None, "(g_min, g_max), 0 < g_min < g_max: the range of every realised "
             "conductance (written g_min,g_max in a configuration)", _conductance_range, _D, optional=True,
@@ -349,6 +241,11 @@ TABLE: tuple[Setting, ...] = (
             _num(nonnegative=True), _D),
     Setting("comparator_offset", _M, float, 0.0, "standard deviation of each comparator's fixed offset voltage",
             _num(nonnegative=True), _D),
+    Setting("comparator_levels", _M, str, devices.IDEAL_LEVELS, "(V_low, V_high), V_low < V_high: the comparators' "
+            "output voltages for 0 and 1 (written V_low,V_high in a configuration)", _output_levels, _D,
+            type_doc="(float, float)", reader=lambda value: _output_levels("model.comparator_levels", value)),
+    Setting("comparator_level_spread", _M, float, 0.0, "standard deviation of each comparator's own output "
+            "voltages around comparator_levels", _num(nonnegative=True), _D),
     # [data]
     Setting("dataset", "data", str, "mnist-5k", "mnist-5k (default), digits, bars-and-stripes, mnist, or a "
             ".npy/.npz/.csv path"),
@@ -358,6 +255,10 @@ TABLE: tuple[Setting, ...] = (
     Setting("size", "data", int, 4, "side of the bars-and-stripes images", _int(2)),
     Setting("protocol", "data", str, "standard", "mnist split: standard, or reference (first 500 test, next 10000 "
             "train)"),
+    Setting("image_shape", "data", str, None, "HEIGHTxWIDTH of the images the rows are, for the image figures and "
+            "the power spectrum (unset: rows of a square number of values are square images; other rows get no "
+            "image figures)", _image_shape, optional=True, type_doc="(int, int) or None",
+            reader=lambda value: _image_shape("data.image_shape", value)),
     # [run]
     Setting("name", "run", str, "rkm", "model name (save point file names)", _model_name),
     Setting("log_every", "run", int, 250, "updates between rows of metrics.csv", _int()),
@@ -376,6 +277,13 @@ TABLE: tuple[Setting, ...] = (
             _num(positive=True), optional=True),
     Setting("anneal_start", "run", float, 0.7, "fraction of max-epochs after which annealing starts",
             _num(lower=0.0, upper=1.0)),
+    Setting("quick", "run", bool, False, "a smoke run's evaluation: the quality rows and the end-of-run evaluation "
+            "generate at most 100 samples with at most 100 Gibbs steps (said in summary.json)", _checks.boolean,
+            flag=""),
+    Setting("init_from", "run", str, "", "start a new run from the parameters of a trained model: a run folder (its "
+            "latest save point) or a save point file"),
+    Setting("init_device_state", "run", bool, False, "with init_from: also take the source's device state (its "
+            "fixed device-to-device spread and comparator offsets)", _checks.boolean),
 )
 
 SETTINGS: dict[tuple[str, str], Setting] = {(s.section, s.name): s for s in TABLE}
@@ -433,9 +341,10 @@ def check_model(values: Mapping[str, Any]) -> None:
     ``values`` holds the model settings by name, as the constructor takes them; ``n_visible``
     may be missing (a run configuration before its data is read: the rules then hold for one
     visible unit, the least any data needs). The rules: ``min_W < max_W``; conductance
-    levels need a range and no more levels than the dtype has values in it; and no pass can
-    overflow the dtype (:func:`rkm.core.limits.check_physics`). The constructor, every
-    assignment ``model.NAME = value``, a run configuration and a save point apply them.
+    levels need a range and no more levels than the dtype has values in it; pulses of
+    ``pulse_step_unit='relative'`` need a range; and no pass can overflow the dtype
+    (:func:`rkm.core.limits.check_physics`). The constructor, every assignment
+    ``model.NAME = value``, a run configuration and a save point apply them.
     """
     low, high = values["min_W"], values["max_W"]
     if low >= high:
@@ -443,6 +352,7 @@ def check_model(values: Mapping[str, Any]) -> None:
                           names=("min_W", "max_W"))
     interval, levels = values.get("conductance_range"), values.get("conductance_levels")
     devices.check_levels(interval, levels)
+    pulse.check(values.get("optimizer", "SGD"), values.get("pulse_step_unit", "absolute"), interval)
     dtype = _checks.dtype(values.get("mytype", torch.float32))
     limits.check_physics(dtype, values.get("n_visible"), values["n_hidden"], g_v=values["g_v"],
                          g_h=values["g_h"], offset=values["offset"], min_W=low, max_W=high,

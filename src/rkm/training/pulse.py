@@ -1,0 +1,92 @@
+"""Pulse programming: each device moves by at most one fixed step per update, in the sign of its signal.
+
+The ``pulse`` optimiser (``optimizer='pulse'``) is the Manhattan rule of memristive crossbars and
+the one-tap move of a digital potentiometer: after the transforms (centering, L2, L1), each
+device whose contrastive signal ``d`` (its component of the step's direction, from the
+algorithmic or the local rule) lies outside the dead zone, ``|d| > pulse_dead_zone``, receives one
+programming pulse in the direction of ``sign(d)``; every other device is left alone. A pulse
+moves the device's conductance ``|p| / g`` (``g`` = 1 for a weight, the supply ``g_v`` or ``g_h``
+for a bias) by
+
+* one level, where the devices have ``conductance_levels``: along the ordered ladder
+  ``-l_{L-1} < ... < -l_0 < +l_0 < ... < +l_{L-1}`` of the parameter's realisable values, so a
+  pulse down from ``+l_0`` switches the device to the other terminal at ``-l_0``; at either end
+  of the ladder the pulse is sent and the device stays;
+* otherwise ``pulse_step`` (``pulse_step_unit='absolute'``, conductance in code units) or
+  ``pulse_step * (g_max - g_min)`` (``'relative'``: a fraction of the conductance window, which
+  needs ``conductance_range``).
+
+The learning rate plays no part. The step runs through the devices' write (``write_noise``
+makes a pulse's size vary, ``d (1 + s xi)``) and the clipping to ``[min_W, max_W]``; range,
+levels and spread act on the realised conductances as for any other step. :attr:`Pulse.pulses`
+counts the pulses of the last step: the devices whose signal left the dead zone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ..core.network import Network
+from ..errors import ConfigError
+from .optim import Gradient, Optimizer, register
+
+__all__ = ["Pulse", "PULSE_STEP_UNITS", "check"]
+
+PULSE_STEP_UNITS = ("absolute", "relative")
+"""How ``pulse_step`` is read without levels: a conductance, or a fraction of ``g_max - g_min``."""
+
+
+def check(optimizer: str, pulse_step_unit: str, conductance_range: tuple[float, float] | None) -> None:
+    """Raise a ConfigError if pulses are to be a fraction of a conductance window the devices do not have."""
+    if optimizer == Pulse.name and pulse_step_unit == "relative" and conductance_range is None:
+        raise ConfigError("pulse_step_unit='relative' makes a pulse a fraction of the conductance window "
+                          "g_max - g_min, and there is none: set conductance_range=(g_min, g_max), or use "
+                          "pulse_step_unit='absolute'.", names=("pulse_step_unit", "conductance_range"))
+
+
+@register
+class Pulse(Optimizer):
+    """At most one programming pulse per device and update, of fixed size, in the sign of its signal."""
+
+    name = "pulse"
+    settings = ("network", "pulse_step", "pulse_step_unit", "pulse_dead_zone")
+
+    def step(self, grad: Gradient, params: tuple[torch.Tensor, torch.Tensor, torch.Tensor], lr: float, t: int,
+             **settings: Any) -> None:
+        network: Network = settings["network"]
+        devices = network.devices
+        levels = getattr(devices, "conductance_levels", None)
+        size = None if levels is not None else self.step_size(network, settings["pulse_step"],
+                                                                 settings["pulse_step_unit"])
+        count = 0
+        for param, signal, supply in zip(params, grad.directions(), (1.0, network.g_v, network.g_h)):
+            fire = signal.abs() > settings["pulse_dead_zone"]
+            count += int(torch.count_nonzero(fire))
+            direction = torch.sign(signal).mul_(fire)
+            if size is None:
+                param.copy_(torch.where(fire, self.ladder(param, direction, devices, supply), param))
+            else:
+                param.add_(direction, alpha=size * supply)
+        self.pulses = count
+
+    @staticmethod
+    def step_size(network: Network, pulse_step: float, unit: str) -> float:
+        """The conductance change of one pulse without levels (code units)."""
+        window = getattr(network.devices, "conductance_range", None)
+        check(Pulse.name, unit, window)
+        if unit == "absolute" or window is None:
+            return pulse_step
+        return pulse_step * (window[1] - window[0])
+
+    @staticmethod
+    def ladder(param: torch.Tensor, direction: torch.Tensor, devices: Any, supply: float) -> torch.Tensor:
+        """``param`` moved by ``direction`` (-1, 0 or +1) steps along the ladder of its signed levels."""
+        top = devices.conductance_levels
+        index = devices.level_index(param.abs().div_(supply))
+        position = torch.where(torch.signbit(param), top - 1 - index, top + index)
+        position = position.add_(direction.long()).clamp_(0, 2 * top - 1)
+        positive = position >= top
+        magnitude = devices.levels(param.dtype, param.device)[torch.where(positive, position - top, top - 1 - position)]
+        return torch.where(positive, magnitude, -magnitude).mul_(supply)
