@@ -212,7 +212,7 @@ def test_rkm_energy_end_to_end(tmp_path, capsys):
 
 def test_rkm_energy_errors_are_one_line(tmp_path, capsys):
     assert main(["energy", "--sizes", "8", "--devices", "gpu", "--out", str(tmp_path), "--no-progress"]) == 2
-    assert capsys.readouterr().err.startswith("rkm: error: devices must be cpu and/or cuda")
+    assert capsys.readouterr().err.startswith("rkm: error: --devices must be cpu and/or cuda")
     assert main(["energy", "--sizes", "8", "--settling-precision", "2", "--out", str(tmp_path)]) == 2
     assert "--settling-precision" in capsys.readouterr().err
 

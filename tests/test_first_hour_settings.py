@@ -73,6 +73,18 @@ def test_4_cli_errors_name_flags_never_python_keywords(tmp_path, capsys, trained
             assert python not in line, (argv, line)
 
 
+def test_4_energy_errors_name_its_options(tmp_path, capsys):
+    cases = [(["--devices", "gpu"], "--devices must be cpu and/or cuda, got 'gpu'"),
+             (["--operations", "pass,foo"], "--operations must be among pass, gibbs, update"),
+             (["--pulse-fraction", "2"], "--pulse-fraction must lie in [0, 1]"),
+             (["--pulse-energy", "-1"], "--pulse-energy must be a number in [0, "),
+             (["--update-model", "twin", "--samples", "0"], "--samples must be an integer >= 1")]
+    for flags, words in cases:
+        assert run_cli(["energy", "--sizes", "16", "--out", str(tmp_path / "e"), "--no-progress", *flags]) == 2
+        line = one_line(capsys)
+        assert words in line and "_" not in line.split("got")[0], (flags, line)
+
+
 def test_4_a_toml_value_is_named_by_its_key_and_file(tmp_path, capsys):
     config = tmp_path / "c.toml"
     config.write_text("[model]\nlr = -1\n")

@@ -135,8 +135,8 @@ def test_rkm_energy_update_rows_include_the_learning_step(tmp_path):
 
 def test_step_cost_units_are_checked():
     for name in ("comparison_energy_j", "comparison_time_s", "pulse_energy_j", "pulse_time_s"):
-        with pytest.raises(ConfigError, match=f"Units.{name} must be a number in \\[0, "):
+        with pytest.raises(ConfigError, match=f"{name} must be a number in \\[0, "):
             si.Units(**{name: -1.0})
-        with pytest.raises(ConfigError, match=f"Units.{name}"):
+        with pytest.raises(ConfigError, match=f"{name} must be a number in \\[0, "):
             si.Units(**{name: math.inf})
     assert si.DEFAULT_UNITS.pulse_energy_j == 0.0 and si.DEFAULT_UNITS.comparison_time_s == 0.0

@@ -28,7 +28,10 @@ ARGUMENTS: dict[str, dict[str, str | None]] = {
                "idle_s": "--idle", "weight_std": "--weight-std", "bias_std": "--bias-std",
                "conductance_s": "--conductance-unit", "voltage_v": "--voltage-unit",
                "node_capacitance_f": "--node-capacitance", "settling_precision": "--settling-precision",
-               "comparator_energy_j": "--comparator-energy"},
+               "comparator_energy_j": "--comparator-energy", "comparison_energy_j": "--comparison-energy",
+               "comparison_time_s": "--comparison-time", "pulse_energy_j": "--pulse-energy",
+               "pulse_time_s": "--pulse-time", "devices": "--devices", "operations": "--operations",
+               "update_model": "--update-model", "pulse_fraction": "--pulse-fraction"},
 }
 """The Python arguments a command's options set, by command (None: the command's own words already say it)."""
 

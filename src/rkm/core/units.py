@@ -130,7 +130,7 @@ class Units:
                      "pulse_time_s"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= UNIT_RANGE[1]:
-                raise ConfigError(f"Units.{name} must be a number in [0, {UNIT_RANGE[1]:g}] (0: not counted), got "
+                raise ConfigError(f"{name} must be a number in [0, {UNIT_RANGE[1]:g}] (0: not counted), got "
                                   f"{value!r}.", names=(name,))
 
     def as_dict(self) -> dict[str, float]:

@@ -123,7 +123,8 @@ class Settings:
             raise ConfigError(f"batches must be integers >= 1, got {self.batches!r}.")
         unknown = set(self.operations) - set(OPERATIONS)
         if not self.operations or unknown:
-            raise ConfigError(f"operations must be among {', '.join(OPERATIONS)}, got {', '.join(self.operations)}.")
+            raise ConfigError(f"operations must be among {', '.join(OPERATIONS)}, got {', '.join(self.operations)}.",
+                              names=("operations",))
         for name in ("samples", "k", "threads"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be an integer >= 1, got {getattr(self, name)!r}.", names=(name,))
@@ -160,9 +161,10 @@ class Settings:
             return ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",)
         for device in self.devices:
             if device not in ("cpu", "cuda"):
-                raise ConfigError(f"devices must be cpu and/or cuda, got {device!r}.")
+                raise ConfigError(f"devices must be cpu and/or cuda, got {device!r}.", names=("devices",))
             if device == "cuda" and not torch.cuda.is_available():
-                raise ConfigError("devices includes cuda but torch sees no CUDA device; use --devices cpu.")
+                raise ConfigError("devices includes cuda but torch sees no CUDA device here; leave cuda out.",
+                                  names=("devices",))
         return tuple(self.devices)
 
 
