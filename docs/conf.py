@@ -39,12 +39,14 @@ nitpicky = True
 # inventories at build time; every reference into rkm itself must resolve.
 nitpick_ignore_regex = [
     (r"py:.*", r"(torch|numpy|np|scipy|matplotlib|sklearn|dask|distributed|networkx|safetensors|pathlib|"
-               r"os|io|logging|collections|concurrent|numbers|inspect|typing|array|Path|Tensor|ndarray|Figure|Axes|Module)(\..*)?"),
+               r"os|io|logging|collections|concurrent|contextlib|numbers|inspect|typing|array|Path|Tensor|ndarray|Figure|Axes|Module)(\..*)?"),
     # Internal modules and names (a part starting with an underscore) are not in the reference
     # by design: a docstring may name them, and they render as code.
     # Sphinx splits a dataclass field's default-factory signature (``dict[str, str] = <factory>``)
     # at the comma; the built-in type it names has no page to link to anyway.
     (r"py:class", r"dict\[str"),
+    # Private type variables of signatures (``rkm.plotstyle.styled``'s ParamSpec ``_P``).
+    (r"py:class", r"_[A-Z]\w*"),
     (r"py:.*", r"rkm(\.\w+)*\._\w+(\..*)?"),
     (r"py:.*", r"(array-like|array_like|optional|callable|iterable|sequence|mapping|path-like|file-like)"),
 ]

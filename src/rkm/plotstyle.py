@@ -87,12 +87,29 @@ RC: dict[Any, Any] = {
 
 
 def style() -> contextlib.AbstractContextManager:
-    """A context in which new figures take rkm's style (:data:`RC`, through ``matplotlib.rc_context``)."""
+    """A context in which new figures take rkm's style (:data:`RC`, through ``matplotlib.rc_context``).
+
+    Returns
+    -------
+    contextlib.AbstractContextManager
+        Use it in a ``with`` statement; matplotlib's settings are restored on leaving it.
+    """
     return matplotlib.rc_context(RC)
 
 
 def styled(make: Callable[_P, _R]) -> Callable[_P, _R]:
-    """Decorator: ``make`` draws its figure inside :func:`style`."""
+    """Decorator: ``make`` draws its figure inside :func:`style`.
+
+    Parameters
+    ----------
+    make : callable
+        A function that draws and returns a figure.
+
+    Returns
+    -------
+    callable
+        ``make`` with the same signature, run inside :func:`style`.
+    """
 
     @functools.wraps(make)
     def draw(*args: _P.args, **kwargs: _P.kwargs) -> _R:
@@ -103,7 +120,20 @@ def styled(make: Callable[_P, _R]) -> Callable[_P, _R]:
 
 
 def quantity(name: str, unit: str | None = None) -> str:
-    """An axis label: ``"name (unit)"``, or ``name`` alone for a count or a ratio that says what it counts."""
+    """An axis label: ``"name (unit)"``, or ``name`` alone for a count or a ratio that says what it counts.
+
+    Parameters
+    ----------
+    name : str
+        The quantity, in words (``"energy per pass"``).
+    unit : str, optional
+        Its unit: an SI unit (``"J"``), :data:`CODE_UNITS`, or None for a dimensionless quantity.
+
+    Returns
+    -------
+    str
+        The label.
+    """
     return f"{name} ({unit})" if unit else name
 
 
@@ -134,6 +164,13 @@ def log_axes(ax: Axes, axes: str = "y") -> None:
     none) stays linear. Major ticks are labelled, minor ticks are not; the major ticks are at 1, 2
     and 5 x 10^n over up to three decades along y (one and a half along x, then 1 and 3 x 10^n up
     to three), at 10^n over more.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        Axes with their data drawn (lines, scatter collections or bars).
+    axes : {'y', 'x', 'xy'}
+        Which of its axes to make logarithmic.
     """
     for name in axes:
         span = _span(ax, name)
@@ -152,14 +189,37 @@ def log_axes(ax: Axes, axes: str = "y") -> None:
 
 
 def panel_columns(n: int) -> int:
-    """Columns of a grid of ``n`` panels: all in one row up to three, two by two for four, three to a row above."""
+    """Columns of a grid of ``n`` panels: all in one row up to three, two by two for four, three to a row above.
+
+    Parameters
+    ----------
+    n : int
+        Number of panels.
+
+    Returns
+    -------
+    int
+        Number of columns.
+    """
     return n if n <= 3 else 2 if n == 4 else 3
 
 
 def panel_grid(fig: Figure, n: int, **kwargs: Any) -> list[Axes]:
     """``n`` axes on ``fig``, :func:`panel_columns` to a row, filled row by row; no empty cell.
 
-    ``kwargs`` go to every ``add_subplot``.
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure to add the axes to.
+    n : int
+        Number of panels; none for ``n < 1``.
+    **kwargs
+        Passed to every ``fig.add_subplot``.
+
+    Returns
+    -------
+    list of matplotlib.axes.Axes
+        The ``n`` axes, row by row.
     """
     if n < 1:
         return []
@@ -175,6 +235,19 @@ def cell_borders(ax: Axes, n: int, ncols: int, height: int, width: int, colour: 
     padding between them (:func:`rkm.plots.tile` with ``pad=0``); a frame is a line, whatever
     the size of the images, so the borders of a grid of 4 x 4 images are as thin as those of
     28 x 28 ones.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        The axes of the tiled image.
+    n : int
+        Number of cells to frame.
+    ncols : int
+        Cells to a row.
+    height, width : int
+        Size of one cell in pixels.
+    colour : str
+        A matplotlib colour; default :data:`BORDER`.
     """
     frames = [Rectangle((c * width - 0.5, r * height - 0.5), width, height)
               for r, c in (divmod(i, ncols) for i in range(n))]
@@ -184,8 +257,18 @@ def cell_borders(ax: Axes, n: int, ncols: int, height: int, width: int, colour: 
 def figure_legend(fig: Figure, axes: Sequence[Axes], labels: Sequence[str] | None = None, **kwargs: Any) -> None:
     """One legend for ``fig`` above its panels: each label of ``axes`` once (only those in ``labels`` if given).
 
-    Draws nothing when there is no label. ``kwargs`` go to ``Figure.legend`` (``loc="outside lower
-    center"`` puts it below the panels).
+    Draws nothing when there is no label.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure that gets the legend.
+    axes : sequence of matplotlib.axes.Axes
+        The panels whose labelled artists go into it, each label once.
+    labels : sequence of str, optional
+        Only these labels; default: all.
+    **kwargs
+        Passed to ``Figure.legend`` (``loc="outside lower center"`` puts it below the panels).
     """
     handles: dict[str, Any] = {}
     for ax in axes:

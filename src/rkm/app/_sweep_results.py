@@ -93,9 +93,9 @@ def _x_key(rows: list[dict], keys: list[str]) -> str:
 
 
 def summary_figure(rows: list[dict], keys: Sequence[str]) -> Any:
-    """One panel per metric (:data:`PLOTTED`, where a finished run has it) against one swept key:
+    """One panel per metric (``PLOTTED``, where a finished run has it) against one swept key:
     the mean over the seeds with bars from their minimum to their maximum, one series per
-    combination of the other swept keys (pooled when there are more than :data:`MAX_SERIES`),
+    combination of the other swept keys (pooled when there are more than ``MAX_SERIES``),
     one legend for all panels.
 
     The key along x is the numeric one with the most levels (else the first); the other keys'

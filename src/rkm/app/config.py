@@ -120,7 +120,7 @@ MAX_CONFIG_BYTES = 16 << 20
 
 
 def read_config_file(path: str | os.PathLike) -> dict:
-    """Parse a TOML configuration file (a regular file of at most :data:`MAX_CONFIG_BYTES`) into nested tables."""
+    """Parse a TOML configuration file (a regular file of at most 16 MiB, ``MAX_CONFIG_BYTES``) into nested tables."""
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10

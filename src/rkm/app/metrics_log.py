@@ -132,7 +132,8 @@ QUICK_STEPS = 100
 class RunClock:
     """The training and evaluation time of a run, in seconds, continued across resumes.
 
-    Time counts as training from the start (or :meth:`resume`) until :meth:`stop`, except
+    Time counts as training from the clock's creation (a resumed run's clock goes on from its
+    ``metrics.csv``: :meth:`continuing`) until :meth:`stop`, except
     while :meth:`evaluating`, which counts as evaluation.
     """
 
@@ -213,7 +214,19 @@ def generation_steps(config: dict, model: RBM, *, evaluation: bool = False) -> i
 
 def evaluation_rows(config: dict, dataset: Dataset) -> int:
     """Test rows of the errors and sample metrics: ``run.n_eval`` (at most :data:`QUICK_SAMPLES` when
-    ``run.quick``), at most the test set."""
+    ``run.quick``), at most the test set.
+
+    Parameters
+    ----------
+    config : dict
+        The run's resolved configuration (its ``run`` table).
+    dataset : rkm.io.datasets.Dataset
+        The run's data.
+
+    Returns
+    -------
+    int
+    """
     n = min(config["run"]["n_eval"], len(dataset.test))
     return min(n, QUICK_SAMPLES) if config["run"]["quick"] else n
 
@@ -288,7 +301,7 @@ class SampleQuality:
 class MetricsLog:
     """The ``train`` callback of a run: the learning-rate schedule, the progress bar, and a
     row of ``metrics.csv`` every ``every`` updates. The last row, at ``max_epochs``, is written by
-    :meth:`final` once training returned (after its save point)."""
+    :meth:`MetricsLog.final` once training returned (after its save point)."""
 
     path: Path
     every: int

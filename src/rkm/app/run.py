@@ -87,7 +87,16 @@ def with_image_shape(dataset: Dataset, shape: Any) -> Dataset:
 
 def held_out(dataset: Dataset) -> bool:
     """Whether the test rows are held out: not the training rows again (bars-and-stripes and array files
-    without a test array have no held-out set)."""
+    without a test array have no held-out set).
+
+    Parameters
+    ----------
+    dataset : rkm.io.datasets.Dataset
+
+    Returns
+    -------
+    bool
+    """
     return not (dataset.train.shape == dataset.test.shape and np.array_equal(dataset.train, dataset.test))
 
 
@@ -343,8 +352,22 @@ def load_run(run_dir: str | os.PathLike) -> tuple[dict, Dataset, RBM]:
 
 
 def plot_run(run_dir: str | os.PathLike, image_shape: Any = None) -> tuple[list[Path], list[str]]:
-    """Redraw the figures of a run folder as its end of run drew them (the same samples from noise);
-    ``image_shape`` overrides ``data.image_shape``. Returns the figures and the notes of those not drawn."""
+    """Redraw the figures of a run folder as its end of run drew them (the same samples from noise).
+
+    Parameters
+    ----------
+    run_dir : str or path-like
+        The run folder.
+    image_shape : (int, int) or str, optional
+        ``(height, width)`` of the rows (or ``"HEIGHTxWIDTH"``); overrides ``data.image_shape``.
+
+    Returns
+    -------
+    figures : list of pathlib.Path
+        The figures written.
+    notes : list of str
+        Why each figure not drawn was left out.
+    """
     run_dir = Path(run_dir)
     config, dataset, model = load_run(run_dir)
     dataset = with_image_shape(dataset, image_shape)

@@ -147,7 +147,17 @@ def _model_from_state(saved: PyrkmState, path: Path, seed: int) -> RBM:
 
 @dataclass(frozen=True)
 class Conversion:
-    """What :func:`convert_each` did with one pyrkm save point: ``target`` written, or ``error`` why not."""
+    """What :func:`convert_each` did with one pyrkm save point: ``target`` written, or ``error`` why not.
+
+    Attributes
+    ----------
+    source : pathlib.Path
+        The pyrkm save point.
+    target : pathlib.Path or None
+        The rkm save point written, or None.
+    error : str
+        Why nothing was written (empty when ``target`` is written).
+    """
 
     source: Path
     target: Path | None
@@ -169,8 +179,28 @@ def convert_each(folder: str | os.PathLike, output: str | os.PathLike | None = N
     """Convert every pyrkm save point of ``folder`` that can be converted; one :class:`Conversion` per file.
 
     A file that cannot be read, rebuilt or checked (see :func:`convert_pyrkm`) is not written and
-    its :class:`Conversion` says why; the other files are converted. A failure to write (a full
-    disk) stops the conversion with its :class:`~rkm.errors.StorageError`.
+    its :class:`Conversion` says why; the other files are converted.
+
+    Parameters
+    ----------
+    folder : str or path-like
+        The folder of pyrkm's ``*.pkl`` save points.
+    output : str or path-like, optional
+        Where the rkm save points go; default ``folder``.
+    seed : int
+        The seed the converted models record (pyrkm saved none).
+
+    Returns
+    -------
+    list of Conversion
+        One per pyrkm save point, in file-name order.
+
+    Raises
+    ------
+    rkm.errors.CheckpointError
+        ``folder`` is not a folder or holds no pyrkm save points (``MODEL_t<update>.pkl``).
+    rkm.errors.StorageError
+        A failure to write (a full disk) stops the conversion.
     """
     target = Path(folder) if output is None else Path(output)
     done = []

@@ -234,13 +234,40 @@ def training_energy_j(power_tau_sum: Any, decisions: int = 0, units: Units = DEF
 
 
 def step_energy_j(comparisons: int, pulses: int, units: Units = DEFAULT_UNITS) -> float:
-    """Energy in joules of learning steps: ``comparisons`` edge comparisons and ``pulses`` programming pulses."""
+    """Energy in joules of learning steps: ``comparisons`` edge comparisons and ``pulses`` programming pulses.
+
+    Parameters
+    ----------
+    comparisons : int
+        Edge comparisons (one per device and update).
+    pulses : int
+        Programming pulses.
+    units : Units
+        Their energies: ``comparison_energy_j``, ``pulse_energy_j``.
+
+    Returns
+    -------
+    float
+    """
     return comparisons * units.comparison_energy_j + pulses * units.pulse_energy_j
 
 
 def update_time_s(passes_s: float, pulsed: bool, units: Units = DEFAULT_UNITS) -> float:
-    """Duration in seconds of one update whose passes last ``passes_s``: the comparison step, and the
-    pulse step when the update sends a pulse (``pulsed``), follow the passes."""
+    """Duration in seconds of one update: its passes, then the comparison step, then the pulse step if any.
+
+    Parameters
+    ----------
+    passes_s : float
+        Duration of the update's passes in seconds.
+    pulsed : bool
+        Whether the update sends a programming pulse.
+    units : Units
+        The steps' durations: ``comparison_time_s``, ``pulse_time_s``.
+
+    Returns
+    -------
+    float
+    """
     return passes_s + units.comparison_time_s + (units.pulse_time_s if pulsed else 0.0)
 
 
@@ -257,6 +284,12 @@ def training_time_s(tau_sum: Any, updates: int, pulsed_updates: int = 0, units: 
         Updates in the sum: each ends with one comparison step.
     pulsed_updates : int
         Those of them that sent a programming pulse: each adds one pulse step.
+    units : Units
+        The circuit's units and the steps' durations.
+
+    Returns
+    -------
+    float
     """
     passes = float(tau_sum) * settling_multiple(units) * time_unit_s(units)
     return passes + updates * units.comparison_time_s + pulsed_updates * units.pulse_time_s

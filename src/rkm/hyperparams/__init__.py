@@ -224,7 +224,7 @@ TABLE: tuple[Setting, ...] = (
             _num(positive=True), _T),
     Setting("pulse_step_unit", _M, str, "absolute", "optimizer pulse: how pulse_step is read",
             _among(_flag_choice(pulse.PULSE_STEP_UNITS)), _T, choices=_flag_choice(pulse.PULSE_STEP_UNITS)),
-    Setting("pulse_dead_zone", _M, float, 0.0, "optimizer pulse: no pulse where |signal| <= this",
+    Setting("pulse_dead_zone", _M, float, 0.0, "optimizer pulse: no pulse where abs(signal) <= this",
             _num(nonnegative=True), _T),
     # keyword-only: the device non-idealities (rkm.core.devices.Devices), all off by default
     Setting("conductance_range", _M, str, None, "(g_min, g_max), 0 < g_min < g_max: the range of every realised "

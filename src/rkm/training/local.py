@@ -7,7 +7,7 @@ comparator's output voltage (``Network.voltages``). A weight edge between hidden
 (voltage ``y``) and its source terminal (voltage ``s``: visible node ``i`` at ``x`` when
 ``W_ji >= 0``, its inverted copy at ``c - x`` when ``W_ji < 0``) reads its squared voltage drop
 ``dV^2 = (y - s)^2`` and its two terminal voltages; with the offset ``c`` and which terminal it
-is switched to, that gives (:func:`weight_statistic`)
+is switched to, that gives (:func:`weight_statistic`)::
 
     direct terminal:    q = (y + s - dV^2) / 2
     inverted terminal:  q = (dV^2 - c^2 - (1 - 2c)(y + c - s)) / 2
@@ -16,7 +16,8 @@ both equal to ``x y`` plus ``+-(x(1 - x) + y(1 - y)) / 2``, so to ``v_i h_j`` fo
 at exactly 0 and 1. A bias edge (node to a supply) reads its node's voltage. The rule is linear
 in these readings, so an edge that averages them over its twin's samples gets the mean statistic;
 the update of every edge is the clamped twin's mean statistic less the free twin's
-(:func:`local_gradient`). ``docs/learning-rule.md`` derives it.
+(:func:`local_gradient`). The user guide's page "Learning on the circuit"
+(``docs/learning-rule.md``) derives it.
 
 Where the comparators' output levels are not exactly 0 and 1 (``comparator_levels``,
 ``comparator_level_spread``), the rule sees those voltages and no longer equals the products of
@@ -70,7 +71,21 @@ def weight_statistic(sq_drop: torch.Tensor, node: torch.Tensor, source: torch.Te
 
 
 def bias_statistic(node: torch.Tensor) -> torch.Tensor:
-    """A bias edge's estimate of its unit's state ``v_i`` or ``h_j``: the voltage of its node terminal."""
+    """A bias edge's estimate of its unit's state ``v_i`` or ``h_j``: the voltage of its node terminal.
+
+    At the default supplies (``g_v = g_h = 1/2``) the drop across a bias edge is ``1/4`` whatever
+    the unit does, so the edge reads its node terminal, which is the unit's state for binary nodes.
+
+    Parameters
+    ----------
+    node : Tensor
+        Voltage of the bias edge's node terminal (any shape).
+
+    Returns
+    -------
+    Tensor
+        ``node`` itself.
+    """
     return node
 
 
@@ -97,12 +112,27 @@ class EdgeReadings:
 
 
 def readings(network: Network, v: torch.Tensor, h: torch.Tensor, inverted: torch.Tensor) -> EdgeReadings:
-    """The mean readings of every edge of a twin holding the states ``v`` (N, n_visible), ``h`` (N, n_hidden).
+    """The mean readings of every edge of a twin holding the states ``v`` and ``h``.
 
-    The node voltages are ``network.voltages`` of the states (the comparators' output levels);
-    ``inverted`` (bool, shape of ``W``) says which edges are switched to the inverted copies. The
-    means of the squared drops come from one matrix product, ``mean (y - s)^2 = mean y^2 +
+    The node voltages are ``network.voltages`` of the states (the comparators' output levels).
+    The means of the squared drops come from one matrix product, ``mean (y - s)^2 = mean y^2 +
     mean s^2 - 2 mean y s``, with nothing formed per sample and edge.
+
+    Parameters
+    ----------
+    network : rkm.core.network.Network
+        The network both twins copy (its conductances, offset and comparator levels).
+    v : Tensor, shape (N, n_visible)
+        The twin's visible states (0/1).
+    h : Tensor, shape (N, n_hidden)
+        The twin's hidden states (0/1).
+    inverted : Tensor of bool, shape (n_hidden, n_visible)
+        Which weight edges are switched to the inverted copies.
+
+    Returns
+    -------
+    EdgeReadings
+        The readings averaged over the ``N`` samples.
     """
     x, y = network.voltages(v, True), network.voltages(h, False)
     c, n = network.offset, v.shape[0]
@@ -121,11 +151,26 @@ def local_gradient(network: Network, v_data: torch.Tensor, h_data: torch.Tensor,
                    h_model: torch.Tensor, offsets: tuple[torch.Tensor, torch.Tensor] | None) -> Gradient:
     """The update every edge computes from its own readings: the clamped twin's statistic less the free twin's.
 
-    The twins hold ``(v_data, h_data)`` and ``(v_model, h_model)``; an edge is switched to the
-    inverted copy where its programmed weight has its sign bit set (as the devices realise it).
-    With centering offsets ``(ov, oh)`` the weight direction is the centred one,
-    ``dW - oh dv^T - dh ov^T`` (the bias directions are then corrected by the ``Centering``
-    transform, as for the algorithmic rule).
+    An edge is switched to the inverted copy where its programmed weight has its sign bit set
+    (as the devices realise it). With centering offsets ``(ov, oh)`` the weight direction is the
+    centred one, ``dW - oh dv^T - dh ov^T`` (the bias directions are then corrected by the
+    ``Centering`` transform, as for the algorithmic rule).
+
+    Parameters
+    ----------
+    network : rkm.core.network.Network
+        The network both twins copy.
+    v_data, h_data : Tensor, shapes (N, n_visible), (N, n_hidden)
+        The clamped twin's states: the data batch and the hidden units it drove.
+    v_model, h_model : Tensor, shapes (M, n_visible), (M, n_hidden)
+        The free twin's states: the negative phase's chains.
+    offsets : (Tensor, Tensor) or None
+        The centering offsets ``(ov, oh)``, or None without centering.
+
+    Returns
+    -------
+    rkm.training.optim.Gradient
+        The directions of ``W``, ``v_bias`` and ``h_bias``, as the algorithmic rule's gradient.
     """
     inverted = torch.signbit(network.W)
     c = network.offset

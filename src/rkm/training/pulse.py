@@ -39,7 +39,22 @@ PULSE_STEP_UNITS = ("absolute", "relative")
 
 
 def check(optimizer: str, pulse_step_unit: str, conductance_range: tuple[float, float] | None) -> None:
-    """Raise a ConfigError if pulses are to be a fraction of a conductance window the devices do not have."""
+    """Refuse pulses that are to be a fraction of a conductance window the devices do not have.
+
+    Parameters
+    ----------
+    optimizer : str
+        The ``optimizer`` setting; only ``'pulse'`` is checked.
+    pulse_step_unit : str
+        The ``pulse_step_unit`` setting (:data:`PULSE_STEP_UNITS`).
+    conductance_range : (float, float) or None
+        The devices' ``conductance_range``.
+
+    Raises
+    ------
+    rkm.errors.ConfigError
+        ``pulse_step_unit='relative'`` without a ``conductance_range``.
+    """
     if optimizer == Pulse.name and pulse_step_unit == "relative" and conductance_range is None:
         raise ConfigError("pulse_step_unit='relative' makes a pulse a fraction of the conductance window "
                           "g_max - g_min, and there is none: set conductance_range=(g_min, g_max), or use "
@@ -48,13 +63,33 @@ def check(optimizer: str, pulse_step_unit: str, conductance_range: tuple[float, 
 
 @register
 class Pulse(Optimizer):
-    """At most one programming pulse per device and update, of fixed size, in the sign of its signal."""
+    """At most one programming pulse per device and update, of fixed size, in the sign of its signal.
+
+    The optimiser registered as ``optimizer='pulse'``; its settings are the network (for its
+    devices and supplies), ``pulse_step``, ``pulse_step_unit`` and ``pulse_dead_zone``. After each
+    :meth:`step`, ``pulses`` is the number of devices it pulsed.
+    """
 
     name = "pulse"
     settings = ("network", "pulse_step", "pulse_step_unit", "pulse_dead_zone")
 
     def step(self, grad: Gradient, params: tuple[torch.Tensor, torch.Tensor, torch.Tensor], lr: float, t: int,
              **settings: Any) -> None:
+        """Pulse every device whose signal lies outside the dead zone, in place.
+
+        Parameters
+        ----------
+        grad : rkm.training.optim.Gradient
+            The step's directions after the transforms; each component is a device's signal.
+        params : (Tensor, Tensor, Tensor)
+            ``W``, ``v_bias`` and ``h_bias``, moved in place.
+        lr : float
+            Not used: a pulse has a fixed size.
+        t : int
+            Not used.
+        **settings
+            ``network``, ``pulse_step``, ``pulse_step_unit``, ``pulse_dead_zone``.
+        """
         network: Network = settings["network"]
         devices = network.devices
         levels = getattr(devices, "conductance_levels", None)
@@ -73,7 +108,22 @@ class Pulse(Optimizer):
 
     @staticmethod
     def step_size(network: Network, pulse_step: float, unit: str) -> float:
-        """The conductance change of one pulse without levels (code units)."""
+        """The conductance change of one pulse without levels.
+
+        Parameters
+        ----------
+        network : rkm.core.network.Network
+            Its devices' ``conductance_range`` is the window of a relative step.
+        pulse_step : float
+            The ``pulse_step`` setting.
+        unit : {'absolute', 'relative'}
+            The ``pulse_step_unit`` setting.
+
+        Returns
+        -------
+        float
+            The step in code units of conductance.
+        """
         window = getattr(network.devices, "conductance_range", None)
         check(Pulse.name, unit, window)
         if unit == "absolute" or window is None:
@@ -82,7 +132,24 @@ class Pulse(Optimizer):
 
     @staticmethod
     def ladder(param: torch.Tensor, direction: torch.Tensor, devices: Any, supply: float) -> torch.Tensor:
-        """``param`` moved by ``direction`` (-1, 0 or +1) steps along the ladder of its signed levels."""
+        """``param`` moved by ``direction`` steps along the ladder of its signed levels.
+
+        Parameters
+        ----------
+        param : Tensor
+            Programmed parameters (a weight matrix or a bias vector).
+        direction : Tensor
+            -1, 0 or +1 for each element of ``param``.
+        devices : rkm.core.devices.Devices
+            The devices, with ``conductance_levels`` set.
+        supply : float
+            1 for weights, ``g_v`` or ``g_h`` for biases (a level is a conductance ``|p| / supply``).
+
+        Returns
+        -------
+        Tensor
+            The moved parameters; at either end of the ladder a device stays.
+        """
         top = devices.conductance_levels
         index = devices.level_index(param.abs().div_(supply))
         position = torch.where(torch.signbit(param), top - 1 - index, top + index)

@@ -66,7 +66,18 @@ def synthetic_machine(n: int, *, weight_std: float = 1.0, bias_std: float = 1.0,
 
 
 def devices_of(model: Any) -> int:
-    """Resistors of the machine, each a programmable device: the weights and both layers' biases."""
+    """Resistors of the machine, each a programmable device: the weights and both layers' biases.
+
+    Parameters
+    ----------
+    model : rkm.RBM or rkm.RKM
+        Anything with ``n_visible`` and ``n_hidden``.
+
+    Returns
+    -------
+    int
+        ``n_hidden * n_visible + n_hidden + n_visible``.
+    """
     return model.n_hidden * model.n_visible + model.n_hidden + model.n_visible
 
 

@@ -174,8 +174,22 @@ def compare(circuit: Fit, other: Fit, rows: list[dict] | None = None) -> Crossov
     intervals of the exponent do not overlap (otherwise the laws may be parallel, and ``N*`` is
     anything), and ``N*`` lies within a factor :data:`EXTRAPOLATION` of the sizes both fits
     cover; ``in_range`` says whether it lies inside them. It is computed in logarithms, so no
-    pair of fits overflows. With ``rows``, ``measured`` also says which system was lower at
-    each size both were measured at.
+    pair of fits overflows.
+
+    Parameters
+    ----------
+    circuit : Fit
+        The circuit's fit (batch 1).
+    other : Fit
+        A digital system's fit of the same operation and quantity.
+    rows : list of dict, optional
+        The study's rows; with them, ``measured`` also says which system was lower at each size
+        both were measured at.
+
+    Returns
+    -------
+    Crossover or str
+        The crossover, or why none is reported, in words.
     """
     if not (_determined(circuit) and _determined(other)):
         return f"not determined (a fit needs {MIN_SIZES} sizes or more and a finite interval)"
@@ -198,7 +212,20 @@ def compare(circuit: Fit, other: Fit, rows: list[dict] | None = None) -> Crossov
 
 def comparisons(fits: Iterable[Fit], rows: list[dict] | None = None) -> list[tuple[Fit, Crossover | str]]:
     """Every digital fit with the circuit fit (batch 1) of the same operation and quantity, and :func:`compare`'s
-    answer for the pair."""
+    answer for the pair.
+
+    Parameters
+    ----------
+    fits : iterable of Fit
+        The study's fits (:func:`fit_rows`).
+    rows : list of dict, optional
+        The study's rows, passed to :func:`compare`.
+
+    Returns
+    -------
+    list of (Fit, Crossover or str)
+        One pair per digital fit that has a circuit fit to compare with.
+    """
     fits = list(fits)
     circuit = {(f.operation, f.quantity): f for f in fits if f.system == CIRCUIT}
     return [(f, compare(circuit[(f.operation, f.quantity)], f, rows)) for f in fits
