@@ -62,7 +62,7 @@ nb_execution_in_temp = True     # the tutorials write save points and figures wh
 nb_execution_show_tb = True
 # One torch thread per tutorial kernel unless the caller chose: the kernels inherit this
 # process's environment, and two threads on two busy cores made tutorial 1 take 282 s in a
-# build instead of 60 s with one (2026-12-07, the shared 2-core development machine).
+# build, one thread 40 s (2026-12-07, the shared 2-core development machine).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 nb_merge_streams = True
 
