@@ -25,11 +25,14 @@ extensions = [
     "myst_nb",                 # MyST Markdown pages and MyST-NB text notebooks (the tutorials)
     "sphinx.ext.autodoc",
     "sphinx.ext.mathjax",
+    "sphinx-mathjax-offline",  # MathJax 3.2.2 copied into the site: no CDN, math renders offline
     "numpydoc",
     "apipages",                # docs/_ext/apipages.py: one API page per public module, from __all__
 ]
 
 root_doc = "index"
+# Blocks without a language are output or plain text (printed lines, file trees): not Python.
+highlight_language = "none"
 exclude_patterns = ["_build", "_ext", "**/.ipynb_checkpoints", "jupyter_execute"]
 source_suffix = {".md": "myst-nb", ".rst": "restructuredtext"}
 
@@ -53,7 +56,7 @@ nitpick_ignore_regex = [
 suppress_warnings: list[str] = []
 
 # -- MyST and MyST-NB ---------------------------------------------------------------------
-myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist", "attrs_inline"]
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist", "attrs_inline", "attrs_block"]
 myst_heading_anchors = 3
 nb_execution_mode = os.environ.get("RKM_DOCS_EXECUTE", "force")
 nb_execution_timeout = 600
