@@ -267,6 +267,21 @@ def test_8_an_ideally_trained_machine_goes_on_nonideal_devices_and_trains_on(tin
     assert (model.conductance_levels, model.epoch) == (8, 10)
 
 
+def test_8_a_warm_start_says_when_the_devices_do_not_fit_the_trained_weights(tiny, tmp_path, caplog):
+    """8 linear levels in (0.01, 10) are 1.4 apart: every trained |W| (all below 1) lands on 0.01 or 1.44."""
+    collapsed = {}
+    for name, devices in (("linear", ["--conductance-range", "0.01,10", "--conductance-levels", "8"]),
+                          ("fitting", ["--conductance-range", "0.0001,10", "--conductance-levels", "256",
+                                       "--level-spacing", "log"])):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="rkm"):
+            assert main(["train", "--init-from", str(tiny), *devices, "--max-epochs", "2", "--run-dir",
+                         str(tmp_path / name), "--no-progress"]) == 0
+        collapsed[name] = [r.getMessage() for r in caplog.records if "far from their values" in r.getMessage()]
+    assert len(collapsed["linear"]) == 1 and "--conductance-range" in collapsed["linear"][0]
+    assert "conductance_range" not in collapsed["linear"][0] and collapsed["fitting"] == []
+
+
 @pytest.mark.parametrize("argv,said", [
     (["--init-device-state", "true"], "holds no device state"),
     (["--n-hidden", "7"], "--n-hidden 6"),
