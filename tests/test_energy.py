@@ -111,6 +111,7 @@ def test_power_law_fit_and_crossover_by_hand():
     b, lo, hi, _ = energy.fit_power_law(n, noisy)
     assert lo < 1.5 < hi and lo < b < hi
     assert math.isnan(energy.fit_power_law(n[:2], n[:2])[1])
+    assert energy.fit_power_law(n, [35.0, 35.0, 35.0]) == (0.0, 0.0, 0.0, 35.0)  # a constant estimate (--cpu-watts)
     with pytest.raises(DataError):
         energy.fit_power_law([5, 5], [1, 2])
 

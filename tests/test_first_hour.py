@@ -97,6 +97,21 @@ def test_1_generate_defaults_to_the_runs_generate_k_n_and_seed_and_says_so(tiny,
     assert "k = 2 (-k)" in title and "seed 9 (--seed)" in title and "update 20" in title
 
 
+def test_1_evaluate_prints_each_measures_ideal_and_on_digits_the_label_quality(tiny, tmp_path, capsys):
+    assert main(["evaluate", str(tiny)]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
+    assert lines["aats_truth"].endswith("(ideal none: no held-out set)") and lines["covariance_error"].endswith(
+        "(ideal 0)") and "label_entropy" not in lines
+    digits = tmp_path / "digits"
+    assert main(["train", "--dataset", "mnist-5k", "--n-hidden", "8", "--max-epochs", "2", "--quick", "--n-eval", "40",
+                 "--run-dir", str(digits), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(digits), "-n", "40", "-k", "2", "--no-fid", "--json", str(tmp_path / "d.json")]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
+    assert lines["aats_truth"].endswith("(ideal 0.5)") and "(ideal 2.303, ten balanced classes)" in lines["label_entropy"]
+    assert {"label_entropy", "classes_covered", "min_class_fraction"} <= set(json.loads((tmp_path / "d.json").read_text()))
+
+
 def test_1_evaluate_and_reconstruct_default_to_the_run_and_record_what_they_used(tiny, tmp_path, capsys, titles):
     assert main(["evaluate", str(tiny), "--json", str(tmp_path / "e.json")]) == 0
     e = json.loads((tmp_path / "e.json").read_text())
@@ -265,6 +280,21 @@ def test_8_an_ideally_trained_machine_goes_on_nonideal_devices_and_trains_on(tin
                  "8", "--max-epochs", "10", "--run-dir", str(run), "--no-progress"]) == 0
     model = rkm.load_model("tiny", model_state_path=run / "model_states")[1]
     assert (model.conductance_levels, model.epoch) == (8, 10)
+
+
+def test_8_a_warm_start_says_when_the_devices_do_not_fit_the_trained_weights(tiny, tmp_path, caplog):
+    """8 linear levels in (0.01, 10) are 1.4 apart: every trained |W| (all below 1) lands on 0.01 or 1.44."""
+    collapsed = {}
+    for name, devices in (("linear", ["--conductance-range", "0.01,10", "--conductance-levels", "8"]),
+                          ("fitting", ["--conductance-range", "0.0001,10", "--conductance-levels", "256",
+                                       "--level-spacing", "log"])):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="rkm"):
+            assert main(["train", "--init-from", str(tiny), *devices, "--max-epochs", "2", "--run-dir",
+                         str(tmp_path / name), "--no-progress"]) == 0
+        collapsed[name] = [r.getMessage() for r in caplog.records if "far from their values" in r.getMessage()]
+    assert len(collapsed["linear"]) == 1 and "--conductance-range" in collapsed["linear"][0]
+    assert "conductance_range" not in collapsed["linear"][0] and collapsed["fitting"] == []
 
 
 @pytest.mark.parametrize("argv,said", [

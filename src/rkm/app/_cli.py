@@ -393,10 +393,17 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     return 0
 
 
+IDEAL = {"aats_truth": "0.5", "aats_syn": "0.5", "entropy_measure": "0",
+         "covariance_error": "0", "third_moment_error": "0", "power_spectrum_error": "0",
+         "fid": "0; it grows as n shrinks, so compare at equal n",
+         "label_entropy": "2.303, ten balanced classes", "classes_covered": "1", "min_class_fraction": "0.1"}
+"""What ``rkm evaluate`` prints beside a measure: about its value where the samples follow the data's law."""
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..evaluation import metrics
     from ..training import evaluation_rng, monitored_error
-    from .metrics_log import generation_steps
+    from .metrics_log import generation_steps, is_digits
     from .run import held_out
 
     config, dataset, model, said = _read_run(args)
@@ -411,6 +418,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         samples = model.generate(len(real), k, beta=beta)
     fid_ok = not args.no_fid and dataset.image_shape == (28, 28)
     results.update(metrics.evaluate_samples(real, samples, dataset.image_shape, include_fid=fid_ok))
+    if is_digits(dataset):
+        results.update(metrics.label_quality(samples))
     if args.log_likelihood:
         from ..evaluation.likelihood import report
 
@@ -421,8 +430,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
           f"{said['n_samples']}, k = {said['generate_k']}, beta = {said['beta']}, seed {said['seed']}")
     shown = {key: value for key, value in results.items() if key not in ("settings", "held_out")}
     width = max(len(key) for key in shown)
+    ideal = {**IDEAL, **({} if results["held_out"] else {"aats_truth": "none: no held-out set",
+                                                         "aats_syn": "none: no held-out set"})}
     for key, value in shown.items():
-        print(f"{key:<{width}}  {value:.6g}" if isinstance(value, float) else f"{key:<{width}}  {value}")
+        text = f"{key:<{width}}  {value:.6g}" if isinstance(value, float) else f"{key:<{width}}  {value}"
+        print(f"{text:<{width + 14}}  (ideal {ideal[key]})" if key in ideal else text)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0

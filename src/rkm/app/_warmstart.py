@@ -13,6 +13,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from ..errors import ConfigError
 from ..io import savepoints
 from ..machine import restore
@@ -75,4 +77,29 @@ def warm_start(model: Any, source: str | Path, device_state: bool) -> str:
             raise ConfigError(f"{path} holds no device state (its model had neither variability nor "
                               "comparator_offset); start without --init-device-state (run.init_device_state).")
         model.devices.load_state_dict(state)
+    _check_fit(model, path)
     return f"{path} (update {trained.epoch})"
+
+
+FIT_CHANGE = 0.5
+"""A warm start warns where its devices move the weights by more than this fraction of their mean magnitude."""
+
+
+def _check_fit(model: Any, path: Path) -> None:
+    """Warn where the new run's devices realise the source's weights far from their values: a conductance
+    range or ladder of levels that does not fit them turns the trained machine into another one."""
+    programmed = model.W.detach()
+    realised = model.network.realised_parameters()[0]
+    magnitude = programmed.abs()
+    scale = float(magnitude.mean())
+    change = float((realised - programmed).abs().mean()) / scale if scale > 0 else 0.0
+    if change <= FIT_CHANGE:
+        return
+    distinct = int(torch.unique(realised.abs()).numel())
+    low, high = (float(x) for x in torch.quantile(magnitude.flatten()[:1_000_000].float(),
+                                                  torch.tensor([0.01, 0.99])))
+    logger.warning("the new run's devices realise the weights of %s far from their values: the mean change is %.0f%% "
+                   "of the mean |W| (%.3g), on %d distinct conductances, while 98%% of the trained |W| lie in "
+                   "[%.3g, %.3g]. A conductance range and levels that cover them keep the machine (e.g. "
+                   "--conductance-range %.2g,%.2g --level-spacing log; docs/nonideal.md).", path, 100 * change,
+                   scale, distinct, low, high, max(low, 1e-6), high)

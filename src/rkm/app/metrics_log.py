@@ -359,7 +359,7 @@ class MetricsLog:
                 csv.writer(fh).writerow([row.get(c, "") for c in METRIC_COLUMNS])
         self.last_update, self.last_train_s = model.epoch, train_s
         if self.bar is not None:
-            postfix = {"P_f": f"{row['power_f']:.4g}", "P_b": f"{row['power_b']:.4g}"}
+            postfix = {"P_f": f"{row['power_f_w']:.4g} W", "P_b": f"{row['power_b_w']:.4g} W"}
             error = row["test_error"] if self.test is not None else row["train_error"]
             self.bar.set_postfix({"test err" if self.test is not None else "train err": f"{error:.4f}", **postfix},
                                  refresh=False)

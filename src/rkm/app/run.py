@@ -241,8 +241,16 @@ def _fit(model: RBM, dataset: Dataset, folder: RunFolder, config: dict) -> dict:
 
 
 def _threads() -> str:
+    """The torch threads, with advice where more of them than idle cores train and OMP_NUM_THREADS is unset."""
     n = torch.get_num_threads()
-    return f"{n} torch thread{'' if n == 1 else 's'}"
+    said = f"{n} torch thread{'' if n == 1 else 's'}"
+    if n == 1 or "OMP_NUM_THREADS" in os.environ or not hasattr(os, "getloadavg"):
+        return said
+    load, cores = os.getloadavg()[0], os.cpu_count() or 1
+    idle = max(1, cores - round(load))
+    if n <= idle:
+        return said
+    return f"{said}, load {load:.1f} on {cores} cores: OMP_NUM_THREADS={idle} is likely faster"
 
 
 def _announce(model: RBM, config: dict, quality: SampleQuality) -> str | None:
@@ -329,9 +337,11 @@ def _figures(model: RBM, dataset: Dataset, run_dir: Path, config: dict, samples:
     originals = dataset.test[: min(16, evaluation_rows(config, dataset))]
     with evaluation_rng(model):
         recon = model.forward(_tensor(model, originals), 1).cpu().numpy()
-    samples = samples[: config["run"]["n_generate"]]
+    drawn, samples = len(samples), samples[: config["run"]["n_generate"]]
     rows = "test rows" if held_out(dataset) else "training rows (no held-out set)"
-    captions = {"samples.png": f"{len(samples)} samples, k = {steps} Gibbs steps, seed {model.seed}",
+    which = f"the first {len(samples)} of the {drawn} end-of-run samples" if drawn > len(samples) else \
+        f"{len(samples)} samples"
+    captions = {"samples.png": f"{which}, k = {steps} Gibbs steps, seed {model.seed}",
                 "reconstructions.png": f"{len(originals)} {rows}, k = 1, seed {model.seed}, update {model.epoch}"}
     return write_figures(model, figures, originals, recon, samples, dataset.image_shape, run_dir / "metrics.csv",
                          captions=captions)

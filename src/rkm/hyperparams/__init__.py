@@ -201,7 +201,7 @@ TABLE: tuple[Setting, ...] = (
             "model", config=0, optional=True, type_doc="int or None"),
     Setting("generator", _M, str, None, "a torch.Generator to use instead of seeding one", _generator, "model",
             config=NOT_IN_CONFIG, optional=True, mutable=False, type_doc="torch.Generator or None"),
-    Setting("device", _M, str, None, "cpu or cuda (default: CUDA when available)",
+    Setting("device", _M, str, None, "the device: cpu or cuda",
             lambda name, value: _checks.device(value, available=False), _N, config="cpu",
             optional=True, mutable=False, type_doc="str or torch.device"),
     Setting("threshold_sharing", _M, str, "sample", "single-threshold sharing: one threshold per sample or batch",
@@ -325,7 +325,8 @@ def parameters_doc() -> str:
     for s in section("model"):
         choices = f" One of {', '.join(repr(c) for c in s.choices())}." if s.choices is not None else ""
         lines += [f"{s.name} : {s.type_doc or s.kind.__name__}" + ("" if s.positional else ", keyword-only"),
-                  f"    {s.help[0].upper()}{s.help[1:]}.{choices}"]
+                  f"    {s.help[0].upper()}{s.help[1:]}.{choices} "
+                  + ("Required." if s.default_text == "required" else f"Default: {s.default_text}.")]
     return "\n".join(lines)
 
 

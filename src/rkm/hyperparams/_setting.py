@@ -94,7 +94,8 @@ class Setting:
     @property
     def default_text(self) -> str:
         """The constructor's default in words: ``'hopfield'``, ``'required'``, ``'CUDA when available'``."""
-        words = {"n_hidden": "required", "device": "CUDA when available", "seed": "drawn at random"}
+        words = {"model_name": "required", "n_visible": "required", "n_hidden": "required",
+                 "device": "CUDA when available", "seed": "drawn at random"}
         if self.default is None and self.name in words:
             return words[self.name]
         if isinstance(self.default, bool):

@@ -53,13 +53,16 @@ def fit_power_law(
     """Least-squares fit of ``log y = log a + b log N``: ``(b, b_low, b_high, a)``.
 
     The interval is the two-sided Student-t interval of the slope at ``confidence``
-    (NaN with two points, which leave no residual degree of freedom).
+    (NaN with two points, which leave no residual degree of freedom; the slope itself, 0, where
+    every value is the same, as an estimate at a constant power is).
     """
     from scipy import stats
 
     sizes, values = np.asarray(n, dtype=float), np.asarray(y, dtype=float)
     if sizes.size < 2 or np.unique(sizes).size < 2 or np.any(sizes <= 0) or np.any(values <= 0):
         raise DataError("a power-law fit needs at least two distinct sizes and positive values.")
+    if sizes.size > 2 and np.ptp(values) == 0:
+        return 0.0, 0.0, 0.0, float(values[0])
     result = stats.linregress(np.log(sizes), np.log(values))
     if sizes.size > 2:
         half = float(stats.t.ppf(0.5 + confidence / 2, sizes.size - 2) * result.stderr)
