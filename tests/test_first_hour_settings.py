@@ -262,3 +262,14 @@ def test_9_a_user_set_nan_energy_or_bad_counter_is_refused(name, value):
     with pytest.raises(RKMError, match=name):
         setattr(model, name, value)
     assert bool(torch.isfinite(model.energy)) and model.epoch == 0
+
+
+def test_a_models_seed_is_checked_when_set_and_generate_refuses_a_seed_out_of_range(trained, tmp_path, capsys):
+    model = rkm.RKM("m", 9, 4, seed=3, device="cpu")
+    for bad in (-5, 2**64, 1.5, True, "1", None):
+        with pytest.raises(ConfigError, match="seed must be an integer"):
+            model.seed = bad
+    assert model.seed == 3
+    for seed in ("-1", str(2**64)):
+        assert run_cli(["generate", str(trained), "--seed", seed, "-o", str(tmp_path / "g.png")]) == 2
+        assert "--seed must be an integer" in one_line(capsys)

@@ -485,3 +485,29 @@ def test_bad_scheduler_addresses_are_one_line_each(tmp_path, capsys, web_server)
                          "--no-progress"]) == 2
             assert message in one_error_line(capsys), scheduler
             assert not (out / "sweep.json").exists()
+
+
+def test_a_finished_run_whose_summary_is_a_fifo_resumes_and_writes_it_anew(tmp_path):
+    run = tmp_path / "run"
+    assert main(["train", "--preset", "bars", "--max-epochs", "20", "--log-every", "10", "--run-dir", str(run),
+                 "--no-progress"]) == 0
+    (run / "summary.json").unlink()
+    os.mkfifo(run / "summary.json")
+    done = subprocess.run([sys.executable, "-m", "rkm", "train", "--resume", str(run), "--no-progress"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "is a FIFO, not a regular file" in done.stderr and (run / "summary.json").is_file()
+    assert json.loads((run / "summary.json").read_text())["updates"] == 20
+
+
+def test_an_output_path_that_is_not_a_regular_file_is_refused_before_any_work(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--preset", "bars", "--max-epochs", "10", "--log-every", "10", "--run-dir", str(run),
+                 "--no-progress"]) == 0
+    fifo = tmp_path / "x.npy"
+    os.mkfifo(fifo)
+    capsys.readouterr()
+    for argv in (["generate", str(run), "-o", str(fifo)], ["reconstruct", str(run), "-o", str(fifo)],
+                 ["evaluate", str(run), "--json", str(fifo)]):
+        assert main(argv) == 2
+        assert "is not a regular file" in capsys.readouterr().err

@@ -133,6 +133,11 @@ def cluster_client(client: Any, address: str | None, workers: int | None) -> Ite
             yield remote
         return
     n = default_workers() if workers is None else workers
+    most = 4 * (os.cpu_count() or 1)
+    if not 1 <= n <= most:
+        raise ConfigError(f"--workers {n}: the embedded cluster takes 1 to {most} worker processes here (4 per core; "
+                          "each runs one training at a time); give --workers between them, or --scheduler ADDRESS "
+                          "for a larger cluster.")
     threads = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
     quiet = logging.WARNING if logger.isEnabledFor(logging.DEBUG) else logging.ERROR
     with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=":0",

@@ -47,9 +47,9 @@ def read_summary(run_dir: Path) -> dict | None:
     if not os.path.lexists(path):
         return None
     try:
-        return _files.read_json(path, "summary", DataError)
+        return _files.read_json(path, "summary file", DataError)
     except DataError as err:
-        logger.warning("%s; the run will be resumed to write it anew.", err)
+        logger.warning("%s The run will be resumed to write it anew.", err)
         return None
 
 

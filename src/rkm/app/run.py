@@ -35,6 +35,7 @@ import torch
 from .. import hyperparams
 from ..errors import ConfigError, DataError
 from ..evaluation import metrics
+from ..io import _files
 from ..io.datasets import Dataset, load_dataset
 from ..io.savepoints import atomic_write
 from ..machine import RBM, RKM, load_model
@@ -190,11 +191,15 @@ def _nothing_to_train(model: RBM, dataset: Dataset, folder: RunFolder, config: d
 
 
 def _read_summary(path: Path) -> dict | None:
-    try:
-        summary = json.loads(path.read_bytes())
-    except (OSError, ValueError, RecursionError):
+    """The run's ``summary.json``, or None where it is missing, damaged or not a regular file (a FIFO, a
+    device): it is derived, and written anew."""
+    if not os.path.lexists(path):
         return None
-    return summary if isinstance(summary, dict) else None
+    try:
+        return _files.read_json(path, "summary file", DataError)
+    except DataError as err:
+        logger.warning("%s It will be written anew.", err)
+        return None
 
 
 def _logged(path: Path) -> list[dict[str, float]]:

@@ -20,7 +20,6 @@ from ..errors import ConfigError, DataError
 
 DTYPES: dict[str, torch.dtype] = {
     "float16": torch.float16,
-    "bfloat16": torch.bfloat16,
     "float32": torch.float32,
     "float64": torch.float64,
 }
@@ -151,6 +150,9 @@ def dtype(value: Any, name: str = "mytype") -> torch.dtype:
         return DTYPES[value.removeprefix("torch.")]
     if isinstance(value, torch.dtype) and value in DTYPES.values():
         return value
+    if value is torch.bfloat16 or (isinstance(value, str) and value.removeprefix("torch.") == "bfloat16"):
+        raise ConfigError(f"{name}=bfloat16 is not supported: rkm's samples, metrics and save points go through "
+                          f"NumPy, which has no bfloat16; use {name}=float16 (as small) or float32.", names=(name,))
     raise ConfigError(f"{name} must be a floating torch dtype ({', '.join(DTYPES)}), got {shown(value)}.",
                       names=(name,))
 

@@ -317,6 +317,17 @@ class RBM(Learning):
         """
         return plots.bias_histograms(self.h_bias, self.v_bias, self.epoch if t is None else t)
 
+    @property
+    def seed(self) -> int:
+        """The seed the model's generator started from: an integer in [0, 2^63 - 1], checked when set."""
+        return self._seed
+
+    @seed.setter
+    def seed(self, value: Any) -> None:
+        if value is None:
+            raise ConfigError("seed must be an integer >= 0, got None.", names=("seed",))
+        self._seed = hyperparams.MODEL["seed"].validate(value)
+
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(model_name={self.model_name!r}, n_visible={self.n_visible}, "
