@@ -15,7 +15,6 @@ from pathlib import Path
 
 from .. import hyperparams
 from ..compat import pickles
-from ..core import _checks
 from ..errors import ConfigError, RKMError
 from . import sweep
 from ._commands import HELP, top_parser
@@ -29,9 +28,14 @@ def _count(minimum: int) -> Callable[[str], int]:
 
     def parse(text: str) -> int:
         try:
-            return _checks.integer("the value", int(text), minimum, hyperparams.MAX_COUNT)
-        except (ValueError, ConfigError):
-            raise argparse.ArgumentTypeError(f"must be an integer from {minimum} to 2^63 - 1, got {text!r}") from None
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}")
+        if value > hyperparams.MAX_COUNT:
+            raise argparse.ArgumentTypeError(f"must be an integer <= 2^63 - 1, got {text!r}")
+        return value
 
     return parse
 
