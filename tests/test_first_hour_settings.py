@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from _oneline import one_line, run_cli
 
 import rkm
 from rkm.app._cli import build_parser, main
@@ -18,19 +19,6 @@ from rkm.evaluation import ais, exact
 
 TINY = ["--dataset", "bars-and-stripes", "--size", "3", "--n-hidden", "6", "--batch-size", "8", "--max-epochs", "20",
         "--log-every", "10", "--generate-k", "5", "--n-generate", "4", "--n-eval", "8", "--no-progress"]
-
-
-def run_cli(argv):
-    try:
-        return main(argv)
-    except SystemExit as exc:  # argparse's own errors
-        return exc.code
-
-
-def one_line(capsys):
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("rkm: error: "), err
-    return err[0]
 
 
 @pytest.fixture(scope="module")

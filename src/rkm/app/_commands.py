@@ -8,6 +8,7 @@ also the top of the full parser (:func:`rkm.app._cli.build_parser`), so both say
 from __future__ import annotations
 
 import argparse
+import re
 from typing import NoReturn
 
 from .. import __version__
@@ -32,6 +33,10 @@ class Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one line ``rkm: error: ...`` (exit status 2), like every other."""
 
     def error(self, message: str) -> NoReturn:
+        missing = re.fullmatch(r"argument (-[^\s:/]+)(?:/\S+)?: expected one argument", message)
+        if missing:  # argparse reads a value that starts with '-' (-1e300,1) as an option
+            flag = missing.group(1)
+            message += f"; a value that starts with '-' is written {flag}=VALUE"
         self.exit(2, f"rkm: error: {message} (see {self.prog} --help)\n")
 
 

@@ -31,7 +31,8 @@ ARGUMENTS: dict[str, dict[str, str | None]] = {
                "comparator_energy_j": "--comparator-energy", "comparison_energy_j": "--comparison-energy",
                "comparison_time_s": "--comparison-time", "pulse_energy_j": "--pulse-energy",
                "pulse_time_s": "--pulse-time", "devices": "--devices", "operations": "--operations",
-               "update_model": "--update-model", "pulse_fraction": "--pulse-fraction"},
+               "update_model": "--update-model", "pulse_fraction": "--pulse-fraction", "k": "--k",
+               "cpu_watts": "--cpu-watts"},
 }
 """The Python arguments a command's options set, by command (None: the command's own words already say it)."""
 

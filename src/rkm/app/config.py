@@ -190,7 +190,22 @@ def resolve(preset: str | None = None, config_file: str | os.PathLike | None = N
         config = merge(config, read_config_file(config_file), str(config_file), sources)
     if overrides:
         config = merge(config, overrides, "the command line", sources, labels)
+    _check_pulse_flags(config, sources)
     return Resolved(validate(config), sources)
+
+
+PULSE_KEYS = ("pulse_step", "pulse_step_unit", "pulse_dead_zone")
+"""The model keys that only ``optimizer = "pulse"`` reads."""
+
+
+def _check_pulse_flags(config: dict, sources: Mapping[tuple[str, str], str]) -> None:
+    """Refuse a pulse flag given on the command line for another optimizer: it would be ignored without a word."""
+    optimizer = config["model"]["optimizer"]
+    flags = [sources[("model", key)] for key in PULSE_KEYS if sources.get(("model", key), "").startswith("--")]
+    if flags and optimizer != "pulse":
+        raise ConfigError(f"{flags[0]} sets the programming pulses of --optimizer pulse, but the optimizer is "
+                          f"{optimizer} ({sources[('model', 'optimizer')]}): add --optimizer pulse, or leave "
+                          f"{flags[0]} out.", names=("optimizer",))
 
 
 def resolve_config(preset: str | None = None, config_file: str | os.PathLike | None = None,

@@ -83,7 +83,15 @@ def is_digits(dataset: Dataset) -> bool:
 
 
 def _exact_kl(probe: Probe) -> float | None:
-    return exact.kl_divergence(probe.model, probe.train) if exact.law_computable(probe.model) else None
+    """KL(training data || the model's law); None where the law is not computable or not unique (a chain
+    trapped by deterministic units has several stationary laws: the run goes on, the column stays empty)."""
+    if not exact.law_computable(probe.model):
+        return None
+    try:
+        return exact.kl_divergence(probe.model, probe.train)
+    except DataError as err:
+        logger.warning("exact_kl left empty at update %d: %s", probe.model.epoch, err)
+        return None
 
 
 def _tiny(dataset: Dataset) -> bool:

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from .. import hyperparams
+from ..core import limits
 from ..errors import ConfigError, DataError
 from ..evaluation import metrics
 from ..io import _files
@@ -160,9 +161,19 @@ def _train(config: dict, folder: RunFolder, resume: bool, restart: bool) -> dict
             logger.info("starting from the parameters of %s", source)
         folder.clear()
         model.run_id = folder.start_run()
+    _check_generation(config, dataset, model)
     folder.record_data(dataset)
     write_config(config, folder.config_path)
     return _fit(model, dataset, folder, config)
+
+
+def _check_generation(config: dict, dataset: Dataset, model: RBM) -> None:
+    """Refuse, before training, an end-of-run generation that asks for more work than one call may do."""
+    rows, steps = SampleQuality.of(config, dataset).n_final, generation_steps(config, model, evaluation=True)
+    limits.require_work(f"the end-of-run generation of {rows} samples x run.generate_k={steps} Gibbs steps",
+                        limits.sampling_work(rows, steps, model.n_visible, model.n_hidden),
+                        "lower run.generate_k (or run.n_generate and run.n_eval)",
+                        names=("generate_k", "n_generate", "n_eval"))
 
 
 def _nothing_to_train(model: RBM, dataset: Dataset, folder: RunFolder, config: dict) -> dict:

@@ -86,7 +86,10 @@ def interval(name: str, value: Any, *, positive: bool = False) -> tuple[float, f
             raise ConfigError(f"{wanted}, written like 0.01,1; got {shown(value)}.", names=(name,)) from None
     if isinstance(value, (bytes, dict)) or not isinstance(value, Iterable):
         raise ConfigError(f"{wanted}; got {shown(value)}.", names=(name,))
-    pair = list(value)
+    try:
+        pair = list(value)
+    except TypeError:  # a 0-d tensor or array: iterable in type only
+        raise ConfigError(f"{wanted}; got {shown(value)}.", names=(name,)) from None
     if len(pair) != 2:
         raise ConfigError(f"{wanted}; got {shown(value)}.", names=(name,))
     low = number(f"{name}[0]", pair[0], positive=positive)
@@ -217,8 +220,23 @@ def numeric_array(x: Any, name: str = "data") -> np.ndarray:
     except (TypeError, ValueError) as exc:  # ragged lists and the like
         raise DataError(f"cannot convert {name} to a numeric array: {exc}") from None
     if arr.dtype.kind not in "biuf":
-        raise DataError(f"{name} must be numeric (bool, int or float), got dtype {arr.dtype}.")
+        held = {"U": "text", "S": "bytes", "O": "Python objects (such as None)", "c": "complex numbers",
+                "M": "dates", "m": "time spans"}.get(arr.dtype.kind, f"values of dtype {arr.dtype}")
+        raise DataError(f"{name} must be numeric (bool, int or float), got {held}.")
     return arr
+
+
+def parameter(name: str, value: Any, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """A model parameter given by the user (``model.W = ...``): a real array or tensor of ``shape``,
+    as a tensor of ``dtype`` on ``device`` that autograd does not track (rkm computes its own updates)."""
+    if not isinstance(value, torch.Tensor):
+        value = torch.as_tensor(numeric_array(value, name))
+    elif value.is_complex() or value.dtype == torch.bool:
+        raise DataError(f"{name} must hold real numbers, got a {value.dtype} tensor.")
+    tensor = value.detach().to(dtype=dtype, device=device)
+    if tuple(tensor.shape) != shape:
+        raise DataError(f"{name} must have shape {shape}, got {tuple(tensor.shape)}.")
+    return tensor
 
 
 def float_array(x: Any, name: str, *, finite: bool = True) -> np.ndarray:

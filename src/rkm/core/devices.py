@@ -281,13 +281,26 @@ class Devices(NonIdeality):
     # ----------------------------------------------------------- realisation
     def levels(self, dtype: torch.dtype = torch.float64, device: torch.device | str = "cpu") -> torch.Tensor:
         """The ``L`` nominal conductance levels, ascending, ``g_min`` and ``g_max`` included exactly."""
+        if self._levels is None:
+            raise ConfigError("the devices have no conductance levels; set conductance_range and conductance_levels.")
+        return self.level_values(torch.arange(self._levels, device=device), dtype)
+
+    def level_values(self, index: torch.Tensor, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+        """The nominal conductance of level ``index`` (int64, each in ``[0, L)``), on ``index``'s device.
+
+        Level ``i`` of ``L`` lies at the fraction ``t = i / (L - 1)`` of the range: ``g_min + (g_max -
+        g_min) t`` (linear) or ``g_min (g_max / g_min)^t`` (log), computed in float64, with ``g_min`` and
+        ``g_max`` exact. Only the levels asked for are computed, so a ladder of 10^9 levels costs
+        nothing beyond ``index``'s own size.
+        """
         if self._range is None or self._levels is None:
             raise ConfigError("the devices have no conductance levels; set conductance_range and conductance_levels.")
         low, high = self._range
-        steps = torch.linspace(0.0, 1.0, self._levels, dtype=torch.float64)
-        values = low + (high - low) * steps if self._spacing == "linear" else low * (high / low) ** steps
-        values[0], values[-1] = low, high
-        return values.to(dtype=dtype, device=device)
+        top = self._levels - 1
+        t = index.to(torch.float64).div_(top)
+        values = t.mul_(high - low).add_(low) if self._spacing == "linear" else torch.pow(high / low, t).mul_(low)
+        values = torch.where(index == 0, low, torch.where(index == top, high, values))
+        return values.to(dtype=dtype)
 
     def level_index(self, conductance: torch.Tensor) -> torch.Tensor:
         """Index (int64) of the level nearest to each conductance (>= 0), after the clipping to the range."""
@@ -308,9 +321,7 @@ class Devices(NonIdeality):
             return conductance
         if self._levels is None:
             return conductance.clamp(*self._range)
-        index = self.level_index(conductance)
-        levels = self.levels(conductance.dtype, conductance.device)
-        return levels.index_select(0, index.view(-1)).view_as(conductance)
+        return self.level_values(self.level_index(conductance), conductance.dtype)
 
     def factors(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
         """Each device's spread factor ``exp(s z)`` for ``(W, v_bias, h_bias)``; None without spread."""

@@ -1,6 +1,6 @@
-"""Limits: the settings that keep the physics finite in a dtype, and one memory estimate of what a call allocates.
+"""Limits: the settings that keep the physics finite in a dtype, and bounds of what one call computes and allocates.
 
-Two rules hold every number that enters rkm (a constructor argument, a configuration key, a flag,
+Three rules hold every number that enters rkm (a constructor argument, a configuration key, a flag,
 a grid value, a save point's header), so that the API, the command line, sweeps and save points
 refuse the same values with the same reasons:
 
@@ -8,6 +8,8 @@ refuse the same values with the same reasons:
   Kirchhoff numerators and their squares, the power of a sample, the scalar factors handed to
   torch) must be finite in the model's dtype, for every parameter the clipping range
   ``[min_W, max_W]`` (and the device model) allows. ``docs/reliability.md`` derives the bounds.
+* :func:`require_work`: no call computes more than :data:`MAX_WORK` multiply-adds (a Gibbs
+  chain's are counted by :func:`sampling_work`), so a mistyped count is refused, not run for days.
 * :func:`require`: what a call is about to allocate, counted by :func:`training_bytes`,
   :func:`sampling_bytes`, :func:`ais_bytes`, :func:`states_bytes` or a caller's own count, must
   fit in the memory free on the device (RAM less the process's address-space limit and the
@@ -47,6 +49,9 @@ __all__ = [
     "sampling_bytes",
     "ais_bytes",
     "states_bytes",
+    "MAX_WORK",
+    "sampling_work",
+    "require_work",
 ]
 
 PASS_TENSORS = 6
@@ -67,10 +72,13 @@ SPREAD_SIGMAS = 10.0
 
 
 # ------------------------------------------------------------------ the physics
-def _sources(g_v: float, g_h: float, offset: float) -> float:
-    """The largest magnitude of any source voltage: a clamped unit (0, 1), its inverted copy
-    (c, c - 1) and the bias supplies (g, c - g)."""
-    return max(1.0, abs(offset), abs(offset - 1.0), g_v, g_h, abs(offset - g_v), abs(offset - g_h))
+def _sources(g_v: float, g_h: float, offset: float, levels: tuple[float, float], level_spread: float) -> float:
+    """The largest magnitude of any source voltage: a clamped unit at a comparator's output voltage
+    (``V_low``, ``V_high``, each moved by up to ten times ``comparator_level_spread``), its inverted
+    copy (``c - V``) and the bias supplies (``g``, ``c - g``)."""
+    low, high = levels[0] - SPREAD_SIGMAS * level_spread, levels[1] + SPREAD_SIGMAS * level_spread
+    return max(1.0, abs(low), abs(high), abs(offset - low), abs(offset - high), g_v, g_h, abs(offset - g_v),
+               abs(offset - g_h))
 
 
 def _conductances(magnitude: float, g: float, conductance_range: tuple[float, float] | None,
@@ -86,15 +94,17 @@ def _conductances(magnitude: float, g: float, conductance_range: tuple[float, fl
 
 def physics_extremes(n_visible: int, n_hidden: int, *, g_v: float, g_h: float, offset: float, min_W: float,
                      max_W: float, model_beta: float = 1.0, conductance_range: tuple[float, float] | None = None,
-                     variability: float = 0.0, write_noise: float = 0.0,
-                     comparator_offset: float = 0.0) -> dict[str, float]:
+                     variability: float = 0.0, write_noise: float = 0.0, comparator_offset: float = 0.0,
+                     comparator_levels: tuple[float, float] = (0.0, 1.0),
+                     comparator_level_spread: float = 0.0) -> dict[str, float]:
     """Upper bounds of the magnitudes a pass computes, for every parameter in ``[min_W, max_W]``.
 
     With ``M = max(|min_W|, |max_W|)`` the largest realised weight conductance ``w`` (``M``,
     or clipped into ``conductance_range``, times the largest spread factor) and bias
     conductance ``u = M / g`` (the same way), a free node of a pass with ``n`` clamped units
     has a total conductance ``G <= n w + u``; its Kirchhoff numerator is a conductance-weighted
-    sum of source voltages, ``|num| <= S G`` with ``S`` the largest source voltage; the power
+    sum of source voltages, ``|num| <= S G`` with ``S`` the largest source voltage (a unit sits at
+    its comparator's output voltage, ``comparator_levels`` give or take ten ``comparator_level_spread``); the power
     of one sample is a sum over ``m`` free nodes of terms up to ``S^2 G``. Returns, over both
     directions:
 
@@ -123,7 +133,7 @@ def physics_extremes(n_visible: int, n_hidden: int, *, g_v: float, g_h: float, o
     """
     extremes: dict[str, float] = {}
     magnitude = max(abs(min_W), abs(max_W))
-    s = _sources(g_v, g_h, offset)
+    s = _sources(g_v, g_h, offset, comparator_levels, comparator_level_spread)
     beta = model_beta if FOLD_MIN_BETA <= model_beta <= DETERMINISTIC_BETA else 1.0
     for n_clamped, n_free, g in ((n_visible, n_hidden, g_h), (n_hidden, n_visible, g_v)):
         weight, bias = _conductances(magnitude, g, conductance_range, variability)
@@ -144,7 +154,7 @@ def physics_extremes(n_visible: int, n_hidden: int, *, g_v: float, g_h: float, o
 
 
 _WIDE = "narrow [min_W, max_W] (or conductance_range), raise a small g_v or g_h (a bias b is a conductance |b|/g)"
-_LARGE = "bring a large `offset`, g_v or g_h down"
+_LARGE = "bring a large `offset`, g_v, g_h, comparator_levels or comparator_level_spread down"
 _CAUSES = {
     "conductance": f"{_WIDE}, or lower variability",
     "numerator_squared": f"{_WIDE}, {_LARGE}, or use fewer units",
@@ -160,7 +170,8 @@ _CAUSES = {
 def check_physics(dtype: torch.dtype, n_visible: int | None, n_hidden: int, *, g_v: float, g_h: float,
                   offset: float, min_W: float, max_W: float, model_beta: float = 1.0,
                   conductance_range: tuple[float, float] | None = None, variability: float = 0.0,
-                  write_noise: float = 0.0, comparator_offset: float = 0.0) -> None:
+                  write_noise: float = 0.0, comparator_offset: float = 0.0,
+                  comparator_levels: tuple[float, float] = (0.0, 1.0), comparator_level_spread: float = 0.0) -> None:
     """Raise a ConfigError if a pass of such a machine could overflow ``dtype`` (:func:`physics_extremes`).
 
     ``n_visible`` None: not known yet (the data is not read), the bounds of one visible unit.
@@ -177,7 +188,8 @@ def check_physics(dtype: torch.dtype, n_visible: int | None, n_hidden: int, *, g
                           names=("conductance_range",))
     extremes = physics_extremes(n_visible, n_hidden, g_v=g_v, g_h=g_h, offset=offset, min_W=min_W, max_W=max_W,
                                 model_beta=model_beta, conductance_range=conductance_range, variability=variability,
-                                write_noise=write_noise, comparator_offset=comparator_offset)
+                                write_noise=write_noise, comparator_offset=comparator_offset,
+                                comparator_levels=comparator_levels, comparator_level_spread=comparator_level_spread)
     for key, value in extremes.items():
         if not value <= largest:
             wider = dtype != torch.float64 and all(v <= torch.finfo(torch.float64).max for v in extremes.values())
@@ -188,7 +200,8 @@ def check_physics(dtype: torch.dtype, n_visible: int | None, n_hidden: int, *, g
                 f"{_number(largest)}; {_CAUSES[key]}" + (", or use mytype=torch.float64" if wider else "")
                 + " (docs/reliability.md derives the bound).",
                 names=("min_W", "max_W", "g_v", "g_h", "offset", "model_beta", "conductance_range", "mytype",
-                       "variability", "write_noise", "comparator_offset"))
+                       "variability", "write_noise", "comparator_offset", "comparator_levels",
+                       "comparator_level_spread"))
 
 
 def distinct_values(low: float, high: float, dtype: torch.dtype) -> int:
@@ -263,6 +276,29 @@ def require(what: str, n_bytes: int, device: torch.device | str, hint: str, name
     if free is not None and n_bytes > free:
         raise ConfigError(f"{what} needs about {size_text(n_bytes)} ({n_bytes} bytes) of memory on {device}, more "
                           f"than the {size_text(free)} available; {hint}.", names=tuple(names))
+
+
+# ------------------------------------------------------------------ work
+MAX_WORK = 10**16
+"""The most multiply-adds one call may ask for: hours even at 10^12 a second (a large many-core
+CPU), minutes on a large GPU. A count past it is a typo or a unit mistake (``-k 1e8``), not a job."""
+
+
+def sampling_work(rows: int, steps: int, n_visible: int, n_hidden: int) -> int:
+    """Multiply-adds of ``steps`` Gibbs steps of ``rows`` chains: two passes of ``n_visible x n_hidden`` each."""
+    return 2 * rows * steps * n_visible * n_hidden
+
+
+def require_work(what: str, multiply_adds: int, hint: str, names: Iterable[str] = ()) -> None:
+    """Raise a ConfigError, before any work, when ``what`` asks for more than :data:`MAX_WORK` multiply-adds.
+
+    ``names`` are the settings or arguments ``what`` and ``hint`` name, as for :func:`require`.
+    """
+    if multiply_adds > MAX_WORK:
+        hours = multiply_adds / 1e12 / 3600
+        raise ConfigError(f"{what} asks for about {multiply_adds:.2g} multiply-adds, {hours:.3g} hours even at "
+                          f"10^12 a second; rkm refuses more than {MAX_WORK:.0e} in one call (a count this large is "
+                          f"usually a typo); {hint}.", names=tuple(names))
 
 
 def _itemsize(dtype: torch.dtype) -> int:

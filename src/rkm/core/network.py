@@ -107,10 +107,7 @@ class Network:
 
     # ------------------------------------------------------------ parameters
     def _parameter(self, value: Any, shape: tuple[int, ...], name: str) -> torch.Tensor:
-        tensor = torch.as_tensor(value, dtype=self.dtype, device=self.device)
-        if tuple(tensor.shape) != shape:
-            raise DataError(f"{name} must have shape {shape}, got {tuple(tensor.shape)}.")
-        return tensor
+        return _checks.parameter(name, value, shape, self.dtype, self.device)
 
     @property
     def W(self) -> torch.Tensor:

@@ -113,6 +113,9 @@ def log_partition(model: Any, n_chains: int = 100, n_betas: int = 10000, *, beta
     limits.require(f"AIS with n_chains={n_chains} and n_betas={n_betas}",
                    limits.ais_bytes(n_chains, n_betas, model.n_visible, model.n_hidden), "cpu",
                    "use fewer n_chains or n_betas", names=("n_chains", "n_betas"))
+    limits.require_work(f"AIS with n_chains={n_chains} and n_betas={n_betas}",
+                        limits.sampling_work(n_chains, n_betas, model.n_visible, model.n_hidden),
+                        "use fewer n_chains or n_betas", names=("n_chains", "n_betas"))
     schedule = betas(n_betas)
     beta = float(model.model_beta) if beta is None else _checks.beta(beta)
     if not math.isfinite(beta):

@@ -343,7 +343,7 @@ def check_model(values: Mapping[str, Any]) -> None:
     may be missing (a run configuration before its data is read: the rules then hold for one
     visible unit, the least any data needs). The rules: ``min_W < max_W``; conductance
     levels need a range and no more levels than the dtype has values in it; pulses of
-    ``pulse_step_unit='relative'`` need a range; and no pass can overflow the dtype
+    ``pulse_step_unit='relative'`` need a range, and no pulse may exceed its window; and no pass can overflow the dtype
     (:func:`rkm.core.limits.check_physics`). The constructor, every assignment
     ``model.NAME = value``, a run configuration and a save point apply them.
     """
@@ -353,13 +353,16 @@ def check_model(values: Mapping[str, Any]) -> None:
                           names=("min_W", "max_W"))
     interval, levels = values.get("conductance_range"), values.get("conductance_levels")
     devices.check_levels(interval, levels)
-    pulse.check(values.get("optimizer", "SGD"), values.get("pulse_step_unit", "absolute"), interval)
+    pulse.check(values.get("optimizer", "SGD"), values.get("pulse_step_unit", "absolute"), interval,
+                values.get("pulse_step", 0.01), (low, high))
     dtype = _checks.dtype(values.get("mytype", torch.float32))
     limits.check_physics(dtype, values.get("n_visible"), values["n_hidden"], g_v=values["g_v"],
                          g_h=values["g_h"], offset=values["offset"], min_W=low, max_W=high,
                          model_beta=values["model_beta"], conductance_range=interval,
                          variability=values.get("variability", 0.0), write_noise=values.get("write_noise", 0.0),
-                         comparator_offset=values.get("comparator_offset", 0.0))
+                         comparator_offset=values.get("comparator_offset", 0.0),
+                         comparator_levels=values.get("comparator_levels", devices.IDEAL_LEVELS),
+                         comparator_level_spread=values.get("comparator_level_spread", 0.0))
     if interval is not None and levels is not None:
         most = limits.distinct_values(interval[0], interval[1], dtype)
         if levels > most:

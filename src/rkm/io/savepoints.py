@@ -52,6 +52,7 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
+from ..core import _checks
 from ..errors import CheckpointError, RKMError, StorageError
 from . import _files
 
@@ -266,6 +267,7 @@ def save_model(model: Any, model_state_path: Any = "model_states/") -> Path:
         The file could not be written (disk full, read-only file system...); the message
         names it and the last good save point, which is untouched.
     """
+    model_state_path = _checks.folder("model_state_path", model_state_path)
     tensors, header = model.savepoint()
     path = savepoint_path(model_state_path, model.model_name, model.epoch)
     try:

@@ -158,10 +158,7 @@ class RBM(Learning):
 
     @W_t.setter
     def W_t(self, value: Any) -> None:
-        tensor = torch.as_tensor(value, dtype=self.mytype, device=self.device)
-        if tuple(tensor.shape) != (self.n_visible, self.n_hidden):
-            raise DataError(f"W_t must have shape {(self.n_visible, self.n_hidden)}, got {tuple(tensor.shape)}.")
-        self.network.W = tensor.t()
+        self.network.W = _checks.parameter("W_t", value, (self.n_visible, self.n_hidden), self.mytype, self.device).t()
 
     @property
     def _pcd(self) -> phases.PCD:

@@ -193,6 +193,10 @@ class Passes:
         v = (self.delta_ev(h) > 0).to(self.mytype)
         return v, v
 
+    def _require_chain(self, what: str, rows: int, k: int, hint: str) -> None:
+        limits.require_work(what, limits.sampling_work(rows, k, self.n_visible, self.n_hidden), hint,
+                            names=("k", "n_samples"))
+
     def forward(self, v: Any, k: int, beta: float | None = None) -> torch.Tensor:
         """Run ``k`` Gibbs steps (v -> h -> v) from ``v``; ``k=0`` returns ``v`` (the reference raised).
 
@@ -211,6 +215,7 @@ class Passes:
         """
         k = _checks.integer("k", k, minimum=0)
         v, single = self._layer(v, True, "v")
+        self._require_chain(f"{len(v)} rows x k={k} Gibbs steps", len(v), k, "use fewer Gibbs steps `k` or fewer rows")
         out = self.network.gibbs(v, k, self._beta(beta))
         return out[0] if single else out
 
@@ -241,6 +246,8 @@ class Passes:
         limits.require(f"generate(n_samples={n_samples})",
                        limits.sampling_bytes(n_samples, self.n_visible, self.n_hidden, self.mytype), self.device,
                        "generate fewer samples per call (n_samples)", names=("n_samples",))
+        self._require_chain(f"n_samples={n_samples} samples x k={k} Gibbs steps", n_samples, k,
+                            "use fewer Gibbs steps `k` or samples `n_samples`")
         net = self.network
         net.physics()
         if from_visible:

@@ -35,7 +35,7 @@ ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON = 0.9, 0.999, 1e-8
 
 def regularization_terms(value: Any) -> tuple[str, ...]:
     """The terms of a ``regularization`` setting: False/None -> (), True -> ('l2', 'l1') (the documented L1+L2)."""
-    if value is None or value is False or value == "none":
+    if value is None or value is False or (isinstance(value, str) and value == "none"):
         return ()
     if value is True:
         value = "l1+l2"

@@ -38,8 +38,10 @@ PULSE_STEP_UNITS = ("absolute", "relative")
 """How ``pulse_step`` is read without levels: a conductance, or a fraction of ``g_max - g_min``."""
 
 
-def check(optimizer: str, pulse_step_unit: str, conductance_range: tuple[float, float] | None) -> None:
-    """Refuse pulses that are to be a fraction of a conductance window the devices do not have.
+def check(optimizer: str, pulse_step_unit: str, conductance_range: tuple[float, float] | None,
+          pulse_step: float = 0.01, weight_range: tuple[float, float] = (-10.0, 10.0)) -> None:
+    """Refuse pulses that are to be a fraction of a conductance window the devices do not have,
+    and pulses larger than the window they move in.
 
     Parameters
     ----------
@@ -49,16 +51,33 @@ def check(optimizer: str, pulse_step_unit: str, conductance_range: tuple[float, 
         The ``pulse_step_unit`` setting (:data:`PULSE_STEP_UNITS`).
     conductance_range : (float, float) or None
         The devices' ``conductance_range``.
+    pulse_step : float
+        The ``pulse_step`` setting (> 0).
+    weight_range : (float, float)
+        ``(min_W, max_W)``, the range every programmed parameter is clipped to.
 
     Raises
     ------
     rkm.errors.ConfigError
-        ``pulse_step_unit='relative'`` without a ``conductance_range``.
+        ``pulse_step_unit='relative'`` without a ``conductance_range``; a relative step above 1
+        (more than the whole window); an absolute step above ``max_W - min_W``.
     """
-    if optimizer == Pulse.name and pulse_step_unit == "relative" and conductance_range is None:
+    if optimizer != Pulse.name:
+        return
+    if pulse_step_unit == "relative" and conductance_range is None:
         raise ConfigError("pulse_step_unit='relative' makes a pulse a fraction of the conductance window "
                           "g_max - g_min, and there is none: set conductance_range=(g_min, g_max), or use "
                           "pulse_step_unit='absolute'.", names=("pulse_step_unit", "conductance_range"))
+    if pulse_step_unit == "relative" and pulse_step > 1.0:
+        raise ConfigError(f"pulse_step={pulse_step:g} with pulse_step_unit='relative' is more than the whole "
+                          "conductance window g_max - g_min; use a fraction in (0, 1].",
+                          names=("pulse_step", "pulse_step_unit"))
+    width = weight_range[1] - weight_range[0]
+    if pulse_step_unit == "absolute" and not pulse_step <= width:
+        raise ConfigError(f"pulse_step={pulse_step:g} is more than the whole range a parameter moves in, "
+                          f"max_W - min_W = {width:g}: one pulse would jump from end to end; use a pulse_step "
+                          "of at most that (a level, a small fraction of it, is usual).",
+                          names=("pulse_step", "min_W", "max_W"))
 
 
 @register
@@ -155,5 +174,5 @@ class Pulse(Optimizer):
         position = torch.where(torch.signbit(param), top - 1 - index, top + index)
         position = position.add_(direction.long()).clamp_(0, 2 * top - 1)
         positive = position >= top
-        magnitude = devices.levels(param.dtype, param.device)[torch.where(positive, position - top, top - 1 - position)]
+        magnitude = devices.level_values(torch.where(positive, position - top, top - 1 - position), param.dtype)
         return torch.where(positive, magnitude, -magnitude).mul_(supply)

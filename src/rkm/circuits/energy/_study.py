@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import platform
 from collections.abc import Callable, Iterable
@@ -29,6 +28,8 @@ ESTIMATE = "estimate (--cpu-watts)"
 DEFAULT_SIZES = (16, 32, 64, 128, 256, 512, 1024, 2048)
 MAX_WINDOW_S = 3600.0
 """Longest timing, meter or idle window per configuration: an hour (``inf`` or a typo would never end)."""
+MAX_CPU_WATTS = 100_000.0
+"""The largest ``--cpu-watts`` (a processor draws a few hundred watts; a rack, a few tens of kilowatts)."""
 
 COLUMNS = (
     "system",
@@ -139,8 +140,9 @@ class Settings:
             if not 0 < value <= MAX_WINDOW_S:
                 raise ConfigError(f"{name} must lie in (0, {MAX_WINDOW_S:g}] seconds (a window per configuration), "
                                   f"got {value!r}.", names=(name,))
-        if self.cpu_watts is not None and not (math.isfinite(self.cpu_watts) and self.cpu_watts > 0):
-            raise ConfigError(f"--cpu-watts must be a power > 0 in watts, got {self.cpu_watts!r}.")
+        if self.cpu_watts is not None and not 0 < self.cpu_watts <= MAX_CPU_WATTS:
+            raise ConfigError(f"--cpu-watts must be a power in (0, {MAX_CPU_WATTS:g}] watts (a processor's "
+                              f"average draw while it computes), got {self.cpu_watts!r}.", names=("cpu_watts",))
         if self.update_model not in UPDATE_MODELS:
             raise ConfigError(f"--update-model must be one of {', '.join(UPDATE_MODELS)}, got {self.update_model!r}.",
                               names=("update_model",))
@@ -154,6 +156,10 @@ class Settings:
         limits.require(f"the digital RBM of n={largest} at batch={max(self.batches)}",
                        limits.training_bytes(largest, largest, batch_size=max(self.batches), dtype=self.dtype), "cpu",
                        "use smaller sizes or batches", names=("sizes", "batches"))
+        rows = max(self.samples, *self.batches)
+        limits.require_work(f"k={self.k} Gibbs steps of {rows} rows at the largest size n={largest}",
+                            limits.sampling_work(rows, self.k, largest, largest), "use a smaller `k` or smaller sizes",
+                            names=("k", "sizes"))
 
     def resolved_devices(self) -> tuple[str, ...]:
         """``devices``, or CPU plus CUDA when torch sees a GPU."""
