@@ -47,7 +47,7 @@ import numpy as np
 
 from .. import hyperparams
 from ..core import _checks
-from ..errors import ConfigError, RKMError, RunInUseError, StorageError
+from ..errors import ConfigError, DataError, RKMError, RunInUseError, StorageError
 from ..io import _files, savepoints
 from ..io.datasets import Dataset
 from ..machine._schema import RUN_PATTERN
@@ -342,6 +342,20 @@ class RunFolder:
         text = ("\r\n".join(kept) + "\r\n").encode()
         if text != raw:
             savepoints.atomic_write(self.metrics_path, text)
+
+
+def read_summary(run_dir: str | os.PathLike, then: str = "It will be written anew.") -> dict | None:
+    """The run's ``summary.json``, or None where it is missing, damaged or not a regular file (a FIFO, a
+    device): it is derived, so a damaged one is logged, with ``then`` (what writes it anew), and treated as
+    absent."""
+    path = Path(run_dir) / "summary.json"
+    if not os.path.lexists(path):
+        return None
+    try:
+        return _files.read_json(path, "summary file", DataError)
+    except DataError as err:
+        logger.warning("%s %s", err, then)
+        return None
 
 
 def _csv_line(fields: list[str]) -> str:

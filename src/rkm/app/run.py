@@ -35,13 +35,12 @@ import torch
 from .. import hyperparams
 from ..errors import ConfigError, DataError
 from ..evaluation import metrics
-from ..io import _files
 from ..io.datasets import Dataset, load_dataset
 from ..io.savepoints import atomic_write
 from ..machine import RBM, RKM, load_model
 from ..training import evaluation_rng, monitored_error
 from ._figures import write_figures
-from ._runfolder import RunFolder
+from ._runfolder import RunFolder, read_summary
 from ._warmstart import warm_start
 from .config import learning_rate, resolve_config, validate, write_config
 from .metrics_log import (
@@ -171,7 +170,7 @@ def _nothing_to_train(model: RBM, dataset: Dataset, folder: RunFolder, config: d
                    "(rkm train --resume %s --max-epochs N, N > %d); rkm evaluate and rkm plot evaluate and draw it "
                    "with other settings.", folder.path, model.epoch, config["model"]["max_epochs"], folder.path,
                    model.epoch)
-    summary = _read_summary(folder.summary_path)
+    summary = read_summary(folder.path)
     if summary is not None and summary.get("updates") == model.epoch:
         if summary.get("figures") is None:  # stopped between its summary and its figures
             logger.warning("%s has no figures of update %d: drawing them now.", folder.path, model.epoch)
@@ -188,18 +187,6 @@ def _nothing_to_train(model: RBM, dataset: Dataset, folder: RunFolder, config: d
     folder.truncate_metrics(model.epoch, METRIC_COLUMNS)
     write_config(config, folder.config_path)
     return _fit(model, dataset, folder, config)
-
-
-def _read_summary(path: Path) -> dict | None:
-    """The run's ``summary.json``, or None where it is missing, damaged or not a regular file (a FIFO, a
-    device): it is derived, and written anew."""
-    if not os.path.lexists(path):
-        return None
-    try:
-        return _files.read_json(path, "summary file", DataError)
-    except DataError as err:
-        logger.warning("%s It will be written anew.", err)
-        return None
 
 
 def _logged(path: Path) -> list[dict[str, float]]:
