@@ -269,6 +269,7 @@ def test_any_seed_specification_is_parsed_or_refused(text):
     except ConfigError:
         return
     assert 1 <= len(seeds) <= 10_000 and all(0 <= s < 2**63 for s in seeds)
+    assert "," not in text or len(seeds) == text.count(",") + 1, (text, seeds)  # one seed between each two commas
 
 
 sweep_values = st.one_of(st.integers(-2**64, 2**64), st.floats(), st.text(max_size=5), st.booleans(),

@@ -96,3 +96,102 @@ def test_counters_outside_their_range_are_never_written(tmp_path):
     with pytest.raises(rkm.errors.DataError, match="update 9223372036854775808, not from 0 to 9223372036854775807"):
         rkm.save_model(model, tmp_path)
     assert not list(tmp_path.iterdir())
+
+
+# ------------------------------------------------------------------ sweeps: folders, grids, --out and --seeds
+from test_reliability_files import SWEEP_BASE, snapshot, thread_client  # noqa: E402, F401
+
+
+def _statuses(rows):
+    return [(r["run"], r["status"]) for r in (rows.to_dict("records") if hasattr(rows, "to_dict") else rows)]
+
+
+def test_a_rerun_may_extend_a_sweep_grid_but_not_leave_runs_out(tmp_path, thread_client, capsys):
+    from rkm.app import sweep
+
+    out = tmp_path / "out"
+    sweep.run_sweep(SWEEP_BASE, {"model.offset": [0, 0.5]}, [0], out, client=thread_client, progress=False)
+    before = snapshot(out)
+    with pytest.raises(rkm.errors.ConfigError, match=re.escape(
+            f"{out} holds a sweep that also ran offset=0.0_seed=0, offset=0.5_seed=0, which this one leaves out; a "
+            "re-run may add grid values and seeds, not drop any, so that results.csv lists every run. Repeat its "
+            "values (model.offset: 0, 0.5; seeds 0) and add yours, or use another --out.")):
+        sweep.run_sweep(SWEEP_BASE, {"model.offset": [1]}, [0], out, client=thread_client, progress=False)
+    with pytest.raises(rkm.errors.ConfigError, match="also ran offset=0.5_seed=0, which this one leaves out"):
+        sweep.run_sweep(SWEEP_BASE, {"model.offset": [0, 1]}, [0, 1], out, client=thread_client, progress=False)
+    assert snapshot(out) == before
+    rows = sweep.run_sweep(SWEEP_BASE, {"model.offset": [0, 0.5, 1]}, [0, 1], out, client=thread_client,
+                           progress=False)
+    assert sorted(_statuses(rows)) == [(f"offset={o}_seed={s}", "ok") for o in ("0.0", "0.5", "1.0") for s in (0, 1)]
+    (tmp_path / "base.toml").write_text("[model]\nn_hidden = 8\nlr = 0.05\nmax_epochs = 20\nbatch_size = 8\n"
+                                        "[data]\ndataset = 'bars-and-stripes'\nsize = 3\n[run]\nname = 'bars'\n"
+                                        "log_every = 10\nn_generate = 4\ngenerate_k = 5\nn_eval = 14\n")
+    assert main(["sweep", "--config", str(tmp_path / "base.toml"), "--grid", "model.offset=0.5", "--seeds", "0,1",
+                 "--out", str(out), "--no-progress"]) == 2
+    assert "leaves out; a re-run may add grid values and seeds" in one_error_line(capsys)
+
+
+def test_a_sweep_record_of_an_older_rkm_is_held_to_its_grid_and_seeds(tmp_path):
+    import json
+
+    from rkm.app._sweep_record import claim
+    from rkm.app.config import resolve_config
+
+    config = resolve_config()
+    claim(tmp_path, config, {"model.offset": ["0", "0.5"]}, [0, 1], ["offset=0_seed=0"])
+    record = json.loads((tmp_path / "sweep.json").read_text())
+    del record["runs"]
+    (tmp_path / "sweep.json").write_text(json.dumps(record))
+    with pytest.raises(rkm.errors.ConfigError, match="also ran model.offset=0.5, seed=1, which this one leaves out"):
+        claim(tmp_path, config, {"model.offset": ["0", "1"]}, [0], ["offset=0_seed=0", "offset=1_seed=0"])
+    claim(tmp_path, config, {"model.offset": ["0", "0.5", "1"]}, [0, 1, 2], ["offset=0_seed=0"])
+
+
+@pytest.mark.parametrize("in_the_way", ["out", "out/runs", "out/runs/offset=0.0_seed=0"])
+def test_a_file_where_a_sweep_folder_goes_is_one_line_before_any_work(tmp_path, capsys, in_the_way):
+    (tmp_path / in_the_way).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / in_the_way).write_text("not a folder")
+    (tmp_path / "base.toml").write_text("[model]\nn_hidden = 8\nmax_epochs = 2\n[data]\ndataset = 'bars-and-stripes'\n"
+                                        "size = 3\n")
+    assert main(["sweep", "--config", str(tmp_path / "base.toml"), "--grid", "model.offset=0", "--seeds", "1",
+                 "--out", str(tmp_path / "out"), "--no-progress"]) == 2
+    err = one_error_line(capsys)
+    assert err.endswith(f"{in_the_way} is a file, not a folder; move it away, or use another --out.\n"), err
+    assert (tmp_path / in_the_way).read_text() == "not a folder"
+
+
+def test_a_worker_finding_a_file_where_its_run_folder_goes_reports_one_line(tmp_path):
+    from rkm.app._sweep_worker import train_one
+    from rkm.app.config import resolve_config
+
+    (tmp_path / "runs").write_text("not a folder")
+    outcome = train_one(resolve_config("bars"), tmp_path / "runs" / "seed=0")
+    assert outcome["status"] == "failed" and outcome["error"] == (
+        f"cannot make the run folder {tmp_path / 'runs' / 'seed=0'}: a file is in the way; move it away, or use "
+        "another --out.")
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--out", ""], "argument --out: is empty; name the sweep folder, e.g. --out sweeps/NAME"),
+    (["--out", "  "], "argument --out: is empty; name the sweep folder, e.g. --out sweeps/NAME"),
+    (["--out", "{out}", "--seeds", "1,,2"], "--seeds '1,,2' has an empty seed; separate the seeds by single commas"),
+    (["--out", "{out}", "--seeds", "1,2,"], "--seeds '1,2,' has an empty seed"),
+])
+def test_an_empty_out_or_seed_is_one_line(tmp_path, capsys, monkeypatch, argv, message):
+    monkeypatch.chdir(tmp_path)
+    argv = [a.format(out=tmp_path / "out") for a in argv]
+    try:
+        code = main(["sweep", "--preset", "bars", *argv, "--no-progress"])
+    except SystemExit as stop:  # argparse's refusals exit
+        code = stop.code
+    assert code == 2 and message in one_error_line(capsys)
+    assert not list(tmp_path.iterdir())
+
+
+def test_run_sweep_refuses_an_empty_out(tmp_path, monkeypatch):
+    from rkm.app import sweep
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(rkm.errors.ConfigError, match="out is empty; name the sweep folder"):
+        sweep.run_sweep(SWEEP_BASE, {}, [0], "")
+    assert not list(tmp_path.iterdir())

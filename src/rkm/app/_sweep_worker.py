@@ -77,7 +77,13 @@ def train_one(config: dict, run_dir: str | Path, topic: str | None = None, clien
     if client_pid is not None and os.getpid() != client_pid:
         _worker_process_settings()
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:  # a file where a folder goes (OUT/runs, the run's own folder)
+        reason = "a file is in the way" if isinstance(err, (FileExistsError, NotADirectoryError)) else err.strerror
+        error = f"cannot make the run folder {run_dir}: {reason}; move it away, or use another --out."
+        logger.warning("run %s failed: %s", run_dir, error)
+        return {"status": "failed", "action": "trained", "error": error, "wall_s": None}
     with FileLock(run_dir / LOCK_NAME):
         if topic is not None:
             _announce(topic, run_dir.name)
