@@ -195,3 +195,69 @@ def test_run_sweep_refuses_an_empty_out(tmp_path, monkeypatch):
     with pytest.raises(rkm.errors.ConfigError, match="out is empty; name the sweep folder"):
         sweep.run_sweep(SWEEP_BASE, {}, [0], "")
     assert not list(tmp_path.iterdir())
+
+
+# ------------------------------------------------------------------ damaged run files name the file that is wrong
+def _damaged(bars_run, tmp_path, damage):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(bars_run, run)
+    damage(run)
+    return run
+
+
+READ_COMMANDS = (["generate", "{run}", "-n", "4", "-o", "{out}"], ["evaluate", "{run}"], ["plot", "{run}"],
+                 ["reconstruct", "{run}", "-o", "{out}"])
+
+
+def _edit_n_hidden(value):
+    def edit(run):
+        text = (run / "config.toml").read_text()
+        (run / "config.toml").write_text(re.sub(r"(?m)^n_hidden = .*$", f"n_hidden = {value}", text))
+    return edit
+
+
+def _copy_run_json(tmp_path):
+    def copy(run):
+        other = tmp_path / "other"
+        assert main(["train", "--preset", "bars", "--max-epochs", "2", "--run-dir", str(other), "--no-progress"]) == 0
+        (run / "run.json").write_bytes((other / "run.json").read_bytes())
+    return copy
+
+
+@pytest.mark.parametrize("case", ["empty config", "n_hidden 1e10", "n_hidden 20", "run renamed", "run.json copied"])
+def test_damaged_run_files_are_named_by_every_command_that_reads_the_run(bars_run, tmp_path, capsys, case):
+    damage, expected = {
+        "empty config": (lambda run: (run / "config.toml").write_text(""),
+                         "run/config.toml is empty: it should hold the run's settings, as rkm train wrote them."),
+        "n_hidden 1e10": (_edit_n_hidden("1e10"),
+                          "run/config.toml holds settings the run cannot have: a model of model.n_hidden (config.toml) "
+                          "10000000000"),
+        "n_hidden 20": (_edit_n_hidden(20),
+                        "run/config.toml does not match its save point"),
+        "run renamed": (lambda run: (run / "config.toml").write_text(
+                            (run / "config.toml").read_text().replace('name = "bars"', 'name = "other"')),
+                        "run/config.toml names the run 'other', but"),
+        "run.json copied": (_copy_run_json(tmp_path), "run/run.json names the run "),
+    }[case]
+    run = _damaged(bars_run, tmp_path, damage)
+    capsys.readouterr()
+    for argv in READ_COMMANDS:
+        assert main([a.format(run=run, out=tmp_path / "x.npy") for a in argv]) == 2
+        err = one_error_line(capsys)
+        assert expected in err, err
+        assert not any(flag in err for flag in ("--n-hidden", "--batch-size", "--ais-chains", "--n-chains")), err
+    if case == "run.json copied":
+        assert "was copied here from another run folder. Remove" in err and "Move it away" not in err
+
+
+def test_a_damaged_data_record_says_so_on_resume(bars_run, tmp_path, capsys):
+    run = _damaged(bars_run, tmp_path, lambda run: (run / "data.json").write_text('{"a": 1}'))
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--max-epochs", "25", "--no-progress"]) == 2
+    assert one_error_line(capsys) == (
+        f"rkm: error: {run / 'data.json'} is damaged: it records no dataset, SHA-256 and row count. Restore it from "
+        "a copy of the run, or remove it (the data is then not compared with the run's).\n")
+    (run / "data.json").unlink()
+    assert main(["train", "--resume", str(run), "--max-epochs", "25", "--no-progress"]) == 0

@@ -42,7 +42,8 @@ from ..training import evaluation_rng, monitored_error
 from ._figures import write_figures
 from ._runfolder import RunFolder, read_summary
 from ._warmstart import warm_start
-from .config import learning_rate, resolve_config, validate, write_config
+from ._words import translate
+from .config import learning_rate, read_config_file, resolve_config, validate, write_config
 from .metrics_log import (
     METRIC_COLUMNS,
     MetricsLog,
@@ -342,15 +343,32 @@ def _figures(model: RBM, dataset: Dataset, run_dir: Path, config: dict, samples:
 def load_run(run_dir: str | os.PathLike) -> tuple[dict, Dataset, RBM]:
     """Configuration, dataset and latest model of an existing run folder."""
     run_dir = Path(run_dir)
-    if not (run_dir / "config.toml").is_file():
+    path = run_dir / "config.toml"
+    if not path.is_file():
         raise ConfigError(f"{run_dir} is not a run folder (no config.toml); pass the folder `rkm train` created.")
-    config = resolve_config(config_file=run_dir / "config.toml")
-    found, model = load_model(config["run"]["name"], model_state_path=run_dir / "model_states",
-                              device=config["model"]["device"])
+    if not read_config_file(path):
+        raise ConfigError(f"{path} is empty: it should hold the run's settings, as rkm train wrote them. Restore it "
+                          "from a copy of the run.")
+    try:
+        config = resolve_config(config_file=path)
+    except ConfigError as err:
+        sources = {(s.section, s.name): "config.toml" for s in hyperparams.TABLE if s.in_config}
+        reason = translate(str(err), err.names, "plot", sources)
+        raise ConfigError(f"{path} holds settings the run cannot have: {reason} Put the run's own values back in "
+                          f"{path}.") from None
+    folder = RunFolder(run_dir, config["run"]["name"])
+    found, model = load_model(folder.name, model_state_path=folder.states, device=config["model"]["device"])
     if not found:
+        others = sorted({p.name.rsplit("_t", 1)[0] for p in folder.states.glob("*_t*.safetensors")})
+        if others:
+            raise ConfigError(f"{path} names the run {folder.name!r}, but {folder.states} holds save points of "
+                              f"{', '.join(map(repr, others))} only: {path} does not match the run's save points. Put "
+                              "the run's own config.toml back.")
         raise ConfigError(f"{run_dir} has no save point yet.")
-    RunFolder(run_dir, config["run"]["name"]).check_run(model)
-    return config, load_data(config), model
+    folder.check_run(model)
+    dataset = load_data(config)
+    folder.check_model(model, config, dataset)
+    return config, dataset, model
 
 
 def plot_run(run_dir: str | os.PathLike, image_shape: Any = None) -> tuple[list[Path], list[str]]:
