@@ -18,7 +18,9 @@ import resource
 import struct
 import subprocess
 import sys
+import tempfile
 import zipfile
+from pathlib import Path
 
 import _capped
 import numpy as np
@@ -200,6 +202,45 @@ def test_any_safetensors_header_entry_is_loaded_or_refused(folder, saved, data):
     held(_capped.capped(load_m, write(target, "m_t1.safetensors", len(header).to_bytes(8, "little") + header + body)))
 
 
+def load_m_and_write_again(path):
+    """Load; what loads must hold its declared ranges and be a state rkm would write."""
+    model = rkm.load_model("m", model_state_path=path.parent)[1]
+    assert 0 <= model.epoch <= rkm.hyperparams.MAX_COUNT, model.epoch
+    sums = model.trainer.state_dict()
+    assert all(float(sums[name]) >= 0 for name in COUNTERS[1:]), {name: float(sums[name]) for name in COUNTERS[1:]}
+    assert int(sums["energy_settled_since"]) <= model.epoch and int(sums["pulsed_updates"]) <= model.epoch
+    try:
+        model.savepoint()
+    except rkm.errors.DataError as err:
+        raise AssertionError(f"loaded, but rkm would not write it: {err}") from None
+
+
+COUNTERS = ("epoch", "energy", "power_f", "power_b", "energy_settled", "comparator_decisions", "energy_settled_since",
+            "circuit_time", "sequential_time", "programming_pulses", "pulsed_updates")
+"""The update (``state.epoch``) and the scalar sums of a save point."""
+
+
+@fuzz
+@given(st.sampled_from(COUNTERS), st.data())
+def test_any_re_signed_update_or_sum_is_refused_or_within_its_range(folder, saved, name, data):
+    """The update and every sum re-signed at any value: refused, or loaded within the range rkm writes."""
+    table, body = header_parts(saved)
+    metadata = table["__metadata__"]
+    state = json.loads(metadata["state"])
+    tensors = savepoints.st_load(saved)
+    if name == "epoch":
+        state["epoch"] = data.draw(st.integers(0, 2**70))
+    elif tensors[name].dtype == torch.int64:
+        tensors[name] = torch.tensor(data.draw(st.integers(-2**63, 2**63 - 1)))
+    else:
+        tensors[name] = torch.tensor(data.draw(st.floats(-1e300, 1e300)), dtype=tensors[name].dtype)
+    metadata["state"] = json.dumps(state)
+    metadata["sha256"] = savepoints._digest({k: v for k, v in metadata.items() if k != "sha256"}, tensors)
+    target = Path(tempfile.mkdtemp(dir=folder, prefix=f"{name}-"))
+    path = write(target, f"m_t{state['epoch']}.safetensors", savepoints.st_save(tensors, metadata=metadata))
+    held(_capped.capped(load_m_and_write_again, path))
+
+
 # ------------------------------------------------------------------ pickles
 @fuzz
 @given(st.one_of(st.binary(max_size=120).map(lambda b: b"\x80\x04" + b),
@@ -228,6 +269,7 @@ def test_any_seed_specification_is_parsed_or_refused(text):
     except ConfigError:
         return
     assert 1 <= len(seeds) <= 10_000 and all(0 <= s < 2**63 for s in seeds)
+    assert "," not in text or len(seeds) == text.count(",") + 1, (text, seeds)  # one seed between each two commas
 
 
 sweep_values = st.one_of(st.integers(-2**64, 2**64), st.floats(), st.text(max_size=5), st.booleans(),

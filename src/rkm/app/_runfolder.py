@@ -47,7 +47,7 @@ import numpy as np
 
 from .. import hyperparams
 from ..core import _checks
-from ..errors import ConfigError, RKMError, RunInUseError, StorageError
+from ..errors import ConfigError, DataError, RKMError, RunInUseError, StorageError
 from ..io import _files, savepoints
 from ..io.datasets import Dataset
 from ..machine._schema import RUN_PATTERN
@@ -244,9 +244,22 @@ class RunFolder:
         if recorded is not None and model.run_id is not None and model.run_id != recorded:
             latest = self.latest()
             source = latest[1] if latest else self.states
+            if self._first_run() == model.run_id:
+                raise ConfigError(f"{self.run_path} names the run {recorded}, but the save points in {self.states} "
+                                  f"belong to the run {model.run_id}: {RUN_NAME} was copied here from another run "
+                                  f"folder. Remove {self.run_path} (the save points' run is then adopted).")
             raise ConfigError(f"{source} belongs to another run (run {model.run_id}, this folder's is {recorded}): it "
                               "was copied here from another run folder. Move it away; the run's own latest save point "
                               "is then used.")
+
+    def _first_run(self) -> str | None:
+        """The run the earliest save point records (None where it records none or cannot be read)."""
+        points = savepoints.list_savepoints(self.states, self.name)
+        try:
+            run = savepoints.read_savepoint(points[0][1])[1]["state"].get("run") if points else None
+        except RKMError:
+            return None
+        return run if isinstance(run, str) else None
 
     def bind(self, model: Any) -> None:
         """Set ``model.run_id`` to this folder's run: the recorded one (a save point of another is refused),
@@ -278,6 +291,10 @@ class RunFolder:
             logger.info("%s has no %s (a run of an older rkm): its data cannot be compared.", self.path, DATA_NAME)
             return
         recorded = _files.read_json(self.data_path, "data record", ConfigError)
+        if not (isinstance(recorded.get("dataset"), str) and isinstance(recorded.get("sha256"), str)
+                and isinstance(recorded.get("train_rows"), int)):
+            raise ConfigError(f"{self.data_path} is damaged: it records no dataset, SHA-256 and row count. Restore it "
+                              "from a copy of the run, or remove it (the data is then not compared with the run's).")
         now = fingerprint(dataset)
         if recorded != now:
             raise ConfigError(f"the data of {self.path} changed since the run started ({self.data_path} records "
@@ -296,7 +313,8 @@ class RunFolder:
         source = latest[1] if latest else self.states
         if dataset.n_visible != model.n_visible:
             raise ConfigError(f"the data has {dataset.n_visible} values per row but the model of {source} has "
-                              f"{model.n_visible} visible units; resume with the run's own data.")
+                              f"{model.n_visible} visible units: it is not the run's data. Use the run's own data, as "
+                              f"{self.config_path} and {self.data_path} record it.")
         m = config["model"]
         differences = [f"model.{key} = {value!r} there, {getattr(model, key)!r} in the save point"
                        for key, value in m.items() if key not in _UNTOUCHED_BY_RESUME
@@ -342,6 +360,20 @@ class RunFolder:
         text = ("\r\n".join(kept) + "\r\n").encode()
         if text != raw:
             savepoints.atomic_write(self.metrics_path, text)
+
+
+def read_summary(run_dir: str | os.PathLike, then: str = "It will be written anew.") -> dict | None:
+    """The run's ``summary.json``, or None where it is missing, damaged or not a regular file (a FIFO, a
+    device): it is derived, so a damaged one is logged, with ``then`` (what writes it anew), and treated as
+    absent."""
+    path = Path(run_dir) / "summary.json"
+    if not os.path.lexists(path):
+        return None
+    try:
+        return _files.read_json(path, "summary file", DataError)
+    except DataError as err:
+        logger.warning("%s %s", err, then)
+        return None
 
 
 def _csv_line(fields: list[str]) -> str:

@@ -57,7 +57,10 @@ MAX_SEED = 2**63 - 1
 
 def parse_seeds(text: str) -> list[int]:
     """``--seeds``: a count ``N`` (seeds 0 to N-1, at most :data:`MAX_RUNS`) or a comma-separated list of seeds."""
-    parts = [p.strip() for p in str(text).split(",") if p.strip()]
+    parts = [p.strip() for p in str(text).split(",")]
+    if "," in str(text) and "" in parts:
+        raise ConfigError(f"--seeds {str(text)[:60]!r} has an empty seed; separate the seeds by single commas "
+                          "(0,5,9).")
     try:
         numbers = [int(p) for p in parts]
     except ValueError:

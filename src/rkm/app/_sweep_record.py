@@ -1,11 +1,12 @@
 """One OUT, one sweep: ``OUT/sweep.json`` records the base configuration and the swept keys of a sweep.
 
-A sweep started on a folder that holds another sweep (another base configuration, or other swept
-keys) is refused with one line before anything runs, so two studies are never mixed in one
-``results.csv``. What a re-run may change is what a resume of one run may change
-(:data:`rkm.app._runfolder.RESUMABLE`): a larger ``model.max_epochs`` extends every run, and other
-values or seeds of the same keys add runs. The record is checked and written under a lock on the
-folder, so concurrent identical sweeps stay safe and two different ones cannot both claim it.
+A sweep started on a folder that holds another sweep (another base configuration, or other swept keys) is
+refused with one line before anything runs, so two studies are never mixed in one ``results.csv``. What a
+re-run may change is what a resume of one run may change (:data:`rkm.app._runfolder.RESUMABLE`): a larger
+``model.max_epochs`` extends every run, and more values or seeds of the same keys add runs. It may not leave
+out a run the folder's sweep ran (the record lists them), or ``results.csv`` and ``summary.png`` would show
+only part of the folder's runs. The record is checked and written under a lock on the folder, so concurrent
+identical sweeps stay safe and two different ones cannot both claim it.
 """
 
 from __future__ import annotations
@@ -57,6 +58,37 @@ def _check(record: dict, path: Path, base: dict, keys: list[str]) -> None:
                           "another --out.")
 
 
+def _recorded(record: dict) -> tuple[dict[str, list], list]:
+    """The grid and seeds a record holds (empty where damaged)."""
+    grid, seeds = record.get("grid"), record.get("seeds")
+    grid = {key: values for key, values in grid.items() if isinstance(values, list)} if isinstance(grid, dict) else {}
+    return grid, seeds if isinstance(seeds, list) else []
+
+
+def _left_out(record: dict, grid: dict[str, Sequence], seeds: Sequence[int], runs: Sequence[str]) -> list[str]:
+    """The runs of the recorded sweep that this one leaves out: by run name, or, in a record of an rkm that did
+    not list its runs, by grid value and seed."""
+    if isinstance(record.get("runs"), list):
+        return sorted(set(map(str, record["runs"])) - set(runs))
+    held_grid, held_seeds = _recorded(record)
+    left = [f"{key}={value}" for key, values in held_grid.items() for value in values
+            if value not in _plain(list(grid.get(key, [])))]
+    return left + [f"seed={seed}" for seed in held_seeds if seed not in seeds]
+
+
+def _check_extends(record: dict, path: Path, grid: dict[str, Sequence], seeds: Sequence[int],
+                   runs: Sequence[str]) -> None:
+    left = _left_out(record, grid, seeds, runs)
+    if left:
+        held_grid, held_seeds = _recorded(record)
+        held = "; ".join(f"{key}: {', '.join(map(str, values))}" for key, values in held_grid.items()) or "no grid"
+        more = f" and {len(left) - 3} more" if len(left) > 3 else ""
+        raise ConfigError(f"{path.parent} holds a sweep that also ran {', '.join(left[:3])}{more}, which this one "
+                          "leaves out; a re-run may add grid values and seeds, not drop any, so that results.csv "
+                          f"lists every run. Repeat its values ({held}; seeds {', '.join(map(str, held_seeds))}) and "
+                          "add yours, or use another --out.")
+
+
 def check_record(out: str | os.PathLike, base: dict, keys: list[str]) -> None:
     """Refuse, as :func:`claim` does, if ``out`` holds another sweep; writes nothing."""
     path = Path(out) / RECORD_NAME
@@ -64,14 +96,17 @@ def check_record(out: str | os.PathLike, base: dict, keys: list[str]) -> None:
         _check(_files.read_json(path, "sweep record", ConfigError), path, _plain(base), keys)
 
 
-def claim(out: str | os.PathLike, base: dict, grid: dict[str, Sequence], seeds: Sequence[int]) -> None:
-    """Record this sweep in ``out`` (``sweep.json``), or refuse if ``out`` holds another sweep.
+def claim(out: str | os.PathLike, base: dict, grid: dict[str, Sequence], seeds: Sequence[int],
+          runs: Sequence[str] = ()) -> None:
+    """Record this sweep and its ``runs`` (their names) in ``out`` (``sweep.json``), or refuse if ``out`` holds
+    another sweep.
 
     Raises
     ------
     ConfigError
         ``out`` holds a sweep of another base configuration (a resumable setting aside), of
-        other swept keys, or of runs longer than this sweep's ``model.max_epochs``; or its
+        other swept keys, of runs longer than this sweep's ``model.max_epochs``, or of a run
+        this sweep leaves out (a re-run may add grid values and seeds, not drop any); or its
         record is damaged.
     """
     from filelock import FileLock
@@ -83,6 +118,9 @@ def claim(out: str | os.PathLike, base: dict, grid: dict[str, Sequence], seeds: 
     keys = list(grid)
     with FileLock(folder / _LOCK_NAME):
         check_record(folder, base, keys)
+        if os.path.lexists(path):
+            _check_extends(_files.read_json(path, "sweep record", ConfigError), path, grid, seeds, runs)
         record = {"format": FORMAT, "base": plain, "keys": keys,
-                  "grid": {key: _plain(list(values)) for key, values in grid.items()}, "seeds": list(seeds)}
+                  "grid": {key: _plain(list(values)) for key, values in grid.items()}, "seeds": list(seeds),
+                  "runs": sorted(runs)}
         atomic_write(path, (json.dumps(record, indent=2) + "\n").encode())

@@ -12,10 +12,8 @@ from pathlib import Path
 
 import torch
 
-from ..errors import DataError
-from ..io import _files
 from ..io.savepoints import savepoint_path
-from ._runfolder import RunFolder
+from ._runfolder import RunFolder, read_summary
 from .config import resolve_config
 from .run import train_run
 
@@ -29,7 +27,7 @@ def is_finished(run_dir: str | os.PathLike, config: dict) -> bool:
     """A run is finished when its ``summary.json`` is complete at ``max_epochs`` updates,
     its ``config.toml`` is ``config``, and (when it saves) its final save point exists."""
     run_dir = Path(run_dir)
-    summary = read_summary(run_dir)
+    summary = read_summary(run_dir, "The run will be resumed to write it anew.")
     if summary is None:
         return False
     if not (run_dir / "config.toml").is_file() or resolve_config(config_file=run_dir / "config.toml") != config:
@@ -38,19 +36,6 @@ def is_finished(run_dir: str | os.PathLike, config: dict) -> bool:
     if summary.get("updates") != final:
         return False
     return not config["run"]["save"] or savepoint_path(run_dir / "model_states", config["run"]["name"], final).is_file()
-
-
-def read_summary(run_dir: Path) -> dict | None:
-    """The run's ``summary.json``, or None when it is missing or damaged (it is derived: resuming the
-    run writes it anew, so a damaged one is logged and treated as absent)."""
-    path = run_dir / "summary.json"
-    if not os.path.lexists(path):
-        return None
-    try:
-        return _files.read_json(path, "summary file", DataError)
-    except DataError as err:
-        logger.warning("%s The run will be resumed to write it anew.", err)
-        return None
 
 
 # ------------------------------------------------------------------ one run, on a worker
@@ -92,7 +77,13 @@ def train_one(config: dict, run_dir: str | Path, topic: str | None = None, clien
     if client_pid is not None and os.getpid() != client_pid:
         _worker_process_settings()
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:  # a file where a folder goes (OUT/runs, the run's own folder)
+        reason = "a file is in the way" if isinstance(err, (FileExistsError, NotADirectoryError)) else err.strerror
+        error = f"cannot make the run folder {run_dir}: {reason}; move it away, or use another --out."
+        logger.warning("run %s failed: %s", run_dir, error)
+        return {"status": "failed", "action": "trained", "error": error, "wall_s": None}
     with FileLock(run_dir / LOCK_NAME):
         if topic is not None:
             _announce(topic, run_dir.name)

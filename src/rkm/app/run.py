@@ -36,15 +36,15 @@ from .. import hyperparams
 from ..core import limits
 from ..errors import ConfigError, DataError
 from ..evaluation import metrics
-from ..io import _files
 from ..io.datasets import Dataset, load_dataset
 from ..io.savepoints import atomic_write
 from ..machine import RBM, RKM, load_model
 from ..training import evaluation_rng, monitored_error
 from ._figures import write_figures
-from ._runfolder import RunFolder
+from ._runfolder import RunFolder, read_summary
 from ._warmstart import warm_start
-from .config import learning_rate, resolve_config, validate, write_config
+from ._words import translate
+from .config import learning_rate, read_config_file, resolve_config, validate, write_config
 from .metrics_log import (
     METRIC_COLUMNS,
     MetricsLog,
@@ -182,7 +182,7 @@ def _nothing_to_train(model: RBM, dataset: Dataset, folder: RunFolder, config: d
                    "(rkm train --resume %s --max-epochs N, N > %d); rkm evaluate and rkm plot evaluate and draw it "
                    "with other settings.", folder.path, model.epoch, config["model"]["max_epochs"], folder.path,
                    model.epoch)
-    summary = _read_summary(folder.summary_path)
+    summary = read_summary(folder.path)
     if summary is not None and summary.get("updates") == model.epoch:
         if summary.get("figures") is None:  # stopped between its summary and its figures
             logger.warning("%s has no figures of update %d: drawing them now.", folder.path, model.epoch)
@@ -199,18 +199,6 @@ def _nothing_to_train(model: RBM, dataset: Dataset, folder: RunFolder, config: d
     folder.truncate_metrics(model.epoch, METRIC_COLUMNS)
     write_config(config, folder.config_path)
     return _fit(model, dataset, folder, config)
-
-
-def _read_summary(path: Path) -> dict | None:
-    """The run's ``summary.json``, or None where it is missing, damaged or not a regular file (a FIFO, a
-    device): it is derived, and written anew."""
-    if not os.path.lexists(path):
-        return None
-    try:
-        return _files.read_json(path, "summary file", DataError)
-    except DataError as err:
-        logger.warning("%s It will be written anew.", err)
-        return None
 
 
 def _logged(path: Path) -> list[dict[str, float]]:
@@ -366,15 +354,32 @@ def _figures(model: RBM, dataset: Dataset, run_dir: Path, config: dict, samples:
 def load_run(run_dir: str | os.PathLike) -> tuple[dict, Dataset, RBM]:
     """Configuration, dataset and latest model of an existing run folder."""
     run_dir = Path(run_dir)
-    if not (run_dir / "config.toml").is_file():
+    path = run_dir / "config.toml"
+    if not path.is_file():
         raise ConfigError(f"{run_dir} is not a run folder (no config.toml); pass the folder `rkm train` created.")
-    config = resolve_config(config_file=run_dir / "config.toml")
-    found, model = load_model(config["run"]["name"], model_state_path=run_dir / "model_states",
-                              device=config["model"]["device"])
+    if not read_config_file(path):
+        raise ConfigError(f"{path} is empty: it should hold the run's settings, as rkm train wrote them. Restore it "
+                          "from a copy of the run.")
+    try:
+        config = resolve_config(config_file=path)
+    except ConfigError as err:
+        sources = {(s.section, s.name): "config.toml" for s in hyperparams.TABLE if s.in_config}
+        reason = translate(str(err), err.names, "plot", sources)
+        raise ConfigError(f"{path} holds settings the run cannot have: {reason} Put the run's own values back in "
+                          f"{path}.") from None
+    folder = RunFolder(run_dir, config["run"]["name"])
+    found, model = load_model(folder.name, model_state_path=folder.states, device=config["model"]["device"])
     if not found:
+        others = sorted({p.name.rsplit("_t", 1)[0] for p in folder.states.glob("*_t*.safetensors")})
+        if others:
+            raise ConfigError(f"{path} names the run {folder.name!r}, but {folder.states} holds save points of "
+                              f"{', '.join(map(repr, others))} only: {path} does not match the run's save points. Put "
+                              "the run's own config.toml back.")
         raise ConfigError(f"{run_dir} has no save point yet.")
-    RunFolder(run_dir, config["run"]["name"]).check_run(model)
-    return config, load_data(config), model
+    folder.check_run(model)
+    dataset = load_data(config)
+    folder.check_model(model, config, dataset)
+    return config, dataset, model
 
 
 def plot_run(run_dir: str | os.PathLike, image_shape: Any = None) -> tuple[list[Path], list[str]]:

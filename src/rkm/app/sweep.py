@@ -181,6 +181,8 @@ def run_sweep(base_config: dict | str | os.PathLike, grid: Mapping[str, Sequence
         Bad grid keys or values, seeds or options, more than :data:`MAX_RUNS` runs, or an
         ``out`` that holds another sweep, found before any run starts.
     """
+    if not str(out).strip():
+        raise ConfigError("out is empty; name the sweep folder, e.g. out='sweeps/NAME'.")
     if isinstance(base_config, (str, os.PathLike)):
         config, file_grid, file_seeds = load_sweep_config(base_config)
     else:
@@ -204,10 +206,12 @@ def _sweep(config: dict, grid: dict, seeds: Any, out: Any, client: Any, workers:
         raise ConfigError("--workers is for the embedded cluster; with --scheduler the cluster has its own workers.")
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise ConfigError(f"--workers must be an integer >= 1, got {workers!r}.")
+    _check_folders([Path(out)])
     check_record(out, config, list(grid))
     runs = plan(config, grid, seeds, out, local=client is None and scheduler is None, progress=progress)
+    _check_folders([Path(out) / "runs", *(run.path for run in runs)])
     address = None if scheduler is None else checked_scheduler(scheduler)
-    claim(out, config, grid, seeds)
+    claim(out, config, grid, seeds, [run.name for run in runs])
     out = Path(out)
     keys = list(grid)
     skipped = {"status": "ok", "action": "skipped", "error": "", "wall_s": None}
@@ -234,6 +238,13 @@ def _sweep(config: dict, grid: dict, seeds: Any, out: Any, client: Any, workers:
     return table
 
 
+def _check_folders(paths: list[Path]) -> None:
+    """Refuse, before any work, a sweep folder, its ``runs/`` or a run folder that is there but not a folder."""
+    for path in paths:
+        if os.path.lexists(path) and not path.is_dir():
+            raise ConfigError(f"{path} is a file, not a folder; move it away, or use another --out.")
+
+
 # ------------------------------------------------------------------ the command
 def add_command(subparsers: Any) -> None:
     """Register ``rkm sweep`` on the ``rkm`` command's sub-parsers."""
@@ -251,12 +262,19 @@ def add_command(subparsers: Any) -> None:
     p.add_argument("--grid", action="append", metavar="TABLE.KEY=V1,V2,...",
                    help="values of one setting to sweep (repeat for more settings)")
     p.add_argument("--seeds", metavar="N|S1,S2,...", help="seeds per combination: a count (seeds 0..N-1) or a list")
-    p.add_argument("--out", type=Path, required=True, help="the sweep folder, e.g. sweeps/NAME")
+    p.add_argument("--out", type=_out_folder, required=True, help="the sweep folder, e.g. sweeps/NAME")
     p.add_argument("--workers", type=int, help="worker processes of the embedded cluster (default: available cores)")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="run on this Dask scheduler (tcp://HOST:PORT or scheduler file)")
     p.add_argument("--set", action="append", metavar="TABLE.KEY=VALUE", help="any setting of the base configuration")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _out_folder(text: str) -> Path:
+    """``--out``: a folder name, not empty (an empty one would be the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty; name the sweep folder, e.g. --out sweeps/NAME")
+    return Path(text)
 
 
 def cmd_sweep(args: argparse.Namespace, overrides: dict) -> int:

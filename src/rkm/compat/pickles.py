@@ -39,8 +39,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from .. import hyperparams
+from ..core._checks import shown
 from ..errors import CheckpointError, ConfigError, RKMError
-from ..io.savepoints import save_model
+from ..io.savepoints import save_model, savepoint_path
 from ..machine import RBM, RKM, restore
 from ._unpickler import PyrkmState, restricted_load
 
@@ -48,7 +50,6 @@ __all__ = ["Conversion", "PyrkmState", "convert_each", "convert_pyrkm", "read_py
 
 SAVEPOINT_PATTERN = re.compile(r"^(?P<name>.+)_t(?P<epoch>\d+)\.pkl$")
 """File names of pyrkm save points: ``{model_name}_t{epoch}.pkl``."""
-_MAX_UPDATE = 2**63 - 1
 
 
 def unpickle(file: str | os.PathLike) -> Any:
@@ -105,9 +106,9 @@ def _tensor(value: Any, name: str, path: Path) -> torch.Tensor:
 def _update(state: dict[str, Any], path: Path) -> int:
     epoch = state.get("epoch", 0)
     if (isinstance(epoch, (bool, np.bool_)) or not isinstance(epoch, (int, np.integer))
-            or not 0 <= int(epoch) <= _MAX_UPDATE):
-        raise CheckpointError(f"{path}: the pyrkm attribute 'epoch' is {epoch!r}, not an update count (an integer "
-                              f"from 0 to {_MAX_UPDATE}).")
+            or not 0 <= int(epoch) <= hyperparams.MAX_COUNT):
+        raise CheckpointError(f"{path}: the pyrkm attribute 'epoch' is {shown(epoch)}, not an update count (an integer "
+                              f"from 0 to {hyperparams.MAX_COUNT}).")
     return int(epoch)
 
 
@@ -179,7 +180,9 @@ def convert_each(folder: str | os.PathLike, output: str | os.PathLike | None = N
     """Convert every pyrkm save point of ``folder`` that can be converted; one :class:`Conversion` per file.
 
     A file that cannot be read, rebuilt or checked (see :func:`convert_pyrkm`) is not written and
-    its :class:`Conversion` says why; the other files are converted.
+    its :class:`Conversion` says why; the other files are converted. A file whose model and update give
+    the name of a save point this conversion already wrote (two pickles of one update) is not written
+    either: a conversion never overwrites its own output.
 
     Parameters
     ----------
@@ -203,13 +206,22 @@ def convert_each(folder: str | os.PathLike, output: str | os.PathLike | None = N
         A failure to write (a full disk) stops the conversion.
     """
     target = Path(folder) if output is None else Path(output)
-    done = []
+    done: list[Conversion] = []
+    written: dict[Path, Path] = {}
     for path in _pyrkm_files(folder):
         try:
             model = _model_from_state(read_pyrkm_savepoint(path), path, seed)
         except CheckpointError as err:
             done.append(Conversion(path, None, str(err)))
             continue
+        name = savepoint_path(target, model.model_name, model.epoch)
+        if name in written:
+            done.append(Conversion(path, None, f"{path}: its model {model.model_name!r} at update {model.epoch} "
+                                   f"would be written as {name}, which this conversion wrote from {written[name]}; "
+                                   "not overwritten. Move one of the two pickles out of the folder and convert it on "
+                                   "its own, into another folder."))
+            continue
+        written[name] = path
         done.append(Conversion(path, save_model(model, target)))
     return done
 
@@ -282,8 +294,8 @@ def add_convert_parser(subparsers: argparse._SubParsersAction, summary: str) -> 
 
 def cmd_convert_pyrkm(args: argparse.Namespace) -> int:
     """Run ``rkm convert-pyrkm``: one line per file (converted, or why not), then a count."""
-    if not 0 <= args.seed <= _MAX_UPDATE:
-        raise ConfigError(f"--seed must be between 0 and {_MAX_UPDATE}, got {args.seed}.")
+    if not 0 <= args.seed <= hyperparams.MAX_COUNT:
+        raise ConfigError(f"--seed must be between 0 and {hyperparams.MAX_COUNT}, got {args.seed}.")
     done = convert_each(args.folder, args.output, seed=args.seed)
     for c in done:
         print(f"converted {c.source} -> {c.target}" if c.target is not None else f"not converted: {c.error}")

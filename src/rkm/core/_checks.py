@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import reprlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -29,13 +30,34 @@ _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
 
 
+class _Brief(reprlib.Repr):
+    """``repr`` bounded in depth, length and digits, for values read from files (a list nested 200 000 deep, an
+    integer of a million digits)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxlevel = 4
+        self.maxtuple = self.maxlist = self.maxarray = self.maxdict = self.maxset = self.maxfrozenset = 20
+        self.maxdeque = 20
+        self.maxstring = self.maxother = 200
+
+    def repr_int(self, x: int, level: int) -> str:
+        if x.bit_length() > 200:
+            return f"{'a negative' if x < 0 else 'an'} integer of {int(x.bit_length() * math.log10(2)) + 1} digits"
+        return repr(x)
+
+
+_BRIEF = _Brief()
+
+
 def shown(value: Any) -> str:
-    """``value`` as a user reads it: a number as a number (``0.5``, not ``np.float32(0.5)``), text in quotes."""
+    """``value`` as a user reads it: a number as a number (``0.5``, not ``np.float32(0.5)``), text in quotes;
+    bounded (nesting, lengths and digits are cut short), however deep or long the value."""
     if isinstance(value, (np.generic, torch.Tensor)) and getattr(value, "ndim", 0) == 0:
         value = value.item()
     if isinstance(value, float) and math.isinf(value):
         return "inf" if value > 0 else "-inf"
-    return repr(value)
+    return _BRIEF.repr(value)
 
 
 def integer(name: str, value: Any, minimum: int = 1, maximum: int | None = None) -> int:
@@ -104,7 +126,7 @@ def choice(name: str, value: Any, choices: Iterable[str]) -> str:
     options = tuple(choices)
     if not isinstance(value, str) or value not in options:
         listed = ", ".join(repr(c) for c in options)
-        raise ConfigError(f"{name}={value!r} is not supported; use one of {listed}.", names=(name,))
+        raise ConfigError(f"{name}={shown(value)} is not supported; use one of {listed}.", names=(name,))
     return value
 
 

@@ -128,8 +128,9 @@ def check_state(state: dict[str, Any], version: int, source: Any) -> dict[str, A
     optional = _OPTIONAL_IN_V1["state"] if version == 1 else ("run",) if version == 2 else ()
     _keys(state, STATE_KEYS, optional, "state", source)
     epoch = state["epoch"]
-    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
-        raise _fail(source, f"has state.epoch = {epoch!r}; the update counter must be an integer >= 0.")
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or not 0 <= epoch <= hyperparams.MAX_COUNT:
+        raise _fail(source, f"has state.epoch = {_checks.shown(epoch)}; the update counter must be an integer from "
+                            f"0 to {hyperparams.MAX_COUNT}.")
     if state["rng_device"] not in _RNG_DEVICES:
         raise _fail(source, f"has state.rng_device = {state['rng_device']!r}; expected one of {_RNG_DEVICES}.")
     run = state.get("run")
@@ -215,23 +216,26 @@ def _range(tensor: torch.Tensor) -> str:
 def out_of_range(tensors: dict[str, torch.Tensor], config: dict[str, Any], epoch: int) -> list[str]:
     """What in a model's finite state lies outside the ranges its learning keeps it in, one phrase each.
 
-    Parameters within ``[min_W, max_W]`` (every step clips them there, in their dtype); energies,
-    powers and counters >= 0, the settled energy's start at most the update; chains of 0s and 1s;
+    The update from 0 to :data:`rkm.hyperparams.MAX_COUNT`; parameters within ``[min_W, max_W]`` (every step clips
+    them there, in their dtype); energies, powers, the circuit's times and pulses and other counters >= 0, the
+    settled energy's start and the count of pulsed updates at most the update; chains of 0s and 1s;
     accepted swaps between 0 and those attempted; Adam's second moments >= 0.
     """
-    problems = []
+    problems = [] if 0 <= epoch <= hyperparams.MAX_COUNT else [f"update {epoch}, not from 0 to {hyperparams.MAX_COUNT}"]
     for name in ("W", "v_bias", "h_bias"):
         tensor = tensors[name]
         low, high = (torch.tensor(config[bound], dtype=tensor.dtype) for bound in ("min_W", "max_W"))
         if tensor.numel() and (bool(tensor.min() < low) or bool(tensor.max() > high)):
             problems.append(f"{name} in {_range(tensor)}, outside [min_W, max_W] = [{config['min_W']:g}, "
                             f"{config['max_W']:g}]")
-    for name in ("energy", "power_f", "power_b", "energy_settled", "comparator_decisions", "v_dW", "v_dv", "v_dh"):
+    for name in ("energy", "power_f", "power_b", "energy_settled", "comparator_decisions", "v_dW", "v_dv", "v_dh",
+                 "circuit_time", "sequential_time", "programming_pulses"):
         if name in tensors and tensors[name].numel() and bool(tensors[name].min() < 0):
             problems.append(f"{name} = {float(tensors[name].min()):g} < 0")
-    since = tensors.get("energy_settled_since")
-    if since is not None and not 0 <= int(since) <= epoch:
-        problems.append(f"energy_settled_since = {int(since)}, not an update from 0 to {epoch}")
+    for name in ("energy_settled_since", "pulsed_updates"):
+        counted = tensors.get(name)
+        if counted is not None and not 0 <= int(counted) <= epoch:
+            problems.append(f"{name} = {int(counted)}, not an update from 0 to {epoch}")
     for name in ("persistent_chains", "pt_chains"):
         chain = tensors.get(name)
         if chain is not None and not bool(((chain == 0) | (chain == 1)).all()):
