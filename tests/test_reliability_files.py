@@ -510,4 +510,4 @@ def test_an_output_path_that_is_not_a_regular_file_is_refused_before_any_work(tm
     for argv in (["generate", str(run), "-o", str(fifo)], ["reconstruct", str(run), "-o", str(fifo)],
                  ["evaluate", str(run), "--json", str(fifo)]):
         assert main(argv) == 2
-        assert "is not a regular file" in capsys.readouterr().err
+        assert "is a FIFO, not a regular file; give a new file name." in capsys.readouterr().err

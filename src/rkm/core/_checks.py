@@ -210,7 +210,10 @@ def folder(name: str, value: Any) -> Path:
         raise ConfigError(f"{name} must be a path without NUL bytes, got {shown(value)}.", names=(name,))
     for candidate in (result, *result.parents):
         if candidate.exists() and not candidate.is_dir():
-            where = "is a file" if candidate == result else f"lies under the file {candidate}"
+            if candidate != result:
+                where = f"lies under the file {candidate}"
+            else:
+                where = "is a file, not a folder" if candidate.is_file() else "is not a folder"
             raise ConfigError(f"{name} {result} {where}; choose a folder.", names=(name,))
     return result
 
