@@ -111,6 +111,20 @@ def test_any_csv_is_read_or_refused(folder, data):
     held(_capped.capped(load_array, write(folder, "x.csv", data)))
 
 
+SPELLINGS = {0: ["0", "0.0", " 0", "-0", "0e3", "0.000"], 1: ["1", "1.0", "1e0", " 1 ", "+1", "10e-1"]}
+
+
+@fuzz
+@given(st.lists(st.lists(st.integers(0, 1), min_size=3, max_size=3), min_size=1, max_size=5), st.data(),
+       st.booleans(), st.sampled_from(["", "a,b,c", "x0, x1, x2", ",,"]), st.sampled_from(["\n", "\r\n"]))
+def test_a_csv_of_numbers_keeps_every_row_with_or_without_a_byte_order_mark_and_a_header(folder, rows, data, bom,
+                                                                                         header, newline):
+    lines = [",".join(data.draw(st.sampled_from(SPELLINGS[value])) for value in row) for row in rows]
+    text = newline.join(([header] if header else []) + lines) + newline
+    path = write(folder, "rows.csv", (b"\xef\xbb\xbf" if bom else b"") + text.encode())
+    assert load_array(path).tolist() == rows
+
+
 # ------------------------------------------------------------------ TOML configurations
 KEYS = {"model": ["n_hidden", "lr", "max_epochs", "batch_size", "train_algo", "offset", "seed", "k", "nope"],
         "data": ["dataset", "size", "threshold", "path"], "run": ["log_every", "name", "n_eval"], "other": ["x"]}

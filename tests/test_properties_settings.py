@@ -215,3 +215,19 @@ def test_sizes_that_allocate_train_or_are_refused_under_a_memory_limit(flag, siz
         assert "needs about" in lines[0] or "must be" in lines[0], lines[0]
     else:
         assert "updates: 3" in done.stdout
+
+
+@given(threshold=st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.integers(-(10**30), 10**30)))
+def test_a_threshold_is_accepted_exactly_in_0_1_by_the_key_and_the_api(threshold):
+    from rkm.app.config import resolve_config
+    from rkm.io.datasets import binarize
+
+    data = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
+    if 0 <= threshold < 1:
+        assert resolve_config(overrides={"data": {"threshold": threshold}})["data"]["threshold"] == threshold
+        assert binarize(data, threshold).tolist() == (data > threshold).tolist()
+        return
+    with pytest.raises(rkm.ConfigError, match=r"threshold must lie in \[0, 1\)"):
+        resolve_config(overrides={"data": {"threshold": threshold}})
+    with pytest.raises(rkm.ConfigError, match=r"threshold must lie in \[0, 1\)"):
+        binarize(data, threshold)

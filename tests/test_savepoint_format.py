@@ -254,7 +254,7 @@ def test_anything_but_a_regular_file_is_refused_without_reading(tmp_path, kind):
     else:
         path.symlink_to("/dev/null")
     result = read_capped(path)
-    expected = {"fifo": "a FIFO", "dev-zero": "a character device", "directory": "a directory",
+    expected = {"fifo": "a FIFO", "dev-zero": "a character device", "directory": "a folder",
                 "dev-null": "a character device"}[kind]
     assert result.startswith("CheckpointError") and expected in result, result
     with pytest.raises(CheckpointError):

@@ -372,8 +372,9 @@ def main(argv: list[str] | None = None) -> int:
     except RKMError as err:
         print(f"rkm: error: {translate(str(err), err.names, args.command, args.sources)}", file=sys.stderr)
         return 2
-    except OSError as err:
-        print(f"rkm: error: {err}", file=sys.stderr)
+    except OSError as err:  # in the system's words, without Python's "[Errno N]"
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"rkm: error: {where}{err.strerror or err}.", file=sys.stderr)
         return 2
 
 

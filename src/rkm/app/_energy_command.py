@@ -21,6 +21,7 @@ from ..circuits.energy import (
     write_csv,
 )
 from ..core import units as si
+from ..io import _files
 from ._commands import HELP
 
 
@@ -192,9 +193,10 @@ def cmd_energy(args: argparse.Namespace) -> int:
     )
     if model is not None:
         settings = replace(settings, sizes=(model.n_visible,))
+    _files.make_folder(_files.check_output_folder(args.out, "--out", ("energy.csv", "energy.png"), "rkm energy"),
+                       "--out")
     started = time.perf_counter()
     study = run_study(settings, model=model, visible=visible, progress=not args.no_progress)
-    args.out.mkdir(parents=True, exist_ok=True)
     fits = fit_rows(study.rows, args.fit_min_n)
     csv_path = write_csv(study, args.out / "energy.csv")
     png_path = plot_study(study.rows, fits, args.out / "energy.png")

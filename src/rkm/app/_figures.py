@@ -17,6 +17,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .. import plots
+from ..errors import ConfigError, RKMError
+from ..io import _files
 from .metrics_log import read_metrics
 
 __all__ = ["IMAGE_FIGURES", "write_figures"]
@@ -53,9 +55,12 @@ def write_figures(model: Any, folder: Path, originals: np.ndarray, recon: np.nda
         if shape is None and name in IMAGE_FIGURES:
             continue
         try:
+            _files.check_output(folder / name, "", "remove or rename it", ConfigError, replaced=True)
             figure = draw()
             if figure is not None:
                 plots.save(figure, folder / name)
+        except RKMError as err:
+            notes.append(f"{name} not drawn: {err}")
         except Exception as err:  # a figure never costs the results: it is reported instead
             notes.append(f"{name} not drawn: {type(err).__name__}: {err}")
     for note in notes:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import numpy as np
 
 from .. import hyperparams
 from ..errors import ConfigError
+from ..io import _files
 
 __all__ = ["cmd_generate", "cmd_reconstruct", "cmd_evaluate", "IDEAL"]
 
@@ -29,9 +29,8 @@ def _check_out(out: Path) -> None:
 
 
 def _check_writable(path: Path, flag: str) -> None:
-    """Refuse an output path that exists and is not a regular file (a FIFO would block the write for ever)."""
-    if os.path.lexists(path) and not path.is_file():
-        raise ConfigError(f"{flag} {path} exists and is not a regular file; give a new file name.")
+    """Refuse an output path that exists and is not a regular file (a folder, a FIFO), before any work."""
+    _files.check_output(path, f"{flag} ", "give a new file name", ConfigError)
 
 
 def _write_images(array: np.ndarray, out: Path, shape: tuple[int, int] | None, title: str) -> None:

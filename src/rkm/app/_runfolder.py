@@ -158,7 +158,8 @@ class RunFolder:
         A folder this session created and left without a run is removed again.
         """
         created = not self.path.exists()
-        self.path.mkdir(parents=True, exist_ok=True)
+        self.check_outputs()
+        _files.make_folder(self.path, "run_dir")
         lock = RunLock(self.path)
         lock.acquire()
         try:
@@ -176,6 +177,18 @@ class RunFolder:
             if created and not self.holds_run():
                 with contextlib.suppress(OSError):
                     self.path.rmdir()
+
+    def check_outputs(self) -> None:
+        """Refuse, before any work, a file the run writes that is a folder, or a folder it writes in that is not
+        a folder (the writes would fail at the end; a FIFO in a file's place is replaced, see the readers)."""
+        for path, what in ((self.config_path, "settings"), (self.metrics_path, "metrics log"),
+                           (self.summary_path, "summary"), (self.data_path, "data record"), (self.run_path, "record")):
+            _files.check_output(path, "", f"the run writes its {what} there: remove or rename it", ConfigError,
+                                replaced=True)
+        for folder in (self.states, self.path / "figures"):
+            if os.path.lexists(folder) and not folder.is_dir():
+                raise ConfigError(f"{folder} is not a folder; the run writes its {folder.name.replace('_', ' ')} in "
+                                  "it: remove or rename it.")
 
     def storage_error(self, err: OSError) -> StorageError:
         """The StorageError of a failed write in this folder: which file, why, and the last good save point."""

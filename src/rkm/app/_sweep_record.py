@@ -112,7 +112,7 @@ def claim(out: str | os.PathLike, base: dict, grid: dict[str, Sequence], seeds: 
     from filelock import FileLock
 
     folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
+    _files.make_folder(folder, "out")
     path = folder / RECORD_NAME
     plain = _plain(base)
     keys = list(grid)

@@ -21,8 +21,8 @@ ARGUMENTS: dict[str, dict[str, str | None]] = {
     "reconstruct": {"n_samples": "-n", "k": "-k"},
     "evaluate": {"n_samples": "-n", "k": "-k", "n_chains": "--ais-chains", "n_betas": "--ais-betas",
                  "seed": "--ais-seed"},
-    "train": {"resume": None, "restart": None},
-    "sweep": {"resume": None, "restart": None},
+    "train": {"resume": None, "restart": None, "run_dir": "--run-dir"},
+    "sweep": {"resume": None, "restart": None, "out": "--out"},
     "energy": {"samples": "--samples", "sizes": "--sizes", "batches": "--batches", "threads": "--threads",
                "seed": "--seed", "min_time_s": "--min-time", "energy_window_s": "--energy-window",
                "idle_s": "--idle", "weight_std": "--weight-std", "bias_std": "--bias-std",
@@ -33,6 +33,7 @@ ARGUMENTS: dict[str, dict[str, str | None]] = {
                "pulse_time_s": "--pulse-time", "devices": "--devices", "operations": "--operations",
                "update_model": "--update-model", "pulse_fraction": "--pulse-fraction", "k": "--k",
                "cpu_watts": "--cpu-watts"},
+    "convert-pyrkm": {"output": "-o"},
 }
 """The Python arguments a command's options set, by command (None: the command's own words already say it)."""
 

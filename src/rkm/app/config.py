@@ -128,7 +128,7 @@ def read_config_file(path: str | os.PathLike) -> dict:
     path = Path(path)
     text = _files.read_bytes(path, "config file", ConfigError, limit=MAX_CONFIG_BYTES)
     try:
-        return tomllib.loads(text.decode("utf-8"))
+        return tomllib.loads(text.decode("utf-8-sig"))  # the byte order mark some editors write is not TOML
     except UnicodeDecodeError as err:
         raise ConfigError(f"config file {path} is not UTF-8 text (byte {err.start}); a TOML file is text.") from None
     except tomllib.TOMLDecodeError as err:

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..io import _files
 from ._commands import HELP
 from ._sweep_cluster import checked_scheduler, cluster_client, default_workers
 from ._sweep_plan import MAX_RUNS, Run, load_sweep_config, parse_grid, parse_seeds, plan, split_sweep
@@ -179,7 +180,8 @@ def run_sweep(base_config: dict | str | os.PathLike, grid: Mapping[str, Sequence
     ------
     ConfigError
         Bad grid keys or values, seeds or options, more than :data:`MAX_RUNS` runs, or an
-        ``out`` that holds another sweep, found before any run starts.
+        ``out`` that holds another sweep, is not a folder, or holds a folder where a file
+        of the sweep goes, found before any run starts.
     """
     if not str(out).strip():
         raise ConfigError("out is empty; name the sweep folder, e.g. out='sweeps/NAME'.")
@@ -206,13 +208,12 @@ def _sweep(config: dict, grid: dict, seeds: Any, out: Any, client: Any, workers:
         raise ConfigError("--workers is for the embedded cluster; with --scheduler the cluster has its own workers.")
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise ConfigError(f"--workers must be an integer >= 1, got {workers!r}.")
-    _check_folders([Path(out)])
+    out = _files.check_output_folder(out, "out", ("results.csv", "summary.png", RECORD_NAME), "rkm sweep")
     check_record(out, config, list(grid))
     runs = plan(config, grid, seeds, out, local=client is None and scheduler is None, progress=progress)
     _check_folders([Path(out) / "runs", *(run.path for run in runs)])
     address = None if scheduler is None else checked_scheduler(scheduler)
     claim(out, config, grid, seeds, [run.name for run in runs])
-    out = Path(out)
     keys = list(grid)
     skipped = {"status": "ok", "action": "skipped", "error": "", "wall_s": None}
     outcomes = {run.name: skipped for run in runs if is_finished(run.path, run.config)}

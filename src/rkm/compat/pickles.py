@@ -40,6 +40,7 @@ import numpy as np
 import torch
 
 from .. import hyperparams
+from ..core import _checks
 from ..core._checks import shown
 from ..errors import CheckpointError, ConfigError, RKMError
 from ..io.savepoints import save_model, savepoint_path
@@ -202,10 +203,12 @@ def convert_each(folder: str | os.PathLike, output: str | os.PathLike | None = N
     ------
     rkm.errors.CheckpointError
         ``folder`` is not a folder or holds no pyrkm save points (``MODEL_t<update>.pkl``).
+    rkm.errors.ConfigError
+        ``output`` is a file or a device, not a folder (found before anything is read).
     rkm.errors.StorageError
         A failure to write (a full disk) stops the conversion.
     """
-    target = Path(folder) if output is None else Path(output)
+    target = Path(folder) if output is None else _checks.folder("output", output)
     done: list[Conversion] = []
     written: dict[Path, Path] = {}
     for path in _pyrkm_files(folder):

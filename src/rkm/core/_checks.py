@@ -92,6 +92,19 @@ def number(name: str, value: Any, *, positive: bool = False, nonnegative: bool =
     return result
 
 
+def threshold(value: Any, name: str = "threshold") -> float:
+    """A binarisation threshold: a number in [0, 1), since the data is scaled to [0, 1] before it is compared.
+
+    A value above the threshold becomes 1; at 1 or above every value would become 0, below 0 every one 1.
+    """
+    result = number(name, value)
+    if not 0 <= result < 1:
+        constant = "0" if result >= 1 else "1"
+        raise ConfigError(f"{name} must lie in [0, 1), got {shown(value)}: the data is scaled to [0, 1] before it is "
+                          f"compared, so every value would become {constant}. Use 0.5 for images.", names=(name,))
+    return result
+
+
 def interval(name: str, value: Any, *, positive: bool = False) -> tuple[float, float]:
     """``(low, high)`` with ``low < high``, finite (``positive``: ``low > 0``).
 
@@ -222,7 +235,10 @@ def folder(name: str, value: Any) -> Path:
         raise ConfigError(f"{name} must be a path without NUL bytes, got {shown(value)}.", names=(name,))
     for candidate in (result, *result.parents):
         if candidate.exists() and not candidate.is_dir():
-            where = "is a file" if candidate == result else f"lies under the file {candidate}"
+            if candidate != result:
+                where = f"lies under the file {candidate}"
+            else:
+                where = "is a file, not a folder" if candidate.is_file() else "is not a folder"
             raise ConfigError(f"{name} {result} {where}; choose a folder.", names=(name,))
     return result
 

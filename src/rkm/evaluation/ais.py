@@ -72,6 +72,7 @@ def betas(n_betas: int) -> np.ndarray:
 def base_bias(data: Any, n_visible: int) -> torch.Tensor:
     """Visible biases of the base model fitted to ``data``: the log-odds of each pixel's mean (Laplace-smoothed)."""
     tensor, _ = _checks.batch(data, n_visible, "data", torch.float64, torch.device("cpu"))
+    _checks.data_values(tensor, "data", "binary")
     p = (tensor.sum(dim=0) + 1.0) / (tensor.shape[0] + 2.0)
     return torch.log(p) - torch.log1p(-p)
 
@@ -106,6 +107,8 @@ def log_partition(model: Any, n_chains: int = 100, n_betas: int = 10000, *, beta
     ------
     ConfigError
         For an RKM energy (no energy function), or a bad ``n_chains``, ``n_betas``, ``beta``.
+    DataError
+        For ``data`` other than 0/1 rows of ``n_visible`` values.
     """
     W, a, b = exact.boltzmann_parameters(model)
     n_chains = _checks.integer("n_chains", n_chains)

@@ -250,8 +250,8 @@ TABLE: tuple[Setting, ...] = (
     Setting("dataset", "data", str, "mnist-5k", "mnist-5k (default), digits, bars-and-stripes, mnist, or a "
             ".npy/.npz/.csv path"),
     Setting("path", "data", str, "", "folder of the full MNIST files, or an array file", flag="data-path"),
-    Setting("threshold", "data", float, None, "binarisation threshold (after scaling to [0, 1])", _num(),
-            optional=True),
+    Setting("threshold", "data", float, None, "binarisation threshold in [0, 1) (after scaling to [0, 1])",
+            lambda name, value: _checks.threshold(value, name), optional=True),
     Setting("size", "data", int, 4, "side of the bars-and-stripes images", _int(2)),
     Setting("protocol", "data", str, "standard", "mnist split: standard, or reference (first 500 test, next 10000 "
             "train)"),

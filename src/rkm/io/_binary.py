@@ -75,7 +75,9 @@ def binarize(x: Any, threshold: float = 0.5, *, scale: float | None = None) -> n
     x : array_like
         Numeric data of any shape.
     threshold : float, default 0.5
-        Values strictly greater than ``threshold`` (after scaling) become 1.
+        Values strictly greater than ``threshold`` (after scaling) become 1. In [0, 1)
+        when ``scale`` is None (the data is then taken in [0, 1]); any number with a
+        ``scale`` of your own.
     scale : float, optional
         Divide by this before thresholding. If None and ``x.max() > 1``, ``x``
         is taken as 0..255 image data and divided by 255; pass ``scale=1`` to
@@ -93,7 +95,7 @@ def binarize(x: Any, threshold: float = 0.5, *, scale: float | None = None) -> n
     ConfigError
         If ``threshold`` or ``scale`` is invalid.
     """
-    t = _checks.number("threshold", threshold)
+    t = _checks.threshold(threshold) if scale is None else _checks.number("threshold", threshold)
     if scale is not None:
         s = _checks.number("scale", scale)
         if s <= 0:

@@ -1,4 +1,5 @@
-"""Opening the files rkm reads: regular files only, opened without blocking, their size known first.
+"""Opening the files rkm reads (regular files only, opened without blocking, their size known first), and
+refusing an output file that is not a regular file before any work.
 
 Every reader of rkm (save points, data files, IDX files, pickles, configuration files, a run's
 ``metrics.csv``, ``summary.json`` and ``data.json``) opens its file here. The file is opened with
@@ -14,13 +15,14 @@ import contextlib
 import json
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ..errors import RKMError
+from ..core import _checks
+from ..errors import ConfigError, RKMError
 
-_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
 _FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
 
@@ -41,12 +43,50 @@ def open_fd(path: str | os.PathLike, what: str, error: type[RKMError],
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            kind = next((label for test, label in _KINDS if test(info.st_mode)), "not a regular file")
-            raise error(f"{path} is {kind}, not a regular file; rkm reads {what}s only from regular files.")
+            raise error(f"{path} is {_kind(info.st_mode)}, not a regular file; rkm reads {what}s only from regular "
+                        "files.")
     except BaseException:
         os.close(fd)
         raise
     return fd, info.st_size
+
+
+def _kind(mode: int) -> str:
+    return next((label for test, label in _KINDS if test(mode)), "not a regular file")
+
+
+def check_output(path: str | os.PathLike, label: str, remedy: str, error: type[RKMError], *,
+                 replaced: bool = False) -> None:
+    """Refuse, before any work, an output file ``path`` that exists and is not a regular file.
+
+    Writing would fail at the end on a folder or a device, and block for ever on a FIFO. Where the
+    writer ``replaced`` the file atomically (``savepoints.atomic_write``), only a folder is refused:
+    anything else is replaced. The message is ``{label}{path} is a folder, not a regular file;
+    {remedy}.``: ``label`` names the option that gave the path where there is one (``"--out "``),
+    ``remedy`` says what to do.
+    """
+    if os.path.lexists(path) and not os.path.isfile(path) and (os.path.isdir(path) or not replaced):
+        kind = _kind(os.stat(path).st_mode) if os.path.exists(path) else "a broken symbolic link"
+        raise error(f"{label}{path} is {kind}, not a regular file; {remedy}.")
+
+
+def check_output_folder(folder: str | os.PathLike, name: str, files: Iterable[str], writer: str) -> Path:
+    """The output folder ``folder`` (given as ``name``), refused with a ConfigError where it is not a folder or
+    cannot become one, or where one of the ``files`` that ``writer`` (say ``"rkm sweep"``) writes in it is not a
+    regular file; before any work."""
+    path = _checks.folder(name, folder)
+    for file in files:
+        check_output(path / file, "", f"{writer} writes {file} there: remove or rename it", ConfigError)
+    return path
+
+
+def make_folder(folder: Path, name: str) -> None:
+    """Create the output folder ``folder`` (given as ``name``) and its parents, or a ConfigError saying why not."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"{name} {folder} cannot be created ({err.strerror or err}); choose a folder where you can "
+                          "write.", names=(name,)) from None
 
 
 @contextlib.contextmanager

@@ -88,15 +88,22 @@ def _find_first(directory: pathlib.Path, stems: tuple[str, ...]) -> pathlib.Path
     return None
 
 
-def _idx_images(path: pathlib.Path) -> np.ndarray:
+def _idx_images(path: pathlib.Path) -> tuple[np.ndarray, float]:
+    """The images of an IDX file and what divides them into [0, 1]: 255 for bytes (type 0x08), else 1, checked."""
     x = read_idx(path)
     if x.ndim != 3:
         raise DataError(f"{path} holds an array of shape {x.shape}; expected images (N, H, W)")
-    return x
+    if x.dtype == np.uint8:
+        return x, 255.0
+    if x.size and not (np.all(np.isfinite(x)) and x.min() >= 0 and x.max() <= 1):
+        raise DataError(f"{path} holds {x.dtype} values from {_checks.shown(x.min())} to {_checks.shown(x.max())}; "
+                        "rkm reads IDX bytes (type 0x08) as grey levels 0-255 and every other IDX type as values in "
+                        "[0, 1]: write the images as bytes, or scale them to [0, 1].")
+    return x, 1.0
 
 
 def load_mnist(directory: str | os.PathLike, *, protocol: str = "standard", threshold: float = 0.5) -> Dataset:
-    """Load full MNIST from a directory, binarised with ``x / 255 > threshold``.
+    """Load full MNIST from a directory, binarised with ``x / 255 > threshold`` (IDX files of floats ``x > threshold``).
 
     Parameters
     ----------
@@ -124,7 +131,7 @@ def load_mnist(directory: str | os.PathLike, *, protocol: str = "standard", thre
     """
     if protocol not in PROTOCOLS:
         raise ConfigError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
-    t = _checks.number("threshold", threshold)
+    t = _checks.threshold(threshold)
     d = pathlib.Path(directory).expanduser()
     npz: pathlib.Path | None = None
     train_file = test_file = None
@@ -146,13 +153,12 @@ def load_mnist(directory: str | os.PathLike, *, protocol: str = "standard", thre
         source = str(npz)
         arrays = read_npz(npz, ("x_train", "x_test") if protocol == "standard" else ("x_train",))
         x_train, x_test = arrays["x_train"], arrays.get("x_test")
-        scale = None  # uint8 0..255 in Keras' file; float 0..1 also accepted
+        scale = scale_test = None  # uint8 0..255 in Keras' file; float 0..1 also accepted
     else:
         assert train_file is not None
         source = str(d)
-        x_train = _idx_images(train_file)
-        x_test = _idx_images(test_file) if protocol == "standard" else None  # type: ignore[arg-type]
-        scale = 255.0
+        x_train, scale = _idx_images(train_file)
+        x_test, scale_test = _idx_images(test_file) if protocol == "standard" and test_file else (None, scale)
     x_train = _checks.numeric_array(x_train)
     if x_train.ndim != 3:
         raise DataError(f"MNIST training images have shape {x_train.shape}; expected (N, H, W)")
@@ -164,6 +170,7 @@ def load_mnist(directory: str | os.PathLike, *, protocol: str = "standard", thre
                 f"protocol='reference' needs more than 500 training images (500 test + train), found {x_train.shape[0]}"
             )
         tr, te = x_train[500:10500], x_train[:500]
+        scale_test = scale
         desc = (
             f"MNIST from {source}, reference protocol: train = training images "
             f"500..{499 + len(tr)} ({len(tr)}), test = first 500 training images"
@@ -179,7 +186,7 @@ def load_mnist(directory: str | os.PathLike, *, protocol: str = "standard", thre
     return Dataset(
         name="mnist",
         train=binarize(tr.reshape(len(tr), n), t, scale=scale),
-        test=binarize(te.reshape(len(te), n), t, scale=scale),
+        test=binarize(te.reshape(len(te), n), t, scale=scale_test),
         image_shape=shape,
         description=desc,
     )

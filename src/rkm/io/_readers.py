@@ -119,12 +119,15 @@ def _declared(source: Any, what: str, nbytes: int, holds: int | None) -> None:
 def _npy_array(stream: Any, length: int, source: Any) -> np.ndarray:
     """The array of the ``.npy`` bytes of ``stream`` (``length`` bytes in all), its header checked first."""
     version = np.lib.format.read_magic(stream)
-    if version == (1, 0):
-        shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
-    elif version in ((2, 0), (3, 0)):
-        shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
-    else:
+    if version not in ((1, 0), (2, 0), (3, 0)):
         raise DataError(f"{source} is an .npy file of version {version[0]}.{version[1]}, which NumPy cannot read.")
+    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    try:
+        shape, fortran, dtype = read_header(stream)
+    except (ValueError, TypeError, SyntaxError, OverflowError, RecursionError):
+        raise DataError(f"{source} has a damaged .npy header: it is not the short description of an array of numbers "
+                        "that numpy.save writes (at most 10000 bytes); the file is corrupted or not an .npy file."
+                        ) from None
     if dtype.hasobject:
         raise DataError(f"{source} holds Python objects (dtype {dtype}); rkm reads arrays of numbers only.")
     count = math.prod(shape)
@@ -135,11 +138,18 @@ def _npy_array(stream: Any, length: int, source: Any) -> np.ndarray:
     return np.frombuffer(data, dtype=dtype, count=count).reshape(shape, order="F" if fortran else "C")
 
 
+_ENCRYPTED = 0x1
+"""The flag bit of an encrypted member of a zip archive."""
+
+
 def _npz_members(archive: zipfile.ZipFile, path: pathlib.Path, wanted: dict[str, str]) -> dict[str, np.ndarray]:
     """``{part: array}`` of the members ``wanted[part]`` (names without ``.npy``) of an open ``.npz`` archive."""
     arrays = {}
     for part, key in wanted.items():
         info = archive.getinfo(key + ".npy")
+        if info.flag_bits & _ENCRYPTED:
+            raise DataError(f"{path}: its array {key!r} is encrypted (password-protected); rkm reads .npz files as "
+                            "numpy.savez writes them, unencrypted. Save the arrays again with numpy.savez.")
         with archive.open(info) as member:
             arrays[part] = _npy_array(member, info.file_size, f"{path} (array {key!r})")
     return arrays
@@ -176,7 +186,7 @@ def _read_arrays(path: pathlib.Path) -> dict[str, np.ndarray]:
                 return {"train": _npy_array(fh, size, path)}
             if suffix == ".npz":
                 return _npz_arrays(fh, path)
-            return {"train": _csv_rows(fh.read().decode("utf-8"), path)}
+            return {"train": _csv_rows(fh.read().decode("utf-8-sig"), path)}
     except RKMError:
         raise
     except _CONTAINER_ERRORS as exc:
@@ -184,20 +194,42 @@ def _read_arrays(path: pathlib.Path) -> dict[str, np.ndarray]:
 
 
 def _csv_rows(text: str, path: pathlib.Path) -> np.ndarray:
-    """The numbers of a CSV text, whose first line may be a header (a line that is not numbers)."""
+    """The numbers of a CSV text, whose first line may be a header: a line in which no field is a number."""
     lines = text.splitlines()
-    header = bool(lines) and not _numeric_line(lines[0])
+    header = bool(lines) and not any(_number(field) for field in lines[0].split(","))
     if not any(line.strip() for line in lines[int(header):]):
         raise DataError(f"{path} holds no rows of numbers")
-    return np.loadtxt(io.StringIO(text), delimiter=",", dtype=np.float64, ndmin=2, skiprows=int(header))
-
-
-def _numeric_line(line: str) -> bool:
     try:
-        [float(field) for field in line.split(",")]
+        return np.loadtxt(io.StringIO(text), delimiter=",", dtype=np.float64, ndmin=2, skiprows=int(header))
+    except ValueError:
+        raise _csv_problem(lines, int(header), path) from None
+
+
+def _number(field: str) -> bool:
+    try:
+        float(field)
     except ValueError:
         return False
     return True
+
+
+def _csv_problem(lines: list[str], first: int, path: pathlib.Path) -> DataError:
+    """The error of a CSV text NumPy could not read: its first field that is not a number, or its first ragged row."""
+    width: tuple[int, int] | None = None
+    for number, line in enumerate(lines[first:], start=first + 1):
+        fields = line.split("#", 1)[0].split(",")
+        if not line.split("#", 1)[0].strip():
+            continue
+        for column, field in enumerate(fields, start=1):
+            if not _number(field):
+                return DataError(f"{path}, line {number}, value {column}: {field.strip()!r} is not a number; a data "
+                                 "file holds rows of numbers separated by commas (and at most one header line).")
+        if width is None:
+            width = (len(fields), number)
+        elif len(fields) != width[0]:
+            return DataError(f"{path}, line {number} has {len(fields)} values but line {width[1]} has {width[0]}; "
+                             "every row needs the same number of values.")
+    return DataError(f"{path} is not rows of numbers separated by commas (and at most one header line).")
 
 
 def _reason(exc: BaseException) -> str:
@@ -228,7 +260,8 @@ def load_array(path: str | os.PathLike, *, threshold: float | None = None,
     ----------
     path : str or path-like
         The file. For ``.npz`` the ``'train'`` array is read, or the only array.
-        A ``.csv`` may have one header line.
+        A ``.csv`` may have one header line, a line in which no field is a number
+        (a first line with a number in it is data); a UTF-8 byte order mark is ignored.
     threshold : float, optional
         Binarise with :func:`binarize` (so 0..255 data is divided by 255). If
         None the values must already be 0/1.
@@ -252,7 +285,7 @@ def load_array(path: str | os.PathLike, *, threshold: float | None = None,
     p = pathlib.Path(path).expanduser()
     x = _checks.numeric_array(_read_arrays(p)["train"])
     x, _ = _to_rows(x, image_shape, where=str(p))
-    return _finalize(x, None if threshold is None else _checks.number("threshold", threshold), str(p))
+    return _finalize(x, None if threshold is None else _checks.threshold(threshold), str(p))
 
 
 def load_file(path: pathlib.Path, threshold: float | None) -> Dataset:
@@ -276,6 +309,8 @@ def load_file(path: pathlib.Path, threshold: float | None) -> Dataset:
                    description=f"rows from {path}: {split}")
 
 
+_IDX_MAX_DIMS = 3
+"""The most dimensions of an IDX data file: samples x height x width."""
 _GZIP_RATIO = 1100
 """More than a gzip stream can expand to per byte of the file (deflate's limit is about 1032)."""
 
@@ -293,8 +328,9 @@ def _idx_array(fh: Any, size: int, p: pathlib.Path) -> np.ndarray:
     code, ndim = header[2], header[3]
     if code not in _IDX_DTYPES:
         raise DataError(f"{p}: unknown IDX type byte 0x{code:02x} (magic 0x{header.hex()})")
-    if ndim == 0:
-        raise DataError(f"{p}: IDX header declares 0 dimensions")
+    if not 1 <= ndim <= _IDX_MAX_DIMS:
+        raise DataError(f"{p}: its IDX header declares {ndim} dimensions; a data file has 1 to {_IDX_MAX_DIMS} "
+                        "(labels; rows of values; or samples x height x width, as MNIST's images).")
     raw_dims = f.read(4 * ndim)
     if len(raw_dims) < 4 * ndim:
         raise DataError(f"{p} is truncated: header declares {ndim} dimensions but the file ends inside them")
@@ -329,7 +365,8 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     DatasetNotFoundError
         If the file does not exist.
     DataError
-        Not a regular file, bad magic number, unknown type byte, dimensions that do not
+        Not a regular file, bad magic number, unknown type byte, more than 3 dimensions
+        (a data file is samples x height x width at most), dimensions that do not
         match the data (truncated or trailing bytes; checked against the file's size before
         anything is allocated), or a corrupt gzip.
     ConfigError
@@ -341,6 +378,9 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
             arr = _idx_array(fh, size, p)
     except RKMError:
         raise
-    except _CONTAINER_ERRORS as exc:  # includes gzip.BadGzipFile
+    except (gzip.BadGzipFile, zlib.error, EOFError):
+        raise DataError(f"{p} is a damaged gzip file (its compressed data is cut short or does not match its "
+                        "checksum); copy or download it again.") from None
+    except _CONTAINER_ERRORS as exc:
         raise DataError(f"cannot read IDX file {p}: {_reason(exc)}") from None
     return arr.astype(arr.dtype.newbyteorder("="), copy=False)

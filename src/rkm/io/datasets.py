@@ -215,7 +215,7 @@ def load_dataset(name: str, *, threshold: float | None = None,
         raise ConfigError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise ConfigError(f"seed must be an int, got {seed!r}")
-    t = None if threshold is None else _checks.number("threshold", threshold)
+    t = None if threshold is None else _checks.threshold(threshold)
     raw = os.fspath(name)
     if raw.lower().endswith(_ARRAY_SUFFIXES):
         if path is not None:
