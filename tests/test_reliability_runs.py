@@ -156,7 +156,8 @@ def test_a_file_where_a_sweep_folder_goes_is_one_line_before_any_work(tmp_path, 
     assert main(["sweep", "--config", str(tmp_path / "base.toml"), "--grid", "model.offset=0", "--seeds", "1",
                  "--out", str(tmp_path / "out"), "--no-progress"]) == 2
     err = one_error_line(capsys)
-    assert err.endswith(f"{in_the_way} is a file, not a folder; move it away, or use another --out.\n"), err
+    advice = "choose a folder" if in_the_way == "out" else "move it away, or use another --out"
+    assert err.endswith(f"{in_the_way} is a file, not a folder; {advice}.\n"), err
     assert (tmp_path / in_the_way).read_text() == "not a folder"
 
 
