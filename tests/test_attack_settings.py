@@ -163,6 +163,8 @@ def test_a_generation_past_the_work_bound_is_refused_before_it_starts():
         model.generate(10, 2**62)
     with pytest.raises(ConfigError, match="multiply-adds"):
         model.forward(BAS, 2**62)
+    with pytest.raises(ConfigError, match="multiply-adds"):  # tiny, but a billion steps take hours of launches
+        model.generate(2, 10**9)
     work = limits.sampling_work(10, 10**6, 9, 4)
     assert work <= limits.MAX_WORK  # a long but sensible chain is not refused
     assert model.generate(2, 3).shape == (2, 9)

@@ -173,8 +173,8 @@ def test_a_worker_finding_a_file_where_its_run_folder_goes_reports_one_line(tmp_
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["--out", ""], "argument --out: is empty; name the sweep folder, e.g. --out sweeps/NAME"),
-    (["--out", "  "], "argument --out: is empty; name the sweep folder, e.g. --out sweeps/NAME"),
+    (["--out", ""], "argument --out: is empty; name a folder, e.g. --out sweeps/NAME"),
+    (["--out", "  "], "argument --out: is empty; name a folder, e.g. --out sweeps/NAME"),
     (["--out", "{out}", "--seeds", "1,,2"], "--seeds '1,,2' has an empty seed; separate the seeds by single commas"),
     (["--out", "{out}", "--seeds", "1,2,"], "--seeds '1,2,' has an empty seed"),
 ])

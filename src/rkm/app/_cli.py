@@ -17,7 +17,7 @@ from .. import hyperparams
 from ..compat import pickles
 from ..errors import ConfigError, RKMError
 from . import sweep
-from ._commands import HELP, top_parser
+from ._commands import HELP, folder, top_parser
 from ._energy_command import add_energy_parser, cmd_energy
 from ._run_commands import cmd_evaluate, cmd_generate, cmd_reconstruct
 from ._words import translate
@@ -112,13 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--config", type=Path, help="TOML configuration file")
     train.add_argument("--preset", help="ready-made configuration: demo (make demo) or bars (seconds)")
-    train.add_argument("--run-dir", type=Path, help="run folder (default runs/NAME)")
+    train.add_argument("--run-dir", type=folder("--run-dir runs/NAME"), help="run folder (default runs/NAME)")
     again = train.add_mutually_exclusive_group()
-    again.add_argument("--resume", type=Path, metavar="RUN_DIR",
+    again.add_argument("--resume", type=folder("--resume runs/NAME"), metavar="RUN_DIR",
                        help="continue the run in RUN_DIR from its last save point (flags may change --max-epochs, "
                        "--log-every, --n-generate, --generate-k, --quality-every, --n-quality, --quick, "
                        "--image-shape); a new run from its model is --init-from RUN_DIR")
-    again.add_argument("--restart", type=Path, metavar="RUN_DIR",
+    again.add_argument("--restart", type=folder("--restart runs/NAME"), metavar="RUN_DIR",
                        help="start the run in RUN_DIR over with its config.toml, when it stopped before its first save "
                        "point")
     train.add_argument("--set", action="append", metavar="TABLE.KEY=VALUE", help="any configuration key")
@@ -136,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen = sub.add_parser("generate", help=HELP["generate"],
                          description="Gibbs-sample from random visible noise with the latest save point of RUN_DIR."
                          + run_note)
-    gen.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    gen.add_argument("run_dir", type=folder("runs/NAME"), metavar="RUN_DIR")
     gen.add_argument("-n", "--n-samples", type=_count(1), help="number of samples (default: the run's n_generate)")
     gen.add_argument("-k", type=_count(0), help="Gibbs steps (default: the run's generate_k)")
     _add_sampling_flags(gen)
@@ -145,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     rec = sub.add_parser("reconstruct", help=HELP["reconstruct"],
                          description="Reconstruct the first N test rows of the run's dataset (its training rows "
                          "where it has no held-out set) after k steps." + run_note)
-    rec.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    rec.add_argument("run_dir", type=folder("runs/NAME"), metavar="RUN_DIR")
     rec.add_argument("-n", "--n-samples", type=_count(1), help="rows to reconstruct (default: the run's figure's, "
                      "16 or run.n_eval)")
     rec.add_argument("-k", type=_count(0), default=1, help="Gibbs steps (default 1, as the run's figure)")
@@ -157,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Reconstruction error on the test data and AATS, entropy, covariance, "
                         "third-moment, power-spectrum and FID of generated samples against the test data (the "
                         "training data where the dataset has no held-out set)." + run_note)
-    ev.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    ev.add_argument("run_dir", type=folder("runs/NAME"), metavar="RUN_DIR")
     ev.add_argument("-n", "--n-samples", type=_count(1),
                     help="test samples and generated samples (default: the run's n_eval)")
     ev.add_argument("-k", type=_count(0), help="Gibbs steps for generation (default: the run's generate_k)")
@@ -174,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     pl = sub.add_parser("plot", help=HELP["plot"],
                         description="Redraw the PNG figures of RUN_DIR as its end of run drew them.")
-    pl.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    pl.add_argument("run_dir", type=folder("runs/NAME"), metavar="RUN_DIR")
     pl.add_argument("--image-shape", metavar="HxW", help="height x width of the images the rows are (default: the "
                     "run's data.image_shape, or square rows)")
 

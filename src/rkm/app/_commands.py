@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import re
+from collections.abc import Callable
+from pathlib import Path
 from typing import NoReturn
 
 from .. import __version__
@@ -38,6 +40,18 @@ class Parser(argparse.ArgumentParser):
             flag = missing.group(1)
             message += f"; a value that starts with '-' is written {flag}=VALUE"
         self.exit(2, f"rkm: error: {message} (see {self.prog} --help)\n")
+
+
+def folder(example: str) -> Callable[[str], Path]:
+    """The argparse type of a folder argument: a path that is not empty (an empty one would be the current
+    folder, and rkm would write there); ``example`` shows one in the error."""
+
+    def parse(text: str) -> Path:
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"is empty; name a folder, e.g. {example}")
+        return Path(text)
+
+    return parse
 
 
 def top_parser() -> tuple[Parser, argparse._SubParsersAction]:

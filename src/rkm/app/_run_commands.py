@@ -17,20 +17,25 @@ import numpy as np
 from .. import hyperparams
 from ..errors import ConfigError
 from ..io import _files
+from ._runfolder import RunFolder
 
 __all__ = ["cmd_generate", "cmd_reconstruct", "cmd_evaluate", "IDEAL"]
 
 
-def _check_out(out: Path) -> None:
-    """Refuse an ``--out`` that is neither ``.png`` nor ``.npy``, or not a regular file, before any work."""
+def _check_out(out: Path, run_dir: Path) -> None:
+    """Refuse an ``--out`` that is neither ``.png`` nor ``.npy``, or not a writable new file, before any work."""
     if out.suffix not in (".png", ".npy"):
         raise ConfigError(f"--out must end in .png or .npy, got {out}.")
-    _check_writable(out, "--out")
+    _check_writable(out, "--out", run_dir)
 
 
-def _check_writable(path: Path, flag: str) -> None:
-    """Refuse an output path that exists and is not a regular file (a folder, a FIFO), before any work."""
+def _check_writable(path: Path, flag: str, run_dir: Path) -> None:
+    """Refuse an output path that exists and is not a regular file (a folder, a FIFO), or that is one of the
+    files the run ``run_dir`` keeps, before any work."""
     _files.check_output(path, f"{flag} ", "give a new file name", ConfigError)
+    if RunFolder(run_dir, "").owns(path):
+        raise ConfigError(f"{flag} {path} is one of the files of the run {run_dir} (its settings, records, metrics, "
+                          "summary or save points): writing it would damage the run; give a new file name.")
 
 
 def _write_images(array: np.ndarray, out: Path, shape: tuple[int, int] | None, title: str) -> None:
@@ -65,7 +70,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from ..training import evaluation_rng
     from .metrics_log import generation_steps
 
-    _check_out(args.out)
+    _check_out(args.out, args.run_dir)
     config, dataset, model, said = _read_run(args)
     k, said["k"] = _chosen(args.k, "-k", generation_steps(config, model), "the run's generate_k")
     n, said["n"] = _chosen(args.n_samples, "-n", config["run"]["n_generate"], "the run's n_generate")
@@ -83,7 +88,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     from ..training import evaluation_rng
     from .run import held_out
 
-    _check_out(args.out)
+    _check_out(args.out, args.run_dir)
     config, dataset, model, said = _read_run(args)
     n, said["n"] = _chosen(args.n_samples, "-n", min(16, config["run"]["n_eval"]), "the run's figure")
     rows = "test rows" if held_out(dataset) else "training rows (no held-out set)"
@@ -112,7 +117,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .run import held_out
 
     if args.json is not None:
-        _check_writable(args.json, "--json")
+        _check_writable(args.json, "--json", args.run_dir)
     config, dataset, model, said = _read_run(args)
     n, said["n_samples"] = _chosen(args.n_samples, "-n", config["run"]["n_eval"], "the run's n_eval")
     k, said["generate_k"] = _chosen(args.k, "-k", generation_steps(config, model), "the run's generate_k")

@@ -190,6 +190,15 @@ class RunFolder:
                 raise ConfigError(f"{folder} is not a folder; the run writes its {folder.name.replace('_', ' ')} in "
                                   "it: remove or rename it.")
 
+    def owns(self, path: str | os.PathLike) -> bool:
+        """Whether ``path`` is one of the files the run keeps (its settings, records, metrics, summary, lock)
+        or lies in its ``model_states/``: no other command may write there."""
+        where = Path(os.path.realpath(path))
+        kept = (self.config_path, self.metrics_path, self.summary_path, self.data_path, self.run_path,
+                self.path / LOCK_NAME)
+        states = Path(os.path.realpath(self.states))
+        return any(where == Path(os.path.realpath(p)) for p in kept) or states in where.parents
+
     def storage_error(self, err: OSError) -> StorageError:
         """The StorageError of a failed write in this folder: which file, why, and the last good save point."""
         latest = self.latest()
@@ -215,6 +224,18 @@ class RunFolder:
             raise ConfigError(f"{self.path} has save points (the latest at update {latest[0]}), which a restart would "
                               f"discard; continue the run with `rkm train --resume {self.path}` (resume=True), or "
                               f"delete {self.states} to start over.", names=("resume", "restart"))
+        self.check_named()
+
+    def check_named(self) -> None:
+        """Refuse a folder whose save points are all of another model than the run's ``name`` (its config.toml
+        was edited or replaced): resuming would find none, restarting would write beside them."""
+        if self.latest() is not None or not self.states.is_dir():
+            return
+        others = sorted({p.name.rsplit("_t", 1)[0] for p in self.states.glob("*_t*.safetensors")})
+        if others:
+            raise ConfigError(f"{self.config_path} names the run {self.name!r}, but {self.states} holds save points "
+                              f"of {', '.join(map(repr, others))} only: {self.config_path} does not match the run's "
+                              "save points. Put the run's own config.toml back (its run.name).")
 
     def check_resume(self) -> None:
         """Refuse to resume a folder without a run or without a save point, naming the command that works."""
@@ -223,6 +244,7 @@ class RunFolder:
                               f"`rkm train --run-dir {self.path}`.")
         if self.latest() is None:
             savepoints.refuse_pickles(self.states, self.name)
+            self.check_named()
             raise ConfigError(f"{self.path} has no save point to resume from: the run stopped before its first one. "
                               f"Start it over with `rkm train --restart {self.path}` (restart=True).")
 
@@ -353,23 +375,32 @@ class RunFolder:
         columns empty. The file is rewritten atomically, and only if that changes it.
         """
         if not os.path.lexists(self.metrics_path):
+            logger.warning("%s is missing; it is written anew from update %d on (its rows before are lost).",
+                           self.metrics_path, update)
             return
         try:
             raw = _files.read_bytes(self.metrics_path, "metrics log", ConfigError)
         except ConfigError as err:
-            logger.warning("%s; it is written anew from update %d on (its rows before are lost).", err, update)
+            logger.warning("%s; it is written anew from update %d on (its rows before are lost).", str(err).rstrip("."),
+                           update)
             raw = b""
         lines = raw.split(b"\n")[:-1]  # the last piece has no line end: empty, or cut short
         rows = [csv_fields(line.decode("utf-8", "replace").rstrip("\r")) or [] for line in lines]
-        header = rows[0] if rows and rows[0] and rows[0][0] == columns[0] else list(columns)
-        kept, last = [",".join(columns)], -1
-        for fields in rows:
+        headed = bool(rows and rows[0] and rows[0][0] == columns[0])
+        header = rows[0] if headed else list(columns)
+        kept, last, damaged = [",".join(columns)], -1, 0
+        for fields in rows[1 if headed else 0:]:
             if len(fields) != len(header) or not (fields[0].isascii() and fields[0].isdigit()):
-                continue
-            if last < int(fields[0]) <= update:
+                damaged += 1
+            elif last < int(fields[0]) <= update:
                 values = dict(zip(header, fields))
                 kept.append(_csv_line([values.get(name, "") for name in columns]))
                 last = int(fields[0])
+            elif int(fields[0]) <= update:
+                damaged += 1
+        if damaged:
+            logger.warning("%s had %d damaged, repeated or unordered rows; they are dropped (the other rows are kept).",
+                           self.metrics_path, damaged)
         text = ("\r\n".join(kept) + "\r\n").encode()
         if text != raw:
             savepoints.atomic_write(self.metrics_path, text)

@@ -136,7 +136,7 @@ def train_run(config: dict, run_dir: str | os.PathLike, *, resume: bool = False,
 def _train(config: dict, folder: RunFolder, resume: bool, restart: bool) -> dict:
     if resume:
         folder.check_resume()
-        saved = resolve_config(config_file=folder.config_path)
+        saved = _run_config(folder.config_path)
         folder.refuse_changes(saved, config)
         dataset = load_data(config)
         folder.check_data(dataset)
@@ -351,30 +351,31 @@ def _figures(model: RBM, dataset: Dataset, run_dir: Path, config: dict, samples:
                          captions=captions)
 
 
+def _run_config(path: Path) -> dict:
+    """The settings a run's ``config.toml`` holds; a ConfigError naming the file where it is empty or damaged."""
+    if not read_config_file(path):
+        raise ConfigError(f"{path} is empty: it should hold the run's settings, as rkm train wrote them. Restore it "
+                          "from a copy of the run.")
+    try:
+        return resolve_config(config_file=path)
+    except ConfigError as err:
+        sources = {(s.section, s.name): "config.toml" for s in hyperparams.TABLE if s.in_config}
+        reason = translate(str(err), err.names, "plot", sources)
+        raise ConfigError(f"{path} holds settings the run cannot have: {reason} Put the run's own values back in "
+                          f"{path}.") from None
+
+
 def load_run(run_dir: str | os.PathLike) -> tuple[dict, Dataset, RBM]:
     """Configuration, dataset and latest model of an existing run folder."""
     run_dir = Path(run_dir)
     path = run_dir / "config.toml"
     if not path.is_file():
         raise ConfigError(f"{run_dir} is not a run folder (no config.toml); pass the folder `rkm train` created.")
-    if not read_config_file(path):
-        raise ConfigError(f"{path} is empty: it should hold the run's settings, as rkm train wrote them. Restore it "
-                          "from a copy of the run.")
-    try:
-        config = resolve_config(config_file=path)
-    except ConfigError as err:
-        sources = {(s.section, s.name): "config.toml" for s in hyperparams.TABLE if s.in_config}
-        reason = translate(str(err), err.names, "plot", sources)
-        raise ConfigError(f"{path} holds settings the run cannot have: {reason} Put the run's own values back in "
-                          f"{path}.") from None
+    config = _run_config(path)
     folder = RunFolder(run_dir, config["run"]["name"])
     found, model = load_model(folder.name, model_state_path=folder.states, device=config["model"]["device"])
     if not found:
-        others = sorted({p.name.rsplit("_t", 1)[0] for p in folder.states.glob("*_t*.safetensors")})
-        if others:
-            raise ConfigError(f"{path} names the run {folder.name!r}, but {folder.states} holds save points of "
-                              f"{', '.join(map(repr, others))} only: {path} does not match the run's save points. Put "
-                              "the run's own config.toml back.")
+        folder.check_named()
         raise ConfigError(f"{run_dir} has no save point yet.")
     folder.check_run(model)
     dataset = load_data(config)

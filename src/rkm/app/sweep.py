@@ -42,7 +42,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..io import _files
-from ._commands import HELP
+from ._commands import HELP, folder
 from ._sweep_cluster import checked_scheduler, cluster_client, default_workers
 from ._sweep_plan import MAX_RUNS, Run, load_sweep_config, parse_grid, parse_seeds, plan, split_sweep
 from ._sweep_record import RECORD_NAME, check_record, claim
@@ -263,19 +263,12 @@ def add_command(subparsers: Any) -> None:
     p.add_argument("--grid", action="append", metavar="TABLE.KEY=V1,V2,...",
                    help="values of one setting to sweep (repeat for more settings)")
     p.add_argument("--seeds", metavar="N|S1,S2,...", help="seeds per combination: a count (seeds 0..N-1) or a list")
-    p.add_argument("--out", type=_out_folder, required=True, help="the sweep folder, e.g. sweeps/NAME")
+    p.add_argument("--out", type=folder("--out sweeps/NAME"), required=True, help="the sweep folder, e.g. sweeps/NAME")
     p.add_argument("--workers", type=int, help="worker processes of the embedded cluster (default: available cores)")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="run on this Dask scheduler (tcp://HOST:PORT or scheduler file)")
     p.add_argument("--set", action="append", metavar="TABLE.KEY=VALUE", help="any setting of the base configuration")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
-def _out_folder(text: str) -> Path:
-    """``--out``: a folder name, not empty (an empty one would be the current folder)."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError("is empty; name the sweep folder, e.g. --out sweeps/NAME")
-    return Path(text)
 
 
 def cmd_sweep(args: argparse.Namespace, overrides: dict) -> int:

@@ -61,7 +61,12 @@ def shown(value: Any) -> str:
 
 
 def integer(name: str, value: Any, minimum: int = 1, maximum: int | None = None) -> int:
-    """``value`` as an ``int`` in ``[minimum, maximum]``; booleans and non-integers are refused."""
+    """``value`` as an ``int`` in ``[minimum, maximum]``; booleans and non-integers are refused
+    (a 0-d integer tensor or array is its integer)."""
+    if isinstance(value, (torch.Tensor, np.ndarray)) and value.ndim == 0 and (
+            value.dtype.kind in "iu" if isinstance(value, np.ndarray) else
+            not (value.is_floating_point() or value.is_complex() or value.dtype == torch.bool)):
+        value = value.item()
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ConfigError(f"{name} must be an integer >= {minimum}, got {shown(value)}.", names=(name,))
     if maximum is not None and value > maximum:
@@ -259,7 +264,8 @@ def numeric_array(x: Any, name: str = "data") -> np.ndarray:
         raise DataError(f"cannot convert {name} to a numeric array: {exc}") from None
     if arr.dtype.kind not in "biuf":
         held = {"U": "text", "S": "bytes", "O": "Python objects (such as None)", "c": "complex numbers",
-                "M": "dates", "m": "time spans"}.get(arr.dtype.kind, f"values of dtype {arr.dtype}")
+                "M": "dates", "m": "time spans", "V": "records with named fields (a structured array)"}.get(
+                    arr.dtype.kind, f"values of dtype {arr.dtype}")
         raise DataError(f"{name} must be numeric (bool, int or float), got {held}.")
     return arr
 
@@ -346,7 +352,7 @@ def batch(x: Any, n: int, name: str, dtype: torch.dtype, device: torch.device) -
         x = torch.as_tensor(numeric_array(x, name))
     elif x.is_complex():
         raise DataError(f"{name} must be real-valued, got a complex tensor.")
-    tensor = x.to(device=device, dtype=dtype)
+    tensor = x.detach().to(device=device, dtype=dtype)
     single = tensor.dim() == 1
     if single:
         tensor = tensor.unsqueeze(0)

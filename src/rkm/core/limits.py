@@ -50,6 +50,7 @@ __all__ = [
     "ais_bytes",
     "states_bytes",
     "MAX_WORK",
+    "PASS_OVERHEAD",
     "sampling_work",
     "require_work",
 ]
@@ -284,9 +285,15 @@ MAX_WORK = 10**16
 CPU), minutes on a large GPU. A count past it is a typo or a unit mistake (``-k 1e8``), not a job."""
 
 
+PASS_OVERHEAD = 10**7
+"""What a pass costs at least, in multiply-adds: launching its kernels takes some 10 us, 10^7
+multiply-adds at 10^12 a second; so a billion steps of a tiny machine count as the hours they take."""
+
+
 def sampling_work(rows: int, steps: int, n_visible: int, n_hidden: int) -> int:
-    """Multiply-adds of ``steps`` Gibbs steps of ``rows`` chains: two passes of ``n_visible x n_hidden`` each."""
-    return 2 * rows * steps * n_visible * n_hidden
+    """Multiply-adds of ``steps`` Gibbs steps of ``rows`` chains: two passes of ``n_visible x n_hidden`` each,
+    each counted as at least :data:`PASS_OVERHEAD`."""
+    return 2 * steps * max(rows * n_visible * n_hidden, PASS_OVERHEAD)
 
 
 def require_work(what: str, multiply_adds: int, hint: str, names: Iterable[str] = ()) -> None:

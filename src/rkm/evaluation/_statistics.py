@@ -253,6 +253,12 @@ def entropy_measure(real: Any, synthetic: Any) -> float:
     return _byte_entropy(mixed) / _byte_entropy(r32) - 1.0
 
 
+def _two_samples(measure: str, r: np.ndarray, s: np.ndarray) -> None:
+    if min(r.shape[0], s.shape[0]) < 2:
+        raise DataError(f"{measure} needs at least 2 samples per set, got {r.shape[0]} real and {s.shape[0]} "
+                        "synthetic: the moments of one sample are 0, which would read as a perfect score.")
+
+
 def covariance_error(real: Any, synthetic: Any) -> float:
     """Mean squared difference of the off-diagonal covariances.
 
@@ -274,12 +280,14 @@ def covariance_error(real: Any, synthetic: Any) -> float:
     Raises
     ------
     DataError
-        On shape mismatch or fewer than 2 visible units.
+        On shape mismatch, fewer than 2 visible units, or fewer than 2 samples in a set (one sample has no
+        covariance: it would read 0, the ideal value).
     """
     r, s = pair(real, synthetic)
     p = r.shape[1]
     if p < 2:
         raise DataError("covariance_error needs at least 2 visible units")
+    _two_samples("covariance_error", r, s)
     rc, sc = _centred(r), _centred(s)
     nr, ns = r.shape[0], s.shape[0]
     if p * p <= _MAX_SQUARE:
@@ -351,12 +359,13 @@ def third_moment_error(real: Any, synthetic: Any) -> float:
     Raises
     ------
     DataError
-        On shape mismatch or fewer than 3 visible units.
+        On shape mismatch, fewer than 3 visible units, or fewer than 2 samples in a set.
     """
     r, s = pair(real, synthetic)
     p = r.shape[1]
     if p < 3:
         raise DataError("third_moment_error needs at least 3 visible units")
+    _two_samples("third_moment_error", r, s)
     rc, sc = _centred(r), _centred(s)
     nr, ns = r.shape[0], s.shape[0]
     s_all = (

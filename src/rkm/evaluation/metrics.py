@@ -84,8 +84,8 @@ def evaluate_samples(
     ``aats_truth``,          both sets have the same size ``n >= 2``
     ``aats_syn``             (:func:`aats`)
     ``entropy_measure``      ``n_real >= 2`` and ``n_syn >= n_real // 2``
-    ``covariance_error``     ``n_visible >= 2``
-    ``third_moment_error``   ``n_visible >= 3``
+    ``covariance_error``     ``n_visible >= 2``, ``n >= 2`` in each set
+    ``third_moment_error``   ``n_visible >= 3``, ``n >= 2`` in each set
     ``power_spectrum_error`` ``image_shape`` is given, or rows are square images
     ``fid``                  ``include_fid`` and rows are 28x28 images (784
                              columns), ``n >= 2`` in each set
@@ -120,9 +120,9 @@ def evaluate_samples(
         out["aats_truth"], out["aats_syn"] = aats(r, s)
     if nr >= 2 and ns >= nr // 2:
         out["entropy_measure"] = entropy_measure(r, s)
-    if p >= 2:
+    if p >= 2 and min(nr, ns) >= 2:
         out["covariance_error"] = covariance_error(r, s)
-    if p >= 3:
+    if p >= 3 and min(nr, ns) >= 2:
         out["third_moment_error"] = third_moment_error(r, s)
     if image_shape is not None or math.isqrt(p) ** 2 == p:
         out["power_spectrum_error"] = power_spectrum_error(r, s, image_shape)

@@ -105,15 +105,17 @@ def _read_exactly(stream: Any, n: int, source: Any) -> bytearray:
     return buffer
 
 
-def _declared(source: Any, what: str, nbytes: int, holds: int | None) -> None:
-    """Refuse ``nbytes`` declared by a header when the file ``holds`` other than that, or memory cannot hold it."""
+def _declared(source: Any, what: str, nbytes: int, holds: int | None, count: int) -> None:
+    """Refuse ``nbytes`` declared by a header when the file ``holds`` other than that, or when memory cannot hold
+    them and the float64 copy of their ``count`` values that every reader makes."""
     if holds is not None and nbytes > holds:
         raise DataError(f"{source} is truncated or corrupted: it declares {what} ({nbytes} data bytes) but holds "
                         f"{holds} bytes of data.")
     if holds is not None and nbytes < holds:
         raise DataError(f"{source} has trailing bytes: it declares {what} ({nbytes} data bytes) but holds {holds}; it "
                         "is corrupted.")
-    limits.require(f"reading {source}", nbytes, "cpu", "the file declares more data than this machine has room for")
+    limits.require(f"reading {source}", nbytes + 8 * count, "cpu",
+                   "the file declares more data than this machine has room for")
 
 
 def _npy_array(stream: Any, length: int, source: Any) -> np.ndarray:
@@ -131,7 +133,7 @@ def _npy_array(stream: Any, length: int, source: Any) -> np.ndarray:
     if dtype.hasobject:
         raise DataError(f"{source} holds Python objects (dtype {dtype}); rkm reads arrays of numbers only.")
     count = math.prod(shape)
-    _declared(source, f"an array of shape {shape} of {dtype}", count * dtype.itemsize, length - stream.tell())
+    _declared(source, f"an array of shape {shape} of {dtype}", count * dtype.itemsize, length - stream.tell(), count)
     data = _read_exactly(stream, count * dtype.itemsize, source)
     if stream.read(1):
         raise DataError(f"{source} has bytes after the array its header declares; it is corrupted.")
@@ -171,7 +173,7 @@ def _npz_arrays(fh: Any, path: pathlib.Path) -> dict[str, np.ndarray]:
 
 
 _CONTAINER_ERRORS = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError, ValueError, KeyError,
-                     NotImplementedError, RuntimeError, RecursionError, OverflowError, struct.error)
+                     NotImplementedError, RuntimeError, RecursionError, OverflowError, struct.error, MemoryError)
 """What NumPy, zipfile, gzip and the CSV parser raise on a damaged file (``UnicodeDecodeError`` is a ValueError)."""
 
 
@@ -233,7 +235,23 @@ def _csv_problem(lines: list[str], first: int, path: pathlib.Path) -> DataError:
 
 
 def _reason(exc: BaseException) -> str:
-    return "nested too deeply" if isinstance(exc, RecursionError) else f"{type(exc).__name__}: {exc}"
+    """Why a container library could not read a file, in rkm's words where the case is known."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    if isinstance(exc, MemoryError):
+        return ("it unpacks to more data than this machine has memory for (compressed, it looked smaller); read it on "
+                "a machine with more memory, or keep fewer rows")
+    if isinstance(exc, UnicodeDecodeError):
+        return "it is not text (a .csv file is UTF-8 or ASCII text of numbers)"
+    if isinstance(exc, zipfile.BadZipFile):
+        return "it is not a complete .npz (zip) archive: it was cut short, damaged, or is another kind of file"
+    if isinstance(exc, (EOFError, zlib.error, lzma.LZMAError)):
+        return "it was cut short or damaged"
+    if "magic string" in str(exc):
+        return "it is not an .npy array (it lacks NumPy's signature at its start), or it was cut short"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return f"{type(exc).__name__}: {exc}"
 
 
 def read_npz(path: pathlib.Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
@@ -283,15 +301,15 @@ def load_array(path: str | os.PathLike, *, threshold: float | None = None,
         without ``threshold``, NaN/inf.
     """
     p = pathlib.Path(path).expanduser()
-    x = _checks.numeric_array(_read_arrays(p)["train"])
+    x = _checks.numeric_array(_read_arrays(p)["train"], str(p))
     x, _ = _to_rows(x, image_shape, where=str(p))
     return _finalize(x, None if threshold is None else _checks.threshold(threshold), str(p))
 
 
 def load_file(path: pathlib.Path, threshold: float | None) -> Dataset:
     arrays = _read_arrays(path)
-    train_raw = _checks.numeric_array(arrays["train"])
-    test_raw = _checks.numeric_array(arrays["test"]) if "test" in arrays else None
+    train_raw = _checks.numeric_array(arrays["train"], f"{path} (train)")
+    test_raw = _checks.numeric_array(arrays["test"], f"{path} (test)") if "test" in arrays else None
     train, shape = _to_rows(train_raw, where=f"{path} (train)")
     if shape is None:
         shape = _square_shape(train.shape[1])
@@ -340,7 +358,7 @@ def _idx_array(fh: Any, size: int, p: pathlib.Path) -> np.ndarray:
     if gzipped and expected > _GZIP_RATIO * size:
         raise DataError(f"{p} declares dimensions {dims} ({expected} data bytes), more than a gzip file of {size} "
                         "bytes can hold; it is corrupted")
-    _declared(p, f"dimensions {dims}", expected, None if gzipped else size - 4 - 4 * ndim)
+    _declared(p, f"dimensions {dims}", expected, None if gzipped else size - 4 - 4 * ndim, math.prod(dims))
     data = _read_exactly(f, expected, p)
     if f.read(1):
         raise DataError(f"{p} has trailing bytes after the {expected} data bytes its header {dims} declares")

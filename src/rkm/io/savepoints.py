@@ -53,7 +53,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from ..core import _checks
-from ..errors import CheckpointError, RKMError, StorageError
+from ..errors import CheckpointError, ConfigError, RKMError, StorageError
 from . import _files
 
 __all__ = ["save_model", "write_savepoint", "read_savepoint", "parse_savepoint", "list_savepoints", "savepoint_path",
@@ -267,6 +267,9 @@ def save_model(model: Any, model_state_path: Any = "model_states/") -> Path:
         The file could not be written (disk full, read-only file system...); the message
         names it and the last good save point, which is untouched.
     """
+    if not callable(getattr(model, "savepoint", None)):
+        raise ConfigError(f"model must be an rkm.RBM or rkm.RKM, got {type(model).__name__}: only a model has a "
+                          "save point.", names=("model",))
     model_state_path = _checks.folder("model_state_path", model_state_path)
     tensors, header = model.savepoint()
     path = savepoint_path(model_state_path, model.model_name, model.epoch)

@@ -111,6 +111,7 @@ def load_model(name: str, delete_previous: bool = False, model_state_path: Any =
         copied or renamed file); nothing is deleted then.
     """
     name = hyperparams.MODEL["model_name"].validate(name)
+    delete_previous = _checks.boolean("delete_previous", delete_previous)
     model_state_path = _checks.folder("model_state_path", model_state_path)
     points = savepoints.list_savepoints(model_state_path, name)
     if not points:
