@@ -223,7 +223,8 @@ def test_declared_sizes_are_held_against_the_file_before_allocating(tmp_path):
         (tmp_path / name).write_bytes(bytes([0, 0, code, len(dims)]) + struct.pack(f">{len(dims)}I", *dims))
         return tmp_path / name
 
-    cases = {"huge.npy": "truncated", "huge.npz": "truncated", "cut.npz": "BadZipFile", "crc.npz": "Bad CRC",
+    damaged = "not a complete .npz (zip) archive"
+    cases = {"huge.npy": "truncated", "huge.npz": "truncated", "cut.npz": damaged, "crc.npz": damaged,
              idx("mnist", (60000, 100000, 100000)): "truncated", idx("wraps", (2**32 - 1,) * 3, 0x0E): "truncated",
              idx("many", (0,) * 255): "declares 255 dimensions; a data file has 1 to 3"}
     for name, reason in cases.items():
