@@ -184,3 +184,10 @@ def test_the_moments_of_one_sample_are_refused_not_a_perfect_score(measure):
         with pytest.raises(DataError, match="needs at least 2 samples per set"):
             getattr(metrics, measure)(real, synthetic)
     assert measure not in metrics.evaluate_samples(one, one, include_fid=False)
+
+
+def test_the_likelihood_at_another_beta_than_the_model_s_is_refused_not_mislabelled(trained, capsys):
+    # the likelihood is the model's at its own beta; a --beta beside it was printed but not used
+    assert run_cli(["evaluate", str(trained), "-n", "2", "-k", "1", "--no-fid", "--log-likelihood", "--beta",
+                    "0"]) == 2
+    assert "--log-likelihood is the likelihood of the model at its own beta" in one_line(capsys)

@@ -122,6 +122,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     n, said["n_samples"] = _chosen(args.n_samples, "-n", config["run"]["n_eval"], "the run's n_eval")
     k, said["generate_k"] = _chosen(args.k, "-k", generation_steps(config, model), "the run's generate_k")
     beta, said["beta"] = _chosen(args.beta, "--beta", model.model_beta, "the model's")
+    if args.log_likelihood and beta != model.model_beta:
+        raise ConfigError(f"--log-likelihood is the likelihood of the model at its own beta (model_beta = "
+                          f"{model.model_beta:g}), not at --beta {beta:g}; drop --beta, or evaluate the samples at "
+                          "--beta without --log-likelihood.")
     real = dataset.test[:n]
     results = {"update": model.epoch, "n_samples": len(real), "generate_k": k, "beta": beta, "seed": model.seed,
                "held_out": held_out(dataset), "settings": said,
